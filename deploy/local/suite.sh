@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Runs the whole suite on this machine: Kafka and Redis (platform.sh), every service as a
+# process on loopback, and the demo workload. Everything is left running.
+#
+#   deploy/local/suite.sh up       install, build, start platform + services, run the demo
+#   deploy/local/suite.sh demo     run the demo workload again against the running suite
+#   deploy/local/suite.sh status   platform and per-service health
+#   deploy/local/suite.sh down     stop services (SIGTERM, graceful) and the platform
+#
+# Environment: CLINICAL_SUITE_DIR (state; default ${TMPDIR:-/tmp}/clinical-suite-<uid>),
+# CLINICAL_BUILD_DIR (default: build), CLINICAL_SUITE_BASE_PORT (default 50051: case,
+# then scheduling, audit, notification, views on the following ports).
+set -euo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly SUITE_DIR="${CLINICAL_SUITE_DIR:-${TMPDIR:-/tmp}/clinical-suite-$(id -u)}"
+readonly BUILD_DIR="${CLINICAL_BUILD_DIR:-${ROOT}/build}"
+readonly BASE_PORT="${CLINICAL_SUITE_BASE_PORT:-50051}"
+readonly SERVICES=(case scheduling audit notification views)
+export CLINICAL_PLATFORM_DIR="${SUITE_DIR}/platform"
+
+log() { printf '[suite] %s\n' "$*" >&2; }
+die() { printf '[suite] error: %s\n' "$*" >&2; exit 1; }
+port_of() {
+  local i
+  for i in "${!SERVICES[@]}"; do
+    [[ "${SERVICES[$i]}" == "$1" ]] && { echo $((BASE_PORT + i)); return; }
+  done
+}
+tools_path() { PATH="$("${ROOT}/deploy/local/tools.sh"):${PATH}"; export PATH; }
+
+healthy() {  # healthy PORT -> true when the service reports SERVING
+  grpcurl -plaintext -max-time 2 "127.0.0.1:$1" grpc.health.v1.Health/Check 2>/dev/null |
+    grep -q '"SERVING"'
+}
+
+build() {
+  export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
+  cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  local targets=()
+  local svc
+  for svc in "${SERVICES[@]}"; do targets+=(--target "${svc}_service"); done
+  cmake --build "${BUILD_DIR}" -j "$(nproc)" "${targets[@]}"
+}
+
+start_service() {  # start_service NAME
+  local name="$1" port pidfile
+  port="$(port_of "${name}")"
+  pidfile="${SUITE_DIR}/${name}.pid"
+  if [[ -f "${pidfile}" ]] && kill -0 "$(cat "${pidfile}")" 2>/dev/null; then
+    log "${name} already running (pid $(cat "${pidfile}"))"
+    return
+  fi
+  # shellcheck disable=SC1091
+  source "${CLINICAL_PLATFORM_DIR}/platform.env"
+  setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
+    >"${SUITE_DIR}/logs/${name}.log" 2>&1 </dev/null &
+  echo $! >"${pidfile}"
+}
+
+cmd_up() {
+  local started=$(date +%s)
+  mkdir -p "${SUITE_DIR}/logs"
+  "${ROOT}/deploy/local/platform.sh" install
+  "${ROOT}/deploy/local/platform.sh" fetch
+  tools_path
+  log "building services"
+  build
+  "${ROOT}/deploy/local/platform.sh" start
+  local svc
+  for svc in "${SERVICES[@]}"; do start_service "${svc}"; done
+  for svc in "${SERVICES[@]}"; do
+    local deadline=$(($(date +%s) + 30))
+    until healthy "$(port_of "${svc}")"; do
+      (($(date +%s) < deadline)) || die "${svc} did not become healthy; see ${SUITE_DIR}/logs/${svc}.log"
+      sleep 0.2
+    done
+  done
+  log "all services healthy after $(($(date +%s) - started)) s"
+  cmd_demo
+  cmd_status
+  cat >&2 <<EOF
+
+The suite is running (state in ${SUITE_DIR}):
+$(for svc in "${SERVICES[@]}"; do printf '  %-13s 127.0.0.1:%s   log: %s\n' "${svc}" "$(port_of "${svc}")" "${SUITE_DIR}/logs/${svc}.log"; done)
+  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka and Redis addresses)
+
+Try:   grpcurl -plaintext 127.0.0.1:$(port_of case) list
+Stop:  deploy/local/suite.sh down
+EOF
+}
+
+cmd_demo() {
+  tools_path
+  log "demo workload"
+  "${ROOT}/deploy/local/demo.sh" "${BASE_PORT}"
+}
+
+cmd_status() {
+  tools_path
+  "${ROOT}/deploy/local/platform.sh" status || true
+  local svc
+  for svc in "${SERVICES[@]}"; do
+    if healthy "$(port_of "${svc}")"; then
+      echo "${svc}: SERVING at 127.0.0.1:$(port_of "${svc}")"
+    else
+      echo "${svc}: down"
+    fi
+  done
+}
+
+cmd_down() {
+  local svc
+  for svc in "${SERVICES[@]}"; do
+    local pidfile="${SUITE_DIR}/${svc}.pid"
+    [[ -f "${pidfile}" ]] || continue
+    local pid
+    pid="$(cat "${pidfile}")"
+    if kill -TERM "${pid}" 2>/dev/null; then
+      local deadline=$(($(date +%s) + 30))
+      while kill -0 "${pid}" 2>/dev/null && (($(date +%s) < deadline)); do sleep 0.2; done
+      kill -KILL "${pid}" 2>/dev/null && log "${svc} killed after 30 s" || log "${svc} stopped"
+    fi
+    rm -f "${pidfile}"
+  done
+  "${ROOT}/deploy/local/platform.sh" stop
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  demo) cmd_demo ;;
+  status) cmd_status ;;
+  down) cmd_down ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "clinical/config/config.h"
+#include "clinical/logging/logger.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+
+namespace clinical::grpcx {
+
+class ShutdownSignal;
+
+struct ServerOptions {
+  // Address to listen on. Loopback by default: exposing a service is a deployment decision
+  // (the container images set 0.0.0.0).
+  std::string host = "127.0.0.1";
+  // 0 picks a free port; the bound port is logged and available from port().
+  int port = 0;
+  // How long in-flight calls may run after shutdown starts before they are cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(20);
+};
+
+// ServiceHost owns one gRPC server with the platform's standard equipment: the standard
+// health service (grpc.health.v1) and server reflection. It does not own the services it
+// serves; they must outlive it.
+//
+// Lifecycle: AddService... -> Start -> SetServing(true) when caught up -> Shutdown.
+// Shutdown flips health to NOT_SERVING first (load balancers stop routing), stops
+// accepting calls, lets in-flight calls finish within the grace period, then returns.
+class ServiceHost {
+ public:
+  ServiceHost(std::string service_name, ServerOptions options, logging::Logger& logger);
+  ~ServiceHost();
+
+  // Sync and callback-API services alike (both derive from grpc::Service in gRPC 1.51).
+  void AddService(grpc::Service* service);
+
+  // Binds and starts serving. UNAVAILABLE if the address cannot be bound.
+  absl::Status Start();
+  int port() const { return port_; }
+  std::string address() const;
+
+  // Readiness: health reports SERVING for "" and for each registered service name only
+  // after this is called with true (e.g. once an event-store owner has caught up).
+  void SetServing(bool serving);
+
+  void Shutdown();
+
+ private:
+  const std::string service_name_;
+  const ServerOptions options_;
+  logging::Logger& logger_;
+  std::vector<std::string> service_names_;
+  grpc::ServerBuilder builder_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// Options every service accepts (host, port, shutdown grace, log level); a service
+// appends its own to these.
+std::vector<config::Option> StandardOptions(int default_port);
+
+// The shape of every service's main(): load config (unknown flags rejected), log where it
+// listens, build the service's components through `setup`, serve until SIGTERM/SIGINT,
+// drain and return the process exit code (0 on a clean shutdown, 2 on bad config, 1 when
+// setup or binding fails).
+//
+// `setup` registers services on the host and returns a callable that is run after the
+// server has stopped (to flush producers, close connections), or an error status.
+struct ServiceSpec {
+  std::string name;
+  int default_port = 0;
+  std::vector<config::Option> extra_options;
+  std::function<absl::StatusOr<std::function<void()>>(const config::Config&, ServiceHost&,
+                                                        logging::Logger&)>
+      setup;
+};
+int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
+               const char* const* argv);
+
+}  // namespace clinical::grpcx

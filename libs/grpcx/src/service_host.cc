@@ -1,0 +1,130 @@
+#include "clinical/grpcx/service_host.h"
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "clinical/grpcx/shutdown_signal.h"
+#include "grpc/health/v1/health.pb.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+
+namespace clinical::grpcx {
+
+ServiceHost::ServiceHost(std::string service_name, ServerOptions options,
+                         logging::Logger& logger)
+    : service_name_(std::move(service_name)), options_(std::move(options)), logger_(logger) {
+  // Both must be switched on before the builder is used.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's built-in health service carries no protobuf descriptor, so reflection clients
+  // (grpcurl, Kubernetes tooling) could list it but not call it. Touching our generated
+  // copy links it in and registers grpc.health.v1 in the descriptor pool reflection reads.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+}
+
+ServiceHost::~ServiceHost() { Shutdown(); }
+
+void ServiceHost::AddService(grpc::Service* service) {
+  builder_.RegisterService(service);
+}
+
+absl::Status ServiceHost::Start() {
+  const std::string address = absl::StrCat(options_.host, ":", options_.port);
+  // gRPC enables SO_REUSEPORT by default, which would let a second process silently share
+  // a busy port; a service must fail loudly instead.
+  builder_.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Plaintext here; mTLS termination is configured by the deployment (docs/architecture.md).
+  builder_.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+  server_ = builder_.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  // Not ready until the service says so: a fresh process reports NOT_SERVING.
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  logger_.Info("listening", {{"address", options_.host}, {"port", port_}});
+  return absl::OkStatus();
+}
+
+std::string ServiceHost::address() const { return absl::StrCat(options_.host, ":", port_); }
+
+void ServiceHost::SetServing(bool serving) {
+  if (server_ == nullptr || shut_down_) return;
+  server_->GetHealthCheckService()->SetServingStatus(serving);
+  logger_.Info(serving ? "serving" : "not serving");
+}
+
+void ServiceHost::Shutdown() {
+  if (server_ == nullptr || shut_down_) return;
+  shut_down_ = true;
+  // Health first, so probes and balancers see NOT_SERVING while calls drain.
+  server_->GetHealthCheckService()->Shutdown();
+  const auto started = absl::Now();
+  server_->Shutdown(absl::ToChronoTime(started + options_.shutdown_grace));
+  server_->Wait();
+  logger_.Info("server stopped",
+               {{"drain_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+}
+
+std::vector<config::Option> StandardOptions(int default_port) {
+  using config::OptionType;
+  return {
+      {"grpc-host", OptionType::kString, "127.0.0.1", "address the gRPC server binds"},
+      {"grpc-port", OptionType::kInt, std::to_string(default_port), "gRPC port (0 = any free)"},
+      {"shutdown-grace", OptionType::kDuration, "20s",
+       "time in-flight calls get to finish after SIGTERM"},
+      {"log-level", OptionType::kString, "info", "debug, info, warn or error"},
+  };
+}
+
+int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
+               const char* const* argv) {
+  std::vector<config::Option> options = StandardOptions(spec.default_port);
+  options.insert(options.end(), spec.extra_options.begin(), spec.extra_options.end());
+  auto config = config::Config::Load(options, argc, argv, config::ProcessEnvironment());
+  if (!config.ok()) {
+    if (config.status().code() == absl::StatusCode::kFailedPrecondition) {
+      std::cout << config.status().message();  // --help
+      return 0;
+    }
+    std::cerr << spec.name << ": " << config.status().message() << "\n";
+    return 2;
+  }
+  logging::Level level = logging::Level::kInfo;
+  if (!logging::ParseLevel(config->GetString("log-level"), &level)) {
+    std::cerr << spec.name << ": config key 'log-level' has an invalid value\n";
+    return 2;
+  }
+  logging::Logger logger(spec.name, std::cerr, level);
+
+  ServerOptions server_options;
+  server_options.host = config->GetString("grpc-host");
+  server_options.port = static_cast<int>(config->GetInt("grpc-port"));
+  server_options.shutdown_grace = config->GetDuration("shutdown-grace");
+  ServiceHost host(spec.name, server_options, logger);
+
+  std::function<void()> after_stop = [] {};
+  if (spec.setup) {
+    auto setup = spec.setup(*config, host, logger);
+    if (!setup.ok()) {
+      logger.Error("setup failed", {{"code", absl::StatusCodeToString(setup.status().code())},
+                                    {"reason", std::string(setup.status().message())}});
+      return 1;
+    }
+    after_stop = std::move(*setup);
+  }
+  if (absl::Status started = host.Start(); !started.ok()) {
+    logger.Error("start failed", {{"reason", std::string(started.message())}});
+    return 1;
+  }
+  host.SetServing(true);
+
+  shutdown.Wait();
+  logger.Info("shutting down", {{"signal", shutdown.signal_number()}});
+  host.Shutdown();
+  after_stop();
+  logger.Info("stopped");
+  return 0;
+}
+
+}  // namespace clinical::grpcx

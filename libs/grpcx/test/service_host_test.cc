@@ -1,0 +1,66 @@
+#include "clinical/grpcx/service_host.h"
+
+#include <sstream>
+
+#include "clinical/grpcx/shutdown_signal.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+
+namespace clinical::grpcx {
+namespace {
+
+using grpc::health::v1::Health;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+grpc::Status CheckHealth(Health::Stub& stub, HealthCheckResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  return stub.Check(&context, HealthCheckRequest(), response);
+}
+
+TEST(ServiceHostTest, ReportsNotServingUntilReadyThenServing) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  ServiceHost host("test", ServerOptions{}, logger);
+  ASSERT_TRUE(host.Start().ok());
+  ASSERT_GT(host.port(), 0);
+
+  auto stub = Health::NewStub(
+      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  HealthCheckResponse response;
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+
+  host.SetServing(true);
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+  host.Shutdown();
+  EXPECT_FALSE(CheckHealth(*stub, &response).ok()) << "a stopped server must refuse calls";
+  EXPECT_NE(log.str().find("\"port\":" + std::to_string(host.port())), std::string::npos);
+}
+
+TEST(ServiceHostTest, StartFailsWithUnavailableWhenPortIsTaken) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  ServiceHost first("first", ServerOptions{}, logger);
+  ASSERT_TRUE(first.Start().ok());
+  ServerOptions same_port;
+  same_port.port = first.port();
+  ServiceHost second("second", same_port, logger);
+  EXPECT_EQ(second.Start().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(ShutdownSignalTest, RequestWakesWaiters) {
+  ShutdownSignal shutdown;
+  EXPECT_FALSE(shutdown.WaitFor(absl::Milliseconds(10)));
+  shutdown.Request();
+  EXPECT_TRUE(shutdown.WaitFor(absl::Seconds(1)));
+  EXPECT_EQ(shutdown.signal_number(), 0);
+}
+
+}  // namespace
+}  // namespace clinical::grpcx

@@ -1,0 +1,41 @@
+#include "clinical/kafka/client_config.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace clinical::kafka {
+
+absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& properties) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  for (const auto& [key, value] : properties) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property '", key, "' rejected"));
+    }
+  }
+  return conf;
+}
+
+Properties ProducerDefaults(const std::string& bootstrap) {
+  return {
+      {"bootstrap.servers", bootstrap},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"partitioner", "murmur2_random"},
+      {"linger.ms", "1"},
+      {"message.timeout.ms", "30000"},
+  };
+}
+
+Properties ConsumerDefaults(const std::string& bootstrap, const std::string& group_id) {
+  return {
+      {"bootstrap.servers", bootstrap},
+      {"group.id", group_id},
+      {"isolation.level", "read_committed"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "true"},
+  };
+}
+
+}  // namespace clinical::kafka
