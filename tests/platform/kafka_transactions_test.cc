@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
+#include "clinical/kafka/partitioner.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/wait.h"
 #include "gtest/gtest.h"
@@ -190,42 +191,8 @@ TEST(KafkaPlatformTest, NewProducerWithSameTransactionalIdFencesTheOld) {
   EXPECT_FALSE(ContainsValue(records, "from-zombie"));
 }
 
-// Java clients' default partitioner: murmur2 (seed 0x9747b28c) of the key bytes, made
-// positive with & 0x7fffffff, modulo the partition count. Written here from the algorithm's
-// definition to check that librdkafka's murmur2_random matches it.
-int32_t JavaPartition(const std::string& key, int32_t partitions) {
-  const uint32_t m = 0x5bd1e995;
-  const int r = 24;
-  const auto* data = reinterpret_cast<const uint8_t*>(key.data());
-  size_t length = key.size();
-  uint32_t h = 0x9747b28c ^ static_cast<uint32_t>(length);
-  size_t i = 0;
-  for (; i + 4 <= length; i += 4) {
-    uint32_t k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) |
-                 (static_cast<uint32_t>(data[i + 3]) << 24);
-    k *= m;
-    k ^= k >> r;
-    k *= m;
-    h *= m;
-    h ^= k;
-  }
-  switch (length - i) {
-    case 3:
-      h ^= static_cast<uint32_t>(data[i + 2]) << 16;
-      [[fallthrough]];
-    case 2:
-      h ^= static_cast<uint32_t>(data[i + 1]) << 8;
-      [[fallthrough]];
-    case 1:
-      h ^= data[i];
-      h *= m;
-  }
-  h ^= h >> 13;
-  h *= m;
-  h ^= h >> 15;
-  return static_cast<int32_t>((h & 0x7fffffff) % static_cast<uint32_t>(partitions));
-}
-
+// librdkafka's murmur2_random and our Murmur2Partition (the Java default partitioner) must
+// agree, or an owner would route an aggregate to a partition its records never land in.
 TEST(KafkaPlatformTest, KeysLandInTheSamePartitionsAsWithJavaClients) {
   const std::string topic = CreateTopic();
   auto producer = MakeTransactionalProducer(UniqueName("txn"));
@@ -234,7 +201,7 @@ TEST(KafkaPlatformTest, KeysLandInTheSamePartitionsAsWithJavaClients) {
   std::map<std::string, int32_t> expected;
   for (int i = 0; i < 30; ++i) {
     const std::string key = absl::StrCat("0b7c1e9a-case-", i);
-    expected[key] = JavaPartition(key, kPartitions);
+    expected[key] = kafka::Murmur2Partition(key, kPartitions);
     Produce(*producer, topic, key, key);
   }
   ExpectOk(producer->commit_transaction(kTimeoutMs), "commit");

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace clinical::kafka {
 namespace {
@@ -75,6 +76,28 @@ absl::StatusOr<int> PartitionCountWith(rd_kafka_t* handle, const std::string& to
   return metadata->topics[0].partition_cnt;
 }
 
+// True when every partition of `topic` has a leader: only then do produce, fetch and
+// watermark requests succeed. A freshly created topic takes a moment to get there.
+bool AllPartitionsLed(rd_kafka_t* handle, const std::string& topic, absl::Duration timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> topic_handle(
+      rd_kafka_topic_new(handle, topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+  if (rd_kafka_metadata(handle, 0, topic_handle.get(), &raw, TimeoutMs(timeout)) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return false;
+  }
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
+  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      metadata->topics[0].partition_cnt == 0) {
+    return false;
+  }
+  for (int p = 0; p < metadata->topics[0].partition_cnt; ++p) {
+    const auto& partition = metadata->topics[0].partitions[p];
+    if (partition.err != RD_KAFKA_RESP_ERR_NO_ERROR || partition.leader < 0) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
@@ -139,6 +162,16 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
             "topic ", name, " exists with ", *partitions, " partitions, expected ",
             spec.partitions));
       }
+    }
+  }
+  // Created is not yet usable: wait until every partition has a leader.
+  const absl::Time deadline = absl::Now() + timeout;
+  for (const TopicSpec& spec : topics) {
+    while (!AllPartitionsLed(handle->get(), spec.name, absl::Seconds(2))) {
+      if (absl::Now() >= deadline) {
+        return absl::UnavailableError(absl::StrCat("kafka: topic ", spec.name, " has no leaders yet"));
+      }
+      absl::SleepFor(absl::Milliseconds(50));  // metadata propagation; bounded by the deadline
     }
   }
   return absl::OkStatus();

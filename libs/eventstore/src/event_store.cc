@@ -1,0 +1,619 @@
+#include "clinical/eventstore/event_store.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <limits>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "clinical/eventstore/partition_index.h"
+#include "clinical/kafka/admin.h"
+#include "clinical/kafka/partitioner.h"
+#include "google/protobuf/util/time_util.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "log_reader.h"
+
+namespace clinical::eventstore {
+namespace {
+
+int TimeoutMs(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+// Where a produced record's delivery report lands: written by librdkafka's callback during
+// flush(), on the writer thread, read after flush() returns.
+struct DeliverySlot {
+  RdKafka::ErrorCode error = RdKafka::ERR__IN_PROGRESS;
+  int64_t offset = -1;
+};
+
+class DeliveryRecorder : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    auto* slot = static_cast<DeliverySlot*>(message.msg_opaque());
+    if (slot == nullptr) return;
+    slot->error = message.err();
+    slot->offset = message.offset();
+  }
+};
+
+std::string NewUuid(std::mt19937_64& random) {
+  const uint64_t hi = (random() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  const uint64_t lo = (random() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
+  const std::string hex = absl::StrCat(absl::Hex(hi, absl::kZeroPad16), absl::Hex(lo, absl::kZeroPad16));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                      hex.substr(16, 4), "-", hex.substr(20));
+}
+
+bool IsFencingCode(RdKafka::ErrorCode code) {
+  return code == RdKafka::ERR__FENCED || code == RdKafka::ERR_PRODUCER_FENCED ||
+         code == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
+}
+
+bool IsFencing(const RdKafka::Error& error) { return IsFencingCode(error.code()); }
+
+}  // namespace
+
+// One owned partition: its transactional producer, its index, and the writer thread that
+// turns queued appends into transactions (group commit).
+class EventStore::PartitionWriter {
+ public:
+  PartitionWriter(const StoreOptions& options, int32_t partition, logging::Logger& logger)
+      : options_(options), partition_(partition), logger_(logger), random_(std::random_device{}()) {}
+
+  ~PartitionWriter() { Stop(); }
+
+  // Fences earlier owners, rebuilds the index from the log, starts the writer thread.
+  absl::Status Start() {
+    const absl::Time started = absl::Now();
+    if (absl::Status init = InitProducer(); !init.ok()) return init;
+    if (absl::Status rebuilt = CatchUp(); !rebuilt.ok()) return rebuilt;
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      logger_.Info("partition acquired",
+                   {{"topic", options_.topic}, {"partition", partition_},
+                    {"aggregates", index_.aggregate_count()}, {"next_offset", index_.next_offset()},
+                    {"rebuild_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+    }
+    thread_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  // Finishes what is queued, then stops the thread.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  absl::StatusOr<AppendResult> Append(AppendRequest request) {
+    auto pending = std::make_unique<Pending>();
+    pending->request = std::move(request);
+    std::future<absl::StatusOr<AppendResult>> done = pending->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      if (stopping_) return NotOwner();
+      queue_.push_back(std::move(pending));
+    }
+    queue_cv_.notify_one();
+    return done.get();
+  }
+
+  absl::StatusOr<int64_t> CurrentVersion(const std::string& aggregate_id) const {
+    if (fenced_) return NotOwner();
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    return index_.Version(aggregate_id);
+  }
+
+  absl::StatusOr<std::vector<LoggedEvent>> Load(const std::string& aggregate_id,
+                                                int64_t from_version) const {
+    if (fenced_) return NotOwner();
+    std::set<int64_t> wanted;
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      const std::vector<int64_t>& offsets = index_.Offsets(aggregate_id);
+      for (size_t i = static_cast<size_t>(std::max<int64_t>(from_version, 1) - 1); i < offsets.size(); ++i) {
+        wanted.insert(offsets[i]);
+      }
+    }
+    std::vector<LoggedEvent> events;
+    if (wanted.empty()) return events;
+    std::lock_guard<std::mutex> lock(load_mutex_);
+    if (loader_ == nullptr) {
+      auto reader = internal::MakeReader(options_.bootstrap);
+      if (!reader.ok()) return reader.status();
+      loader_ = std::move(*reader);
+    }
+    // Reads from the aggregate's first wanted offset; other aggregates' records in between
+    // are skipped. The owner's in-memory state makes this the cold path.
+    const int64_t last = *wanted.rbegin();
+    auto read = internal::ReadPartition(
+        *loader_, options_.topic, partition_, *wanted.begin(),
+        [&](const LoggedEvent& event) {
+          if (wanted.contains(event.offset)) events.push_back(event);
+          return event.offset < last;
+        },
+        options_.kafka_timeout);
+    if (!read.ok()) return read.status();
+    if (events.size() != wanted.size()) {
+      return absl::UnavailableError("kafka: aggregate's events not fully read in time");
+    }
+    return events;
+  }
+
+  StoreStats Stats() const {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    return stats_;
+  }
+
+ private:
+  struct Pending {
+    AppendRequest request;
+    std::promise<absl::StatusOr<AppendResult>> done;
+  };
+
+  absl::Status NotOwner() const {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "not the owner of ", options_.topic, " partition ", partition_,
+        fenced_ ? " (fenced by a newer owner)" : ""));
+  }
+
+  absl::Status InitProducer() {
+    kafka::Properties props = kafka::ProducerDefaults(options_.bootstrap);
+    props["transactional.id"] = absl::StrCat(options_.writer_id, ".p", partition_);
+    props["transaction.timeout.ms"] = "60000";
+    props["message.timeout.ms"] = std::to_string(TimeoutMs(options_.kafka_timeout));
+    props["linger.ms"] = "0";  // a batch is flushed explicitly before commit
+    for (const auto& [key, value] : options_.extra_producer_properties) props[key] = value;
+    auto conf = kafka::MakeConf(props);
+    if (!conf.ok()) return conf.status();
+    std::string error;
+    (*conf)->set("dr_cb", &delivery_recorder_, error);
+    producer_.reset(RdKafka::Producer::create(conf->get(), error));
+    if (producer_ == nullptr) return absl::InternalError(absl::StrCat("kafka producer: ", error));
+    // This is the fencing step: the broker bumps the epoch of the transactional id and
+    // aborts whatever transaction the previous owner left open.
+    std::unique_ptr<RdKafka::Error> init(producer_->init_transactions(TimeoutMs(options_.kafka_timeout)));
+    if (init != nullptr) {
+      return absl::UnavailableError(absl::StrCat("kafka: init_transactions on partition ",
+                                                 partition_, ": ", init->str()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads committed events the index has not seen yet (all of them on acquire; after a
+  // failure, whatever did commit, so that retries are answered as duplicates).
+  absl::Status CatchUp() {
+    if (catch_up_reader_ == nullptr) {
+      auto reader = internal::MakeReader(options_.bootstrap);
+      if (!reader.ok()) return reader.status();
+      catch_up_reader_ = std::move(*reader);
+    }
+    int64_t from;
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      from = index_.next_offset();
+    }
+    absl::Status recorded = absl::OkStatus();
+    auto next = internal::ReadPartition(
+        *catch_up_reader_, options_.topic, partition_, from,
+        [&](const LoggedEvent& event) {
+          std::lock_guard<std::mutex> lock(index_mutex_);
+          recorded = index_.Record(event.envelope, options_.topic, partition_, event.offset);
+          return recorded.ok();
+        },
+        options_.kafka_timeout * 3);
+    if (!recorded.ok()) return recorded;
+    if (!next.ok()) return next.status();
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    index_.AdvanceTo(*next);
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    while (true) {
+      std::vector<std::unique_ptr<Pending>> batch;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, nothing left
+        if (options_.max_batch_wait > absl::ZeroDuration() &&
+            queue_.size() < static_cast<size_t>(options_.max_batch_appends)) {
+          queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.max_batch_wait), [&] {
+            return stopping_ || queue_.size() >= static_cast<size_t>(options_.max_batch_appends);
+          });
+        }
+        while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch_appends)) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      CommitBatch(batch);
+    }
+  }
+
+  void Count(int64_t StoreStats::*field, int64_t n = 1) {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    stats_.*field += n;
+  }
+
+  void CommitBatch(std::vector<std::unique_ptr<Pending>>& batch) {
+    if (fenced_) {
+      for (auto& pending : batch) pending->done.set_value(NotOwner());
+      Count(&StoreStats::appends_failed, static_cast<int64_t>(batch.size()));
+      return;
+    }
+    std::vector<const AppendRequest*> requests;
+    for (auto& pending : batch) requests.push_back(&pending->request);
+    BatchPlan plan;
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      plan = PlanBatch(index_, requests);
+    }
+
+    // Answer what needs no write; build the records of the rest.
+    std::vector<size_t> writes;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const BatchPlan::Item& item = plan.items[i];
+      if (item.outcome == BatchPlan::Outcome::kRejected) {
+        batch[i]->done.set_value(item.rejection);
+        Count(&StoreStats::appends_rejected);
+      } else if (item.outcome == BatchPlan::Outcome::kAlreadyApplied) {
+        batch[i]->done.set_value(item.result);
+        Count(&StoreStats::appends_duplicate);
+      } else if (item.outcome == BatchPlan::Outcome::kWrite) {
+        writes.push_back(i);
+      }
+    }
+    if (writes.empty()) return;
+
+    const google::protobuf::Timestamp recorded_at =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+    const int64_t timestamp_ms = absl::ToUnixMillis(absl::Now());
+    std::vector<std::string> values;
+    std::vector<DeliverySlot> slots;
+    std::vector<std::pair<size_t, size_t>> record_owner;  // (batch index, event index)
+    for (size_t i : writes) {
+      AppendRequest& request = batch[i]->request;
+      for (size_t e = 0; e < request.events.size(); ++e) {
+        common::v1::EventEnvelope& event = request.events[e];
+        if (event.event_id().empty()) event.set_event_id(NewUuid(random_));
+        event.set_aggregate_type(options_.aggregate_type);
+        event.set_aggregate_id(request.aggregate_id);
+        event.set_aggregate_version(plan.items[i].first_version + static_cast<int64_t>(e));
+        event.set_command_id(request.command_id);
+        *event.mutable_recorded_at() = recorded_at;
+        values.push_back(event.SerializeAsString());
+        record_owner.emplace_back(i, e);
+      }
+    }
+    slots.resize(values.size());
+
+    absl::Status outcome = Transact(batch, record_owner, values, slots, timestamp_ms);
+    if (!outcome.ok()) {
+      for (size_t i : writes) batch[i]->done.set_value(outcome);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (plan.items[i].outcome == BatchPlan::Outcome::kSameAsEarlierInBatch) {
+          batch[i]->done.set_value(outcome);
+        }
+      }
+      Count(&StoreStats::appends_failed, static_cast<int64_t>(writes.size()));
+      if (!fenced_) Recover();
+      return;
+    }
+
+    // Committed: the index learns the new events, then callers hear about it.
+    std::vector<AppendResult> results(batch.size());
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      for (size_t r = 0; r < values.size(); ++r) {
+        const auto [i, e] = record_owner[r];
+        // Record cannot fail here: PlanBatch assigned the versions from this index.
+        (void)index_.Record(batch[i]->request.events[e], options_.topic, partition_, slots[r].offset);
+        AppendResult& result = results[i];
+        result.first_version = plan.items[i].first_version;
+        result.last_version = plan.items[i].last_version;
+        result.position.set_topic(options_.topic);
+        result.position.set_partition(partition_);
+        result.position.set_offset(slots[r].offset);
+      }
+    }
+    for (size_t i : writes) batch[i]->done.set_value(results[i]);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (plan.items[i].outcome == BatchPlan::Outcome::kSameAsEarlierInBatch) {
+        AppendResult same = results[plan.items[i].same_as];
+        same.duplicate = true;
+        batch[i]->done.set_value(same);
+        Count(&StoreStats::appends_duplicate);
+      }
+    }
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    stats_.appends_committed += static_cast<int64_t>(writes.size());
+    stats_.transactions_committed += 1;
+    stats_.events_written += static_cast<int64_t>(values.size());
+  }
+
+  // One transaction for the batch's records. OK only once the commit is confirmed.
+  absl::Status Transact(std::vector<std::unique_ptr<Pending>>& batch,
+                        const std::vector<std::pair<size_t, size_t>>& record_owner,
+                        std::vector<std::string>& values, std::vector<DeliverySlot>& slots,
+                        int64_t timestamp_ms) {
+    if (std::unique_ptr<RdKafka::Error> begin(producer_->begin_transaction()); begin != nullptr) {
+      return Failed(*begin, "begin_transaction");
+    }
+    for (size_t r = 0; r < values.size(); ++r) {
+      const std::string& key = batch[record_owner[r].first]->request.aggregate_id;
+      const RdKafka::ErrorCode err = producer_->produce(
+          options_.topic, partition_, RdKafka::Producer::RK_MSG_COPY, values[r].data(),
+          values[r].size(), key.data(), key.size(), timestamp_ms, &slots[r]);
+      if (err != RdKafka::ERR_NO_ERROR) {
+        AbortQuietly();
+        return absl::UnavailableError(absl::StrCat("kafka produce: ", RdKafka::err2str(err)));
+      }
+    }
+    // flush() serves the delivery reports, which carry the offsets callers get back.
+    const RdKafka::ErrorCode flushed = producer_->flush(TimeoutMs(options_.kafka_timeout));
+    for (const DeliverySlot& slot : slots) {
+      if (flushed != RdKafka::ERR_NO_ERROR || slot.error != RdKafka::ERR_NO_ERROR) {
+        // A fenced producer fails its queued records with a generic "purged" error; the
+        // reason is in the producer's fatal error.
+        std::string reason;
+        if (IsFencingCode(slot.error) || IsFencingCode(producer_->fatal_error(reason))) {
+          fenced_ = true;
+          logger_.Warn("fenced", {{"topic", options_.topic}, {"partition", partition_}, {"step", "produce"}});
+          return NotOwner();
+        }
+        AbortQuietly();
+        return absl::UnavailableError(absl::StrCat(
+            "kafka: records not confirmed: ",
+            RdKafka::err2str(flushed != RdKafka::ERR_NO_ERROR ? flushed : slot.error)));
+      }
+    }
+    const absl::Time deadline = absl::Now() + options_.kafka_timeout;
+    while (true) {
+      std::unique_ptr<RdKafka::Error> commit(
+          producer_->commit_transaction(TimeoutMs(options_.kafka_timeout)));
+      if (commit == nullptr) return absl::OkStatus();
+      if (commit->is_retriable() && absl::Now() < deadline) continue;
+      return Failed(*commit, "commit_transaction");
+    }
+  }
+
+  absl::Status Failed(const RdKafka::Error& error, const char* step) {
+    std::string reason;
+    if (IsFencing(error) || IsFencingCode(producer_->fatal_error(reason))) {
+      fenced_ = true;
+      logger_.Warn("fenced", {{"topic", options_.topic}, {"partition", partition_}, {"step", step}});
+      return NotOwner();
+    }
+    if (error.txn_requires_abort()) AbortQuietly();
+    return absl::UnavailableError(absl::StrCat("kafka ", step, ": ", error.str()));
+  }
+
+  void AbortQuietly() {
+    std::unique_ptr<RdKafka::Error> abort(producer_->abort_transaction(TimeoutMs(options_.kafka_timeout)));
+    if (abort != nullptr && IsFencing(*abort)) fenced_ = true;
+  }
+
+  // After a failed transaction the outcome may be unknown (a commit that timed out may
+  // still have landed) and the producer may be unusable. Start over: a new producer
+  // (init_transactions aborts anything left open) and an index caught up with what did
+  // commit. Appends queued meanwhile are answered UNAVAILABLE rather than left waiting.
+  void Recover() {
+    Count(&StoreStats::recoveries);
+    logger_.Warn("recovering partition", {{"topic", options_.topic}, {"partition", partition_}});
+    absl::Duration backoff = absl::Milliseconds(100);
+    while (true) {
+      producer_.reset();
+      absl::Status status = InitProducer();
+      if (status.ok()) status = CatchUp();
+      if (status.ok()) {
+        logger_.Info("partition recovered", {{"topic", options_.topic}, {"partition", partition_}});
+        return;
+      }
+      std::deque<std::unique_ptr<Pending>> waiting;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        waiting.swap(queue_);
+        if (stopping_) {
+          lock.unlock();
+          for (auto& pending : waiting) pending->done.set_value(status);
+          return;
+        }
+        queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return stopping_; });
+      }
+      for (auto& pending : waiting) pending->done.set_value(status);
+      Count(&StoreStats::appends_failed, static_cast<int64_t>(waiting.size()));
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+    }
+  }
+
+  const StoreOptions& options_;
+  const int32_t partition_;
+  logging::Logger& logger_;
+  std::mt19937_64 random_;  // event ids; writer thread only
+  DeliveryRecorder delivery_recorder_;
+  std::unique_ptr<RdKafka::Producer> producer_;  // writer thread only (and Start)
+  std::unique_ptr<RdKafka::KafkaConsumer> catch_up_reader_;  // writer thread only (and Start)
+  std::atomic<bool> fenced_{false};
+
+  mutable std::mutex index_mutex_;
+  PartitionIndex index_;  // guarded by index_mutex_; written only by the writer thread
+
+  mutable std::mutex load_mutex_;
+  mutable std::unique_ptr<RdKafka::KafkaConsumer> loader_;  // guarded by load_mutex_
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;  // guarded by queue_mutex_
+  bool stopping_ = false;                       // guarded by queue_mutex_
+  std::thread thread_;
+
+  mutable std::mutex stats_mutex_;
+  StoreStats stats_;  // guarded by stats_mutex_
+};
+
+EventStore::EventStore(StoreOptions options, int32_t partition_count, logging::Logger& logger)
+    : options_(std::move(options)), partition_count_(partition_count), logger_(logger) {}
+
+EventStore::~EventStore() { Release(); }
+
+absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(StoreOptions options,
+                                                             logging::Logger& logger) {
+  if (options.bootstrap.empty() || options.topic.empty() || options.aggregate_type.empty() ||
+      options.writer_id.empty()) {
+    return absl::InvalidArgumentError("event store needs bootstrap, topic, aggregate_type, writer_id");
+  }
+  if (options.max_batch_appends < 1) return absl::InvalidArgumentError("max_batch_appends < 1");
+  auto partitions = kafka::PartitionCount(options.bootstrap, options.topic, options.kafka_timeout);
+  if (!partitions.ok()) return partitions.status();
+  return std::unique_ptr<EventStore>(new EventStore(std::move(options), *partitions, logger));
+}
+
+int32_t EventStore::PartitionOf(const std::string& aggregate_id) const {
+  return kafka::Murmur2Partition(aggregate_id, partition_count_);
+}
+
+absl::Status EventStore::Acquire(std::vector<int32_t> partitions) {
+  if (partitions.empty()) {
+    for (int32_t p = 0; p < partition_count_; ++p) partitions.push_back(p);
+  }
+  for (int32_t partition : partitions) {
+    if (partition < 0 || partition >= partition_count_) {
+      return absl::InvalidArgumentError(absl::StrCat("no partition ", partition));
+    }
+    std::unique_ptr<PartitionWriter> replaced;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (auto it = writers_.find(partition); it != writers_.end()) replaced = std::move(it->second);
+      writers_.erase(partition);
+    }
+    replaced.reset();  // re-acquiring (e.g. after being fenced) starts from scratch
+    auto writer = std::make_unique<PartitionWriter>(options_, partition, logger_);
+    if (absl::Status started = writer->Start(); !started.ok()) return started;
+    std::lock_guard<std::mutex> lock(mutex_);
+    writers_[partition] = std::move(writer);
+  }
+  return absl::OkStatus();
+}
+
+void EventStore::Release(std::vector<int32_t> partitions) {
+  std::vector<std::unique_ptr<PartitionWriter>> released;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (partitions.empty()) {
+      for (auto& [partition, writer] : writers_) released.push_back(std::move(writer));
+      writers_.clear();
+    } else {
+      for (int32_t partition : partitions) {
+        auto it = writers_.find(partition);
+        if (it == writers_.end()) continue;
+        released.push_back(std::move(it->second));
+        writers_.erase(it);
+      }
+    }
+  }
+  // Destroying a writer drains its queue and stops its thread, outside the lock so that
+  // appends racing with the release get a clear FAILED_PRECONDITION.
+  released.clear();
+}
+
+std::vector<int32_t> EventStore::OwnedPartitions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int32_t> owned;
+  for (const auto& [partition, writer] : writers_) owned.push_back(partition);
+  return owned;
+}
+
+absl::StatusOr<EventStore::PartitionWriter*> EventStore::WriterFor(
+    const std::string& aggregate_id) const {
+  const int32_t partition = PartitionOf(aggregate_id);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = writers_.find(partition);
+  if (it == writers_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("not the owner of ", options_.topic, " partition ", partition));
+  }
+  return it->second.get();
+}
+
+absl::StatusOr<AppendResult> EventStore::Append(AppendRequest request) {
+  if (absl::Status valid = ValidateRequest(request); !valid.ok()) return valid;
+  auto writer = WriterFor(request.aggregate_id);
+  if (!writer.ok()) return writer.status();
+  return (*writer)->Append(std::move(request));
+}
+
+absl::StatusOr<int64_t> EventStore::CurrentVersion(const std::string& aggregate_id) const {
+  auto writer = WriterFor(aggregate_id);
+  if (!writer.ok()) return writer.status();
+  return (*writer)->CurrentVersion(aggregate_id);
+}
+
+absl::StatusOr<std::vector<LoggedEvent>> EventStore::Load(const std::string& aggregate_id,
+                                                          int64_t from_version) const {
+  auto writer = WriterFor(aggregate_id);
+  if (!writer.ok()) return writer.status();
+  return (*writer)->Load(aggregate_id, from_version);
+}
+
+StoreStats EventStore::Stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  StoreStats total;
+  for (const auto& [partition, writer] : writers_) {
+    const StoreStats s = writer->Stats();
+    total.appends_committed += s.appends_committed;
+    total.appends_duplicate += s.appends_duplicate;
+    total.appends_rejected += s.appends_rejected;
+    total.appends_failed += s.appends_failed;
+    total.transactions_committed += s.transactions_committed;
+    total.events_written += s.events_written;
+    total.recoveries += s.recoveries;
+  }
+  return total;
+}
+
+absl::Status ReadLog(const std::string& bootstrap, const std::string& topic,
+                     const ReplayStart& start, const std::function<bool(const LoggedEvent&)>& visit,
+                     absl::Duration timeout) {
+  auto partitions = kafka::PartitionCount(bootstrap, topic, timeout);
+  if (!partitions.ok()) return partitions.status();
+  auto reader = internal::MakeReader(bootstrap);
+  if (!reader.ok()) return reader.status();
+
+  std::map<int32_t, int64_t> from = start.from_offsets;
+  if (start.from_time.has_value()) {
+    // offsetsForTimes answers, per partition, the first offset whose record timestamp
+    // (the writer's recorded-at) is at or after the time; -1 (end) when there is none.
+    std::vector<RdKafka::TopicPartition*> query;
+    for (int32_t p = 0; p < *partitions; ++p) {
+      query.push_back(RdKafka::TopicPartition::create(topic, p, absl::ToUnixMillis(*start.from_time)));
+    }
+    const RdKafka::ErrorCode err = (*reader)->offsetsForTimes(query, TimeoutMs(timeout));
+    for (RdKafka::TopicPartition* tp : query) {
+      from[tp->partition()] = tp->offset() < 0 ? std::numeric_limits<int64_t>::max() : tp->offset();
+    }
+    RdKafka::TopicPartition::destroy(query);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("kafka offsetsForTimes: ", RdKafka::err2str(err)));
+    }
+  }
+  bool keep_going = true;
+  for (int32_t p = 0; p < *partitions && keep_going; ++p) {
+    auto read = internal::ReadPartition(
+        **reader, topic, p, from.contains(p) ? from[p] : 0,
+        [&](const LoggedEvent& event) { return keep_going = visit(event); }, timeout);
+    if (!read.ok()) return read.status();
+  }
+  (*reader)->close();
+  return absl::OkStatus();
+}
+
+}  // namespace clinical::eventstore

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "clinical/eventstore/types.h"
+#include "librdkafka/rdkafkacpp.h"
+
+namespace clinical::eventstore::internal {
+
+// A read_committed consumer for reading partitions directly (no group membership, no
+// offset commits: the event store and replays track positions themselves).
+absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap);
+
+// Reads one partition from `from_offset` until the end as of now (the high watermark
+// queried first), calling `visit` for each event; `visit` returning false stops early.
+// Returns the offset after the last one read (also past trailing transaction markers).
+// DATA_LOSS for a record that is not an envelope; UNAVAILABLE on timeout.
+absl::StatusOr<int64_t> ReadPartition(RdKafka::KafkaConsumer& consumer, const std::string& topic,
+                                      int32_t partition, int64_t from_offset,
+                                      const std::function<bool(const LoggedEvent&)>& visit,
+                                      absl::Duration timeout);
+
+}  // namespace clinical::eventstore::internal

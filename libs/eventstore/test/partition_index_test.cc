@@ -1,0 +1,158 @@
+// The append rules, as pure functions: versions, optimistic concurrency, idempotency and
+// validation are decided by PlanBatch from the index, before any I/O.
+#include "clinical/eventstore/partition_index.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test_events.h"
+
+namespace clinical::eventstore {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::MakeEvent;
+using testing::MakeRequest;
+using Outcome = BatchPlan::Outcome;
+
+// Records a committed command into the index, as the store does after a commit.
+void Commit(PartitionIndex& index, const AppendRequest& request, int64_t first_offset) {
+  int64_t version = index.Version(request.aggregate_id);
+  for (size_t i = 0; i < request.events.size(); ++i) {
+    common::v1::EventEnvelope event = request.events[i];
+    event.set_aggregate_id(request.aggregate_id);
+    event.set_aggregate_version(++version);
+    event.set_command_id(request.command_id);
+    ASSERT_TRUE(index.Record(event, "topic", 0, first_offset + static_cast<int64_t>(i)).ok());
+  }
+}
+
+BatchPlan Plan(const PartitionIndex& index, const std::vector<AppendRequest>& requests) {
+  std::vector<const AppendRequest*> pointers;
+  for (const auto& r : requests) pointers.push_back(&r);
+  return PlanBatch(index, pointers);
+}
+
+TEST(PlanBatchTest, NewAggregateGetsVersionsFromOne) {
+  PartitionIndex index;
+  auto plan = Plan(index, {MakeRequest("a", "c1", 3, ExpectedVersion::NoStream())});
+  ASSERT_EQ(plan.items[0].outcome, Outcome::kWrite);
+  EXPECT_EQ(plan.items[0].first_version, 1);
+  EXPECT_EQ(plan.items[0].last_version, 3);
+}
+
+TEST(PlanBatchTest, CreateOfExistingAggregateIsAbortedWithCurrentVersion) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 2), 0);
+  auto plan = Plan(index, {MakeRequest("a", "c2", 1, ExpectedVersion::NoStream())});
+  ASSERT_EQ(plan.items[0].outcome, Outcome::kRejected);
+  EXPECT_EQ(plan.items[0].rejection.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(plan.items[0].rejection.message(), HasSubstr("at version 2, expected 0"));
+}
+
+TEST(PlanBatchTest, ExactExpectedVersionMustMatch) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 2), 0);
+  auto plan = Plan(index, {MakeRequest("a", "c2", 1, ExpectedVersion::Exactly(1)),
+                           MakeRequest("a", "c3", 1, ExpectedVersion::Exactly(2))});
+  EXPECT_EQ(plan.items[0].rejection.code(), absl::StatusCode::kAborted);
+  ASSERT_EQ(plan.items[1].outcome, Outcome::kWrite);
+  EXPECT_EQ(plan.items[1].first_version, 3);
+}
+
+TEST(PlanBatchTest, AnyAppendsAfterWhateverIsThere) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 4), 0);
+  auto plan = Plan(index, {MakeRequest("a", "c2", 1, ExpectedVersion::Any())});
+  ASSERT_EQ(plan.items[0].outcome, Outcome::kWrite);
+  EXPECT_EQ(plan.items[0].first_version, 5);
+}
+
+TEST(PlanBatchTest, RetryOfAppliedCommandReturnsOriginalResultEvenWithStaleVersion) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 2, ExpectedVersion::NoStream()), 10);
+  Commit(index, MakeRequest("a", "c2", 1), 12);
+  auto plan = Plan(index, {MakeRequest("a", "c1", 2, ExpectedVersion::NoStream())});
+  ASSERT_EQ(plan.items[0].outcome, Outcome::kAlreadyApplied);
+  EXPECT_EQ(plan.items[0].result.first_version, 1);
+  EXPECT_EQ(plan.items[0].result.last_version, 2);
+  EXPECT_EQ(plan.items[0].result.position.offset(), 11);
+  EXPECT_TRUE(plan.items[0].result.duplicate);
+}
+
+TEST(PlanBatchTest, CommandIdsAreScopedToTheirAggregate) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 1), 0);
+  auto plan = Plan(index, {MakeRequest("b", "c1", 1)});
+  EXPECT_EQ(plan.items[0].outcome, Outcome::kWrite);
+}
+
+TEST(PlanBatchTest, RequestsInOneBatchSeeEachOthersVersions) {
+  PartitionIndex index;
+  auto plan = Plan(index, {MakeRequest("a", "c1", 2, ExpectedVersion::NoStream()),
+                           MakeRequest("a", "c2", 1, ExpectedVersion::Exactly(2)),
+                           MakeRequest("a", "c3", 1, ExpectedVersion::NoStream())});
+  EXPECT_EQ(plan.items[0].outcome, Outcome::kWrite);
+  ASSERT_EQ(plan.items[1].outcome, Outcome::kWrite);
+  EXPECT_EQ(plan.items[1].first_version, 3);
+  EXPECT_EQ(plan.items[2].rejection.code(), absl::StatusCode::kAborted);
+}
+
+TEST(PlanBatchTest, SameCommandTwiceInOneBatchIsWrittenOnce) {
+  PartitionIndex index;
+  auto plan = Plan(index, {MakeRequest("a", "c1", 1), MakeRequest("a", "c1", 1)});
+  EXPECT_EQ(plan.items[0].outcome, Outcome::kWrite);
+  ASSERT_EQ(plan.items[1].outcome, Outcome::kSameAsEarlierInBatch);
+  EXPECT_EQ(plan.items[1].same_as, 0u);
+}
+
+TEST(PlanBatchTest, RejectedCommandCanBeRetriedWithTheSameId) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 1), 0);
+  auto plan = Plan(index, {MakeRequest("a", "c2", 1, ExpectedVersion::Exactly(0)),
+                           MakeRequest("a", "c2", 1, ExpectedVersion::Exactly(1))});
+  EXPECT_EQ(plan.items[0].outcome, Outcome::kRejected);
+  EXPECT_EQ(plan.items[1].outcome, Outcome::kWrite);
+}
+
+TEST(ValidateRequestTest, NamesTheMissingField) {
+  AppendRequest request = MakeRequest("a", "c1", 1);
+  EXPECT_TRUE(ValidateRequest(request).ok());
+
+  AppendRequest no_id = request;
+  no_id.aggregate_id.clear();
+  EXPECT_THAT(ValidateRequest(no_id).message(), HasSubstr("aggregate_id"));
+  AppendRequest no_command = request;
+  no_command.command_id.clear();
+  EXPECT_THAT(ValidateRequest(no_command).message(), HasSubstr("command_id"));
+  AppendRequest no_events = request;
+  no_events.events.clear();
+  EXPECT_THAT(ValidateRequest(no_events).message(), HasSubstr("events"));
+  AppendRequest wrong_type = request;
+  wrong_type.events[0].set_event_type("clinical.case.v1.CaseOpened");
+  EXPECT_THAT(ValidateRequest(wrong_type).message(), HasSubstr("events[0].payload"));
+  AppendRequest no_tenant = request;
+  no_tenant.events[0].clear_tenant_id();
+  EXPECT_THAT(ValidateRequest(no_tenant).message(), HasSubstr("events[0].tenant_id"));
+  EXPECT_EQ(ValidateRequest(no_tenant).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PartitionIndexTest, RefusesAVersionGap) {
+  PartitionIndex index;
+  common::v1::EventEnvelope event = MakeEvent("x");
+  event.set_aggregate_id("a");
+  event.set_aggregate_version(2);
+  EXPECT_EQ(index.Record(event, "t", 0, 0).code(), absl::StatusCode::kInternal);
+}
+
+TEST(PartitionIndexTest, TracksOffsetsAndSkipsMarkers) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 2), 5);
+  EXPECT_EQ(index.Offsets("a"), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(index.next_offset(), 7);
+  index.AdvanceTo(9);  // a transaction marker at 7, an aborted record at 8
+  EXPECT_EQ(index.next_offset(), 9);
+  EXPECT_TRUE(index.Offsets("nobody").empty());
+}
+
+}  // namespace
+}  // namespace clinical::eventstore
