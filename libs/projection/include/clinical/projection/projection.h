@@ -108,8 +108,10 @@ class Projection {
 
   // Starts the consuming thread. Call once.
   void Start();
-  // Stops the thread (within about one backoff step or consume poll) and joins it. Work not
-  // committed to Redis is dropped and redone by the next runtime. Idempotent.
+  // Stops the thread and joins it. Returns within the longest single blocking step: a
+  // consume poll (100 ms), one Redis round trip (redis_timeout) or one Kafka metadata or
+  // dead-letter wait (kafka_timeout); backoff pauses end at once. Work not committed to
+  // Redis is dropped and redone by the next runtime. Idempotent.
   void Stop();
 
   // Read-your-writes: blocks until the effects of `offset` of topic/partition are in Redis
