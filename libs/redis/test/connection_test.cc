@@ -112,26 +112,6 @@ TEST(RedisConnectionTest, ReplyThatNeverComesTimesOutAsUnavailable) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
-// The projection runtime loads its scripts inside each MULTI so that EVALSHA can never
-// fail at run time with NOSCRIPT after a SCRIPT FLUSH or restart (Redis does not roll back
-// a transaction's earlier commands). This proves the trick works on this redis-server.
-TEST(RedisConnectionTest, ScriptLoadInsideMultiMakesEvalshaSafeAfterFlush) {
-  Connection c = Connect();
-  const std::string script = "return redis.call('INCR', KEYS[1])";
-  auto sha = c.Command({"SCRIPT", "LOAD", script});
-  ASSERT_TRUE(sha.ok());
-  ASSERT_TRUE(c.Command({"SCRIPT", "FLUSH"}).ok());
-  auto replies = c.Pipeline({{"MULTI"},
-                             {"SCRIPT", "LOAD", script},
-                             {"EVALSHA", sha->str(), "1", Key("script")},
-                             {"EXEC"}});
-  ASSERT_TRUE(replies.ok());
-  const Reply& exec = replies->back();
-  ASSERT_EQ(exec.type(), Reply::Type::kArray);
-  ASSERT_EQ(exec.elements().size(), 2u);
-  EXPECT_EQ(exec.elements()[1], Reply::Integer(1));
-}
-
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -173,6 +153,31 @@ TEST(RedisConnectionTest, ServerGoneIsUnavailableAndTheConnectionRecoversWhenItR
   auto after = c->Command({"GET", "k"});
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_TRUE(after->is_nil()) << "a fresh server without persistence has no data";
+}
+
+// The projection runtime loads its scripts inside each MULTI so that EVALSHA can never
+// fail at run time with NOSCRIPT after a SCRIPT FLUSH or restart (Redis does not roll back
+// a transaction's earlier commands). This proves the trick works on this redis-server.
+TEST(RedisConnectionTest, ScriptLoadInsideMultiMakesEvalshaSafeAfterFlush) {
+  // A private server: SCRIPT FLUSH on the shared one could disturb other tests.
+  const int port = FreePort();
+  auto server = StartRedis(port);
+  auto connected = Connection::Connect("127.0.0.1", port, absl::Seconds(2));
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  Connection& c = *connected;
+  const std::string script = "return redis.call('INCR', KEYS[1])";
+  auto sha = c.Command({"SCRIPT", "LOAD", script});
+  ASSERT_TRUE(sha.ok());
+  ASSERT_TRUE(c.Command({"SCRIPT", "FLUSH"}).ok());
+  auto replies = c.Pipeline({{"MULTI"},
+                             {"SCRIPT", "LOAD", script},
+                             {"EVALSHA", sha->str(), "1", Key("script")},
+                             {"EXEC"}});
+  ASSERT_TRUE(replies.ok());
+  const Reply& exec = replies->back();
+  ASSERT_EQ(exec.type(), Reply::Type::kArray);
+  ASSERT_EQ(exec.elements().size(), 2u);
+  EXPECT_EQ(exec.elements()[1], Reply::Integer(1));
 }
 
 }  // namespace
