@@ -170,9 +170,10 @@ start_kafka() {  # start_kafka PORT CONTROLLER_PORT
     "-Dkafka.logs.dir=${STATE_DIR}/kafka")
   if [[ ! -f "${STATE_DIR}/kafka/data/meta.properties" ]]; then
     local cluster_id
+    # The id is URL-safe base64 and may start with "-", hence --cluster-id=VALUE below.
     cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
     java "${java_opts[@]}" -cp "${KAFKA_LIBS}/*" kafka.tools.StorageTool format \
-      -t "${cluster_id}" -c "${STATE_DIR}/kafka/server.properties" --ignore-formatted \
+      --cluster-id="${cluster_id}" -c "${STATE_DIR}/kafka/server.properties" --ignore-formatted \
       >"${STATE_DIR}/kafka/format.log" 2>&1 || die "formatting Kafka storage failed: $(tail -5 "${STATE_DIR}/kafka/format.log")"
   fi
   # setsid: the broker must outlive this script and not receive the terminal's signals.

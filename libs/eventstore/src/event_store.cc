@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "clinical/eventstore/partition_index.h"
 #include "clinical/kafka/admin.h"
+#include "clinical/kafka/log_bridge.h"
 #include "clinical/kafka/partitioner.h"
 #include "google/protobuf/util/time_util.h"
 #include "librdkafka/rdkafkacpp.h"
@@ -62,7 +63,11 @@ bool IsFencing(const RdKafka::Error& error) { return IsFencingCode(error.code())
 class EventStore::PartitionWriter {
  public:
   PartitionWriter(const StoreOptions& options, int32_t partition, logging::Logger& logger)
-      : options_(options), partition_(partition), logger_(logger), random_(std::random_device{}()) {}
+      : options_(options),
+        partition_(partition),
+        logger_(logger),
+        log_bridge_(logger),
+        random_(std::random_device{}()) {}
 
   ~PartitionWriter() { Stop(); }
 
@@ -127,7 +132,7 @@ class EventStore::PartitionWriter {
     if (wanted.empty()) return events;
     std::lock_guard<std::mutex> lock(load_mutex_);
     if (loader_ == nullptr) {
-      auto reader = internal::MakeReader(options_.bootstrap);
+      auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
       if (!reader.ok()) return reader.status();
       loader_ = std::move(*reader);
     }
@@ -171,8 +176,9 @@ class EventStore::PartitionWriter {
     props["transaction.timeout.ms"] = "60000";
     props["message.timeout.ms"] = std::to_string(TimeoutMs(options_.kafka_timeout));
     props["linger.ms"] = "0";  // a batch is flushed explicitly before commit
+    props["retry.backoff.ms"] = "5";
     for (const auto& [key, value] : options_.extra_producer_properties) props[key] = value;
-    auto conf = kafka::MakeConf(props);
+    auto conf = kafka::MakeConf(props, &log_bridge_);
     if (!conf.ok()) return conf.status();
     std::string error;
     (*conf)->set("dr_cb", &delivery_recorder_, error);
@@ -185,6 +191,18 @@ class EventStore::PartitionWriter {
       return absl::UnavailableError(absl::StrCat("kafka: init_transactions on partition ",
                                                  partition_, ": ", init->str()));
     }
+    // Learn the topic's partitions now: a producer that has not seen the topic parks the
+    // first record until a metadata refresh, which costs the first append up to a second.
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(producer_.get(), options_.topic, nullptr, error));
+    RdKafka::Metadata* metadata = nullptr;
+    if (topic == nullptr || producer_->metadata(false, topic.get(), &metadata,
+                                                TimeoutMs(options_.kafka_timeout)) !=
+                                RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("kafka: metadata of ", options_.topic));
+    }
+    delete metadata;  // librdkafka's API hands out an owned raw pointer
+    topic_ = std::move(topic);
     return absl::OkStatus();
   }
 
@@ -192,7 +210,7 @@ class EventStore::PartitionWriter {
   // failure, whatever did commit, so that retries are answered as duplicates).
   absl::Status CatchUp() {
     if (catch_up_reader_ == nullptr) {
-      auto reader = internal::MakeReader(options_.bootstrap);
+      auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
       if (!reader.ok()) return reader.status();
       catch_up_reader_ = std::move(*reader);
     }
@@ -246,8 +264,8 @@ class EventStore::PartitionWriter {
 
   void CommitBatch(std::vector<std::unique_ptr<Pending>>& batch) {
     if (fenced_) {
-      for (auto& pending : batch) pending->done.set_value(NotOwner());
       Count(&StoreStats::appends_failed, static_cast<int64_t>(batch.size()));
+      for (auto& pending : batch) pending->done.set_value(NotOwner());
       return;
     }
     std::vector<const AppendRequest*> requests;
@@ -263,11 +281,11 @@ class EventStore::PartitionWriter {
     for (size_t i = 0; i < batch.size(); ++i) {
       const BatchPlan::Item& item = plan.items[i];
       if (item.outcome == BatchPlan::Outcome::kRejected) {
-        batch[i]->done.set_value(item.rejection);
         Count(&StoreStats::appends_rejected);
+        batch[i]->done.set_value(item.rejection);
       } else if (item.outcome == BatchPlan::Outcome::kAlreadyApplied) {
-        batch[i]->done.set_value(item.result);
         Count(&StoreStats::appends_duplicate);
+        batch[i]->done.set_value(item.result);
       } else if (item.outcome == BatchPlan::Outcome::kWrite) {
         writes.push_back(i);
       }
@@ -298,13 +316,13 @@ class EventStore::PartitionWriter {
 
     absl::Status outcome = Transact(batch, record_owner, values, slots, timestamp_ms);
     if (!outcome.ok()) {
+      Count(&StoreStats::appends_failed, static_cast<int64_t>(writes.size()));
       for (size_t i : writes) batch[i]->done.set_value(outcome);
       for (size_t i = 0; i < batch.size(); ++i) {
         if (plan.items[i].outcome == BatchPlan::Outcome::kSameAsEarlierInBatch) {
           batch[i]->done.set_value(outcome);
         }
       }
-      Count(&StoreStats::appends_failed, static_cast<int64_t>(writes.size()));
       if (!fenced_) Recover();
       return;
     }
@@ -325,19 +343,23 @@ class EventStore::PartitionWriter {
         result.position.set_offset(slots[r].offset);
       }
     }
+    {
+      // Counted before callers are answered, so a caller that reads Stats() after its
+      // append returned sees it.
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      stats_.appends_committed += static_cast<int64_t>(writes.size());
+      stats_.transactions_committed += 1;
+      stats_.events_written += static_cast<int64_t>(values.size());
+    }
     for (size_t i : writes) batch[i]->done.set_value(results[i]);
     for (size_t i = 0; i < batch.size(); ++i) {
       if (plan.items[i].outcome == BatchPlan::Outcome::kSameAsEarlierInBatch) {
         AppendResult same = results[plan.items[i].same_as];
         same.duplicate = true;
-        batch[i]->done.set_value(same);
         Count(&StoreStats::appends_duplicate);
+        batch[i]->done.set_value(same);
       }
     }
-    std::lock_guard<std::mutex> lock(stats_mutex_);
-    stats_.appends_committed += static_cast<int64_t>(writes.size());
-    stats_.transactions_committed += 1;
-    stats_.events_written += static_cast<int64_t>(values.size());
   }
 
   // One transaction for the batch's records. OK only once the commit is confirmed.
@@ -411,6 +433,7 @@ class EventStore::PartitionWriter {
     logger_.Warn("recovering partition", {{"topic", options_.topic}, {"partition", partition_}});
     absl::Duration backoff = absl::Milliseconds(100);
     while (true) {
+      topic_.reset();
       producer_.reset();
       absl::Status status = InitProducer();
       if (status.ok()) status = CatchUp();
@@ -429,8 +452,8 @@ class EventStore::PartitionWriter {
         }
         queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return stopping_; });
       }
-      for (auto& pending : waiting) pending->done.set_value(status);
       Count(&StoreStats::appends_failed, static_cast<int64_t>(waiting.size()));
+      for (auto& pending : waiting) pending->done.set_value(status);
       backoff = std::min(backoff * 2, absl::Seconds(5));
     }
   }
@@ -438,9 +461,11 @@ class EventStore::PartitionWriter {
   const StoreOptions& options_;
   const int32_t partition_;
   logging::Logger& logger_;
+  mutable kafka::LogBridge log_bridge_;  // before the clients that use it
   std::mt19937_64 random_;  // event ids; writer thread only
   DeliveryRecorder delivery_recorder_;
   std::unique_ptr<RdKafka::Producer> producer_;  // writer thread only (and Start)
+  std::unique_ptr<RdKafka::Topic> topic_;        // keeps the topic's metadata cached
   std::unique_ptr<RdKafka::KafkaConsumer> catch_up_reader_;  // writer thread only (and Start)
   std::atomic<bool> fenced_{false};
 

@@ -14,7 +14,9 @@ namespace clinical::eventstore::internal {
 
 // A read_committed consumer for reading partitions directly (no group membership, no
 // offset commits: the event store and replays track positions themselves).
-absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap);
+// `events` (optional) receives librdkafka's logs; it must outlive the consumer.
+absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap,
+                                                                   RdKafka::EventCb* events = nullptr);
 
 // Reads one partition from `from_offset` until the end as of now (the high watermark
 // queried first), calling `visit` for each event; `visit` returning false stops early.

@@ -4,9 +4,13 @@
 
 namespace clinical::kafka {
 
-absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& properties) {
+absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& properties,
+                                                       RdKafka::EventCb* events) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
+  if (events != nullptr && conf->set("event_cb", events, error) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError("kafka: cannot install the log bridge");
+  }
   for (const auto& [key, value] : properties) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
       return absl::InvalidArgumentError(absl::StrCat("kafka property '", key, "' rejected"));

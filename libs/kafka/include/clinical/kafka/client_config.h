@@ -13,7 +13,10 @@ using Properties = std::map<std::string, std::string>;
 
 // Builds an RdKafka::Conf from properties; INVALID_ARGUMENT names the property librdkafka
 // refused (values are not echoed, they may be credentials).
-absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& properties);
+// `events`, when given, receives librdkafka's logs and errors (see LogBridge); it must
+// outlive the client created from the Conf.
+absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& properties,
+                                                       RdKafka::EventCb* events = nullptr);
 
 // The producer settings every writer of the platform uses: idempotent, acks=all, and the
 // Java-compatible partitioner (murmur2_random) so that a key lands in the same partition

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against a private Kafka and Redis started for the run (loopback, free
+# ports) and stops them afterwards. Figures print as Markdown tables; docs/benchmarks.md
+# records a run and explains the method.
+#
+#   bench/run.sh                       every benchmark
+#   bench/run.sh eventstore [args]     one of them, extra args passed through
+set -euo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly BUILD_DIR="${CLINICAL_BUILD_DIR:-${ROOT}/build}"
+export CLINICAL_PLATFORM_DIR="${BUILD_DIR}/bench-platform"
+
+"${ROOT}/deploy/local/platform.sh" install >&2
+"${ROOT}/deploy/local/platform.sh" fetch >&2
+cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "${BUILD_DIR}" -j "$(nproc)" --target eventstore_bench $(grep -q projection_bench "${ROOT}/bench/CMakeLists.txt" && echo --target projection_bench) >&2
+
+"${ROOT}/deploy/local/platform.sh" clean >&2
+"${ROOT}/deploy/local/platform.sh" start >&2
+trap '"${ROOT}/deploy/local/platform.sh" stop >&2' EXIT
+# shellcheck disable=SC1091
+source "${CLINICAL_PLATFORM_DIR}/platform.env"
+
+which="${1:-all}"
+[[ $# -gt 0 ]] && shift
+if [[ "${which}" == all || "${which}" == eventstore ]]; then
+  "${BUILD_DIR}/bench/eventstore_bench" --bootstrap="${CLINICAL_KAFKA_BOOTSTRAP}" "$@"
+  echo
+fi
+if [[ ("${which}" == all || "${which}" == projection) && -x "${BUILD_DIR}/bench/projection_bench" ]]; then
+  "${BUILD_DIR}/bench/projection_bench" --bootstrap="${CLINICAL_KAFKA_BOOTSTRAP}" \
+    --redis-host="${CLINICAL_REDIS_HOST}" --redis-port="${CLINICAL_REDIS_PORT}" "$@"
+fi
