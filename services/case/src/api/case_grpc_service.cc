@@ -1,0 +1,130 @@
+#include "case_grpc_service.h"
+
+#include "clinical/grpcx/status.h"
+#include "validation.h"
+
+namespace clinical::case_service {
+
+absl::StatusOr<grpcx::Caller> CaseGrpcService::Authenticate(const grpc::ServerContext& context) const {
+  return grpcx::CallerFrom(context);
+}
+
+template <typename Request, typename Fn>
+grpc::Status CaseGrpcService::Handle(const char* rpc, grpc::ServerContext* context,
+                                     const Request& request, Fn fn) {
+  const absl::Time started = absl::Now();
+  absl::Status status;
+  auto caller = Authenticate(*context);
+  if (!caller.ok()) {
+    status = caller.status();
+  } else {
+    grpcx::Violations violations;
+    Validate(request, ValidationContext{engine_.Now(), caller->tenant_id, &engine_.programs()},
+             violations);
+    status = violations.empty() ? fn(*caller) : violations.ToStatus();
+  }
+  const auto code = status.code();
+  const bool server_side = code == absl::StatusCode::kInternal ||
+                           code == absl::StatusCode::kUnavailable ||
+                           code == absl::StatusCode::kDataLoss ||
+                           code == absl::StatusCode::kUnknown;
+  logger_.Log(server_side ? logging::Level::kWarn : logging::Level::kDebug, "rpc",
+              {{"rpc", rpc},
+               {"code", absl::StatusCodeToString(code)},
+               {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+  return grpcx::ToGrpcStatus(status);
+}
+
+template <typename Request, typename Response>
+grpc::Status CaseGrpcService::Mutate(const char* rpc, grpc::ServerContext* context,
+                                     const Request* request, Response* response) {
+  return Handle(rpc, context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
+    absl::StatusOr<CommandOutcome> outcome;
+    if constexpr (std::is_same_v<Request, v1::OpenCaseRequest>) {
+      outcome = engine_.Open(caller, *request);
+    } else {
+      std::optional<int64_t> expected;
+      if (request->has_expected_version()) expected = request->expected_version();
+      outcome = engine_.Execute(caller, request->case_id(), request->command_id(), expected,
+                                Command(*request));
+    }
+    if (!outcome.ok()) return outcome.status();
+    response->set_case_id(outcome->case_id);
+    response->set_version(outcome->version);
+    *response->mutable_position() = outcome->position;
+    if constexpr (requires { response->set_note_id(""); }) response->set_note_id(outcome->detail);
+    if constexpr (requires { response->set_delegation_id(""); }) {
+      response->set_delegation_id(outcome->detail);
+    }
+    if constexpr (requires { response->set_escalation_id(""); }) {
+      response->set_escalation_id(outcome->detail);
+    }
+    if constexpr (requires { response->set_pending_approval(true); }) {
+      response->set_pending_approval(outcome->detail == "pending_approval");
+    }
+    return absl::OkStatus();
+  });
+}
+
+#define CLINICAL_CASE_MUTATION(Rpc)                                                         \
+  grpc::Status CaseGrpcService::Rpc(grpc::ServerContext* context, const v1::Rpc##Request* r, \
+                                    v1::Rpc##Response* out) {                               \
+    return Mutate(#Rpc, context, r, out);                                                   \
+  }
+
+CLINICAL_CASE_MUTATION(OpenCase)
+CLINICAL_CASE_MUTATION(ChangeCaseStatus)
+CLINICAL_CASE_MUTATION(ChangeCaseStage)
+CLINICAL_CASE_MUTATION(ReprioritizeCase)
+CLINICAL_CASE_MUTATION(AssignCase)
+CLINICAL_CASE_MUTATION(AcceptAssignment)
+CLINICAL_CASE_MUTATION(DeclineAssignment)
+CLINICAL_CASE_MUTATION(TransferCase)
+CLINICAL_CASE_MUTATION(DelegateTasks)
+CLINICAL_CASE_MUTATION(AddNote)
+CLINICAL_CASE_MUTATION(AmendNote)
+CLINICAL_CASE_MUTATION(MarkNoteEnteredInError)
+CLINICAL_CASE_MUTATION(PutCaseOnHold)
+CLINICAL_CASE_MUTATION(EscalateCase)
+CLINICAL_CASE_MUTATION(ResolveEscalation)
+CLINICAL_CASE_MUTATION(RequestClosure)
+CLINICAL_CASE_MUTATION(ApproveClosure)
+CLINICAL_CASE_MUTATION(RejectClosure)
+CLINICAL_CASE_MUTATION(ReopenCase)
+CLINICAL_CASE_MUTATION(CancelCase)
+CLINICAL_CASE_MUTATION(MarkCaseEnteredInError)
+#undef CLINICAL_CASE_MUTATION
+
+grpc::Status CaseGrpcService::BulkReassignCases(grpc::ServerContext* context,
+                                                const v1::BulkReassignCasesRequest* request,
+                                                v1::BulkReassignCasesResponse* response) {
+  return Handle("BulkReassignCases", context, *request, [&](const grpcx::Caller& caller) {
+    auto result = engine_.BulkReassign(caller, *request);
+    if (!result.ok()) return result.status();
+    *response = std::move(*result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CaseGrpcService::GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
+                                      v1::GetCaseResponse* response) {
+  return Handle("GetCase", context, *request, [&](const grpcx::Caller& caller) {
+    auto found = engine_.Get(caller.tenant_id, request->case_id());
+    if (!found.ok()) return found.status();
+    *response->mutable_case_() = std::move(*found);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CaseGrpcService::ListCaseHistory(grpc::ServerContext* context,
+                                              const v1::ListCaseHistoryRequest* request,
+                                              v1::ListCaseHistoryResponse* response) {
+  return Handle("ListCaseHistory", context, *request, [&](const grpcx::Caller& caller) {
+    auto history = engine_.History(caller.tenant_id, *request);
+    if (!history.ok()) return history.status();
+    *response = std::move(*history);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace clinical::case_service

@@ -1,0 +1,85 @@
+#pragma once
+
+#include "case_engine.h"
+#include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/grpcx/caller.h"
+#include "clinical/logging/logger.h"
+
+namespace clinical::case_service {
+
+// The gRPC edge of clinical.case.v1.CaseService. Every RPC goes the same way:
+//   caller identity (Authenticate: the one seam where token checks and authorisation
+//   will plug in) -> field validation (INVALID_ARGUMENT with every violation) -> engine
+//   -> one status mapping (grpcx::ToGrpcStatus).
+//
+// Synchronous API on purpose: a mutating call blocks until its Kafka transaction commits
+// (group commit, a few ms), and gRPC's sync server runs handlers on its own thread pool
+// made for blocking work, whereas blocking inside callback reactors would hold gRPC's
+// internal executor threads.
+//
+// Logs carry the RPC name, status code and duration only: never request fields (PHI).
+class CaseGrpcService final : public v1::CaseService::Service {
+ public:
+  CaseGrpcService(CaseEngine& engine, logging::Logger& logger) : engine_(engine), logger_(logger) {}
+
+  grpc::Status OpenCase(grpc::ServerContext*, const v1::OpenCaseRequest*, v1::OpenCaseResponse*) override;
+  grpc::Status ChangeCaseStatus(grpc::ServerContext*, const v1::ChangeCaseStatusRequest*,
+                                v1::ChangeCaseStatusResponse*) override;
+  grpc::Status ChangeCaseStage(grpc::ServerContext*, const v1::ChangeCaseStageRequest*,
+                               v1::ChangeCaseStageResponse*) override;
+  grpc::Status ReprioritizeCase(grpc::ServerContext*, const v1::ReprioritizeCaseRequest*,
+                                v1::ReprioritizeCaseResponse*) override;
+  grpc::Status AssignCase(grpc::ServerContext*, const v1::AssignCaseRequest*,
+                          v1::AssignCaseResponse*) override;
+  grpc::Status AcceptAssignment(grpc::ServerContext*, const v1::AcceptAssignmentRequest*,
+                                v1::AcceptAssignmentResponse*) override;
+  grpc::Status DeclineAssignment(grpc::ServerContext*, const v1::DeclineAssignmentRequest*,
+                                 v1::DeclineAssignmentResponse*) override;
+  grpc::Status TransferCase(grpc::ServerContext*, const v1::TransferCaseRequest*,
+                            v1::TransferCaseResponse*) override;
+  grpc::Status BulkReassignCases(grpc::ServerContext*, const v1::BulkReassignCasesRequest*,
+                                 v1::BulkReassignCasesResponse*) override;
+  grpc::Status DelegateTasks(grpc::ServerContext*, const v1::DelegateTasksRequest*,
+                             v1::DelegateTasksResponse*) override;
+  grpc::Status AddNote(grpc::ServerContext*, const v1::AddNoteRequest*, v1::AddNoteResponse*) override;
+  grpc::Status AmendNote(grpc::ServerContext*, const v1::AmendNoteRequest*,
+                         v1::AmendNoteResponse*) override;
+  grpc::Status MarkNoteEnteredInError(grpc::ServerContext*, const v1::MarkNoteEnteredInErrorRequest*,
+                                      v1::MarkNoteEnteredInErrorResponse*) override;
+  grpc::Status PutCaseOnHold(grpc::ServerContext*, const v1::PutCaseOnHoldRequest*,
+                             v1::PutCaseOnHoldResponse*) override;
+  grpc::Status EscalateCase(grpc::ServerContext*, const v1::EscalateCaseRequest*,
+                            v1::EscalateCaseResponse*) override;
+  grpc::Status ResolveEscalation(grpc::ServerContext*, const v1::ResolveEscalationRequest*,
+                                 v1::ResolveEscalationResponse*) override;
+  grpc::Status RequestClosure(grpc::ServerContext*, const v1::RequestClosureRequest*,
+                              v1::RequestClosureResponse*) override;
+  grpc::Status ApproveClosure(grpc::ServerContext*, const v1::ApproveClosureRequest*,
+                              v1::ApproveClosureResponse*) override;
+  grpc::Status RejectClosure(grpc::ServerContext*, const v1::RejectClosureRequest*,
+                             v1::RejectClosureResponse*) override;
+  grpc::Status ReopenCase(grpc::ServerContext*, const v1::ReopenCaseRequest*,
+                          v1::ReopenCaseResponse*) override;
+  grpc::Status CancelCase(grpc::ServerContext*, const v1::CancelCaseRequest*,
+                          v1::CancelCaseResponse*) override;
+  grpc::Status MarkCaseEnteredInError(grpc::ServerContext*, const v1::MarkCaseEnteredInErrorRequest*,
+                                      v1::MarkCaseEnteredInErrorResponse*) override;
+  grpc::Status GetCase(grpc::ServerContext*, const v1::GetCaseRequest*, v1::GetCaseResponse*) override;
+  grpc::Status ListCaseHistory(grpc::ServerContext*, const v1::ListCaseHistoryRequest*,
+                               v1::ListCaseHistoryResponse*) override;
+
+ private:
+  // Who is calling. Today: grpcx::CallerFrom (metadata). Authorisation joins here.
+  absl::StatusOr<grpcx::Caller> Authenticate(const grpc::ServerContext& context) const;
+
+  template <typename Request, typename Fn>
+  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, const Request& request, Fn fn);
+  template <typename Request, typename Response>
+  grpc::Status Mutate(const char* rpc, grpc::ServerContext* context, const Request* request,
+                      Response* response);
+
+  CaseEngine& engine_;
+  logging::Logger& logger_;
+};
+
+}  // namespace clinical::case_service

@@ -1,0 +1,353 @@
+#include "validation.h"
+
+#include <cctype>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace clinical::case_service {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr size_t kMaxId = 128;
+constexpr size_t kMaxReason = 2000;
+constexpr size_t kMaxText = 20000;
+
+bool IsIdText(const std::string& text) {
+  for (unsigned char ch : text) {
+    if (!std::isgraph(ch)) return false;
+  }
+  return true;
+}
+
+void Id(const std::string& value, const char* field, grpcx::Violations& v, bool required = true) {
+  if (value.empty()) {
+    if (required) v.Add(field, "is required");
+    return;
+  }
+  if (value.size() > kMaxId) {
+    v.Add(field, absl::StrCat("must be at most ", kMaxId, " characters"));
+  } else if (!IsIdText(value)) {
+    v.Add(field, "must be printable ASCII without spaces");
+  }
+}
+
+void Text(const std::string& value, const char* field, size_t max, grpcx::Violations& v,
+          bool required = true) {
+  if (value.empty()) {
+    if (required) v.Add(field, "is required");
+    return;
+  }
+  if (value.size() > max) v.Add(field, absl::StrCat("must be at most ", max, " bytes"));
+}
+
+void CaseId(const std::string& value, grpcx::Violations& v) {
+  if (value.empty()) {
+    v.Add("case_id", "is required");
+  } else if (!IsUuid(value)) {
+    v.Add("case_id", "must be a lowercase UUID");
+  }
+}
+
+template <typename R>
+void Envelope(const R& r, grpcx::Violations& v) {
+  CaseId(r.case_id(), v);
+  Id(r.command_id(), "command_id", v);
+  if (r.has_expected_version() && r.expected_version() < 1) {
+    v.Add("expected_version", "must be at least 1 when set (an existing case)");
+  }
+}
+
+bool ValidTimestamp(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= TimeUtil::kTimestampMinSeconds &&
+         t.seconds() <= TimeUtil::kTimestampMaxSeconds && t.nanos() >= 0 &&
+         t.nanos() < 1'000'000'000;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+template <typename Enum>
+void RequiredEnum(int value, bool (*is_valid)(int), const char* field, grpcx::Violations& v) {
+  if (value == 0) {
+    v.Add(field, "is required");
+  } else if (!is_valid(value)) {
+    v.Add(field, "is not a known value");
+  }
+}
+
+void Range(int32_t value, int32_t low, int32_t high, const char* field, grpcx::Violations& v) {
+  if (value < low || value > high) v.Add(field, absl::StrCat("must be between ", low, " and ", high));
+}
+
+bool ValidDate(const std::string& date, absl::Time now) {
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-') return false;
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(date, &day)) return false;
+  if (absl::FormatCivilTime(day) != date) return false;  // rejects 2023-02-30 normalisation
+  return day.year() >= 1880 && absl::FromCivil(day, absl::UTCTimeZone()) <= now;
+}
+
+void Program(const std::string& program, const char* field, const ValidationContext& c,
+             grpcx::Violations& v, bool required) {
+  if (program.empty()) {
+    if (required) v.Add(field, "is required");
+    return;
+  }
+  if (c.programs == nullptr || c.programs->Find(c.tenant_id, program) == nullptr) {
+    v.Add(field, "is not a program this tenant offers");
+  }
+}
+
+void Override(const v1::CapacityOverride& o, grpcx::Violations& v) {
+  Text(o.reason(), "capacity_override.reason", kMaxReason, v);
+}
+
+}  // namespace
+
+bool IsUuid(const std::string& text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (ch != '-') return false;
+    } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Validate(const v1::OpenCaseRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  if (!r.case_id().empty() && !IsUuid(r.case_id())) v.Add("case_id", "must be a lowercase UUID");
+  Id(r.command_id(), "command_id", v);
+  if (r.has_expected_version() && r.expected_version() != 0) {
+    v.Add("expected_version", "must be 0 or absent: a case is always new");
+  }
+  if (!r.has_patient()) {
+    v.Add("patient", "is required");
+  } else {
+    const auto& p = r.patient();
+    Id(p.mrn(), "patient.mrn", v);
+    Text(p.given_name(), "patient.given_name", 100, v);
+    Text(p.family_name(), "patient.family_name", 100, v);
+    if (p.birth_date().empty()) {
+      v.Add("patient.birth_date", "is required");
+    } else if (!ValidDate(p.birth_date(), c.now)) {
+      v.Add("patient.birth_date", "must be a past date YYYY-MM-DD");
+    }
+    if (!v1::AdministrativeGender_IsValid(p.gender())) v.Add("patient.gender", "is not a known value");
+    Text(p.language(), "patient.language", 35, v, false);
+  }
+  Program(r.program(), "program", c, v, true);
+  Range(r.priority(), 1, 5, "priority", v);
+  Range(r.acuity(), 1, 5, "acuity", v);
+  if (!r.has_referral()) {
+    v.Add("referral", "is required");
+  } else {
+    RequiredEnum<v1::ReferralSource>(r.referral().source(), v1::ReferralSource_IsValid,
+                                     "referral.source", v);
+    Text(r.referral().reason(), "referral.reason", kMaxReason, v);
+    Id(r.referral().referrer_id(), "referral.referrer_id", v, false);
+    if (r.referral().has_received_at()) {
+      if (!ValidTimestamp(r.referral().received_at())) {
+        v.Add("referral.received_at", "is not a valid timestamp");
+      } else if (ToTime(r.referral().received_at()) > c.now) {
+        v.Add("referral.received_at", "must not be in the future");
+      }
+    }
+  }
+  const auto s = r.initial_status();
+  if (s != v1::CASE_STATUS_UNSPECIFIED && s != v1::CASE_STATUS_PLANNED &&
+      s != v1::CASE_STATUS_WAITLIST && s != v1::CASE_STATUS_ACTIVE) {
+    v.Add("initial_status", "must be PLANNED, WAITLIST or ACTIVE");
+  }
+  Id(r.team_id(), "team_id", v, false);
+}
+
+void Validate(const v1::ChangeCaseStatusRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::CaseStatus>(r.status(), v1::CaseStatus_IsValid, "status", v);
+  Text(r.reason(), "reason", kMaxReason, v, false);
+}
+
+void Validate(const v1::ChangeCaseStageRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::CaseStage>(r.stage(), v1::CaseStage_IsValid, "stage", v);
+  Text(r.reason(), "reason", kMaxReason, v, false);
+}
+
+void Validate(const v1::ReprioritizeCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Range(r.priority(), 1, 5, "priority", v);
+  Range(r.acuity(), 1, 5, "acuity", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::AssignCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.case_manager_id(), "case_manager_id", v);
+  Id(r.team_id(), "team_id", v, false);
+  Text(r.reason(), "reason", kMaxReason, v, false);
+  if (r.has_capacity_override()) Override(r.capacity_override(), v);
+}
+
+void Validate(const v1::AcceptAssignmentRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+}
+
+void Validate(const v1::DeclineAssignmentRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::TransferCaseRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  Program(r.to_program(), "to_program", c, v, false);
+  Id(r.to_team_id(), "to_team_id", v, false);
+  if (r.to_program().empty() && r.to_team_id().empty()) {
+    v.Add("to_program", "to_program or to_team_id is required");
+  }
+  Id(r.case_manager_id(), "case_manager_id", v, false);
+  Text(r.reason(), "reason", kMaxReason, v);
+  if (r.has_capacity_override()) Override(r.capacity_override(), v);
+}
+
+void Validate(const v1::BulkReassignCasesRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Id(r.command_id(), "command_id", v);
+  Id(r.from_case_manager_id(), "from_case_manager_id", v);
+  if (r.to_case_manager_ids().empty()) v.Add("to_case_manager_ids", "at least one is required");
+  if (r.to_case_manager_ids_size() > 500) v.Add("to_case_manager_ids", "must be at most 500");
+  for (int i = 0; i < r.to_case_manager_ids_size(); ++i) {
+    const std::string field = absl::StrCat("to_case_manager_ids[", i, "]");
+    if (r.to_case_manager_ids(i).empty() || r.to_case_manager_ids(i).size() > kMaxId ||
+        !IsIdText(r.to_case_manager_ids(i))) {
+      v.Add(field, "must be a user id");
+    } else if (r.to_case_manager_ids(i) == r.from_case_manager_id()) {
+      v.Add(field, "must differ from from_case_manager_id");
+    }
+  }
+  RequiredEnum<v1::DistributionStrategy>(r.strategy(), v1::DistributionStrategy_IsValid,
+                                         "strategy", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::DelegateTasksRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.delegate_id(), "delegate_id", v);
+  Text(r.scope(), "scope", kMaxReason, v);
+  if (r.has_until()) {
+    if (!ValidTimestamp(r.until())) {
+      v.Add("until", "is not a valid timestamp");
+    } else if (ToTime(r.until()) <= c.now) {
+      v.Add("until", "must be in the future");
+    }
+  }
+}
+
+void Validate(const v1::AddNoteRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::NoteKind>(r.kind(), v1::NoteKind_IsValid, "kind", v);
+  if (!v1::ContactChannel_IsValid(r.channel())) {
+    v.Add("channel", "is not a known value");
+  } else if (r.kind() == v1::NOTE_KIND_CONTACT && (r.channel() == v1::CONTACT_CHANNEL_UNSPECIFIED ||
+                                                  r.channel() == v1::CONTACT_CHANNEL_NONE)) {
+    v.Add("channel", "is required for a contact note");
+  }
+  if (r.has_occurred_at()) {
+    if (!ValidTimestamp(r.occurred_at())) {
+      v.Add("occurred_at", "is not a valid timestamp");
+    } else if (ToTime(r.occurred_at()) > c.now) {
+      v.Add("occurred_at", "must not be in the future");
+    }
+  }
+  Text(r.text(), "text", kMaxText, v);
+  Range(r.duration_minutes(), 0, 24 * 60, "duration_minutes", v);
+}
+
+void Validate(const v1::AmendNoteRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.note_id(), "note_id", v);
+  Text(r.text(), "text", kMaxText, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::MarkNoteEnteredInErrorRequest& r, const ValidationContext&,
+              grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.note_id(), "note_id", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::PutCaseOnHoldRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+  if (!r.has_review_at()) {
+    v.Add("review_at", "is required");
+  } else if (!ValidTimestamp(r.review_at())) {
+    v.Add("review_at", "is not a valid timestamp");
+  } else if (ToTime(r.review_at()) <= c.now) {
+    v.Add("review_at", "must be in the future");
+  }
+}
+
+void Validate(const v1::EscalateCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::EscalationKind>(r.kind(), v1::EscalationKind_IsValid, "kind", v);
+  RequiredEnum<v1::EscalationSeverity>(r.severity(), v1::EscalationSeverity_IsValid, "severity", v);
+  Text(r.description(), "description", kMaxReason, v);
+}
+
+void Validate(const v1::ResolveEscalationRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.escalation_id(), "escalation_id", v);
+  Text(r.resolution(), "resolution", kMaxReason, v);
+}
+
+void Validate(const v1::RequestClosureRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::ClosureReason>(r.reason(), v1::ClosureReason_IsValid, "reason", v);
+  Text(r.outcome_summary(), "outcome_summary", kMaxText, v);
+  if (!v1::Satisfaction_IsValid(r.satisfaction())) v.Add("satisfaction", "is not a known value");
+}
+
+void Validate(const v1::ApproveClosureRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.comment(), "comment", kMaxReason, v, false);
+}
+
+void Validate(const v1::RejectClosureRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::ReopenCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::CancelCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::MarkCaseEnteredInErrorRequest& r, const ValidationContext&,
+              grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::GetCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  CaseId(r.case_id(), v);
+}
+
+void Validate(const v1::ListCaseHistoryRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  CaseId(r.case_id(), v);
+  Range(r.page_size(), 0, 500, "page_size", v);
+  if (!r.page_token().empty() && r.page_token().size() > 20) v.Add("page_token", "is not valid");
+}
+
+}  // namespace clinical::case_service

@@ -1,0 +1,46 @@
+#pragma once
+
+#include "absl/time/time.h"
+#include "case_domain.h"
+#include "clinical/grpcx/status.h"
+#include "programs.h"
+
+namespace clinical::case_service {
+
+// Field-by-field checks of each request, before anything is loaded or decided. Every
+// violation is collected (the caller sees them all at once); descriptions never repeat the
+// value. Rules that depend on the case's state are the decider's.
+struct ValidationContext {
+  absl::Time now;
+  std::string tenant_id;
+  const ProgramCatalog* programs = nullptr;
+};
+
+void Validate(const v1::OpenCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ChangeCaseStatusRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ChangeCaseStageRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ReprioritizeCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AssignCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AcceptAssignmentRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::DeclineAssignmentRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::TransferCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::BulkReassignCasesRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::DelegateTasksRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AddNoteRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AmendNoteRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::MarkNoteEnteredInErrorRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::PutCaseOnHoldRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::EscalateCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ResolveEscalationRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RequestClosureRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ApproveClosureRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RejectClosureRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ReopenCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::CancelCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::MarkCaseEnteredInErrorRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::GetCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ListCaseHistoryRequest& r, const ValidationContext& c, grpcx::Violations& v);
+
+bool IsUuid(const std::string& text);
+
+}  // namespace clinical::case_service
