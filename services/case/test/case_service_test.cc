@@ -1,1 +1,488 @@
-// placeholder
+// The case service as a real process against the test run's real Kafka, driven over gRPC
+// with the generated stubs: the full lifecycle, validation and identity at the edge,
+// concurrent conflicting commands, and SIGKILL + restart keeping every acknowledged change.
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/case/v1/events.pb.h"
+#include "clinical/testing/platform.h"
+#include "clinical/testing/subprocess.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace clinical::case_service {
+namespace {
+
+namespace v1 = ::clinical::case_::v1;
+using ::clinical::testing::Subprocess;
+using ::clinical::testing::UniqueName;
+
+int ListeningPort(const std::string& line) {
+  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.value("msg", "") != "listening") return 0;
+  return parsed.value("port", 0);
+}
+
+// One case service process on its own topic.
+class CaseServiceProcess {
+ public:
+  CaseServiceProcess(std::string topic, std::string writer_id)
+      : topic_(std::move(topic)), writer_id_(std::move(writer_id)) {}
+
+  void Start() {
+    auto process = Subprocess::Start(
+        {testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
+         "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic_,
+         "--writer-id=" + writer_id_,
+         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = std::move(*process);
+    auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
+                                      absl::Seconds(90));
+    ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
+    stub_ = v1::CaseService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", ListeningPort(*line)), grpc::InsecureChannelCredentials()));
+  }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    ASSERT_TRUE(process_->Wait(absl::Seconds(10)).has_value());
+    stub_.reset();
+  }
+  void Stop() {
+    process_->Signal(SIGTERM);
+    auto status = process_->Wait(absl::Seconds(30));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  }
+  v1::CaseService::Stub& stub() { return *stub_; }
+  std::vector<std::string> Lines() const { return process_->Lines(); }
+
+ private:
+  std::string topic_, writer_id_;
+  std::unique_ptr<Subprocess> process_;
+  std::unique_ptr<v1::CaseService::Stub> stub_;
+};
+
+struct Who {
+  std::string user = "cm-1";
+  std::string role = "case_manager";
+  std::string tenant = "tenant-a";
+};
+
+std::unique_ptr<grpc::ClientContext> Context(const Who& who) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  if (!who.user.empty()) context->AddMetadata("x-clinical-user", who.user);
+  if (!who.role.empty()) context->AddMetadata("x-clinical-role", who.role);
+  if (!who.tenant.empty()) context->AddMetadata("x-clinical-tenant", who.tenant);
+  return context;
+}
+
+// Calls a unary RPC as `who`.
+template <typename Request, typename Response>
+grpc::Status Call(grpc::Status (v1::CaseService::Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                                              Response*),
+                  v1::CaseService::Stub& stub, const Who& who, const Request& request,
+                  Response* response) {
+  auto context = Context(who);
+  return (stub.*rpc)(context.get(), request, response);
+}
+
+v1::OpenCaseRequest Intake(const std::string& command_id) {
+  v1::OpenCaseRequest open;
+  open.set_command_id(command_id);
+  open.mutable_patient()->set_mrn("MRN-778812");
+  open.mutable_patient()->set_given_name("Rosa");
+  open.mutable_patient()->set_family_name("Example");
+  open.mutable_patient()->set_birth_date("1944-06-01");
+  open.mutable_patient()->set_gender(v1::ADMINISTRATIVE_GENDER_FEMALE);
+  open.set_program("elder_care");
+  open.set_priority(2);
+  open.set_acuity(3);
+  open.mutable_referral()->set_source(v1::REFERRAL_SOURCE_HOSPITAL);
+  open.mutable_referral()->set_reason("discharge after hip fracture");
+  open.set_initial_status(v1::CASE_STATUS_ACTIVE);
+  open.set_team_id("team-north");
+  return open;
+}
+
+v1::Case GetCase(v1::CaseService::Stub& stub, const std::string& case_id, const Who& who = {}) {
+  v1::GetCaseRequest request;
+  request.set_case_id(case_id);
+  v1::GetCaseResponse response;
+  const grpc::Status status = Call(&v1::CaseService::Stub::GetCase, stub, who, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.case_();
+}
+
+class CaseServiceTest : public ::testing::Test {
+ protected:
+  CaseServiceTest() : service_(UniqueName("case-test"), UniqueName("case-writer")) {}
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(service_.Start()); }
+  v1::CaseService::Stub& stub() { return service_.stub(); }
+
+  std::string Open(const std::string& command_id) {
+    v1::OpenCaseResponse response;
+    const grpc::Status status =
+        Call(&v1::CaseService::Stub::OpenCase, stub(), Who{}, Intake(command_id), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.version(), 1);
+    return response.case_id();
+  }
+
+  CaseServiceProcess service_;
+};
+
+TEST_F(CaseServiceTest, LifecycleOpenAssignNotesClosureApprovedReopened) {
+  const Who cm{"cm-1", "case_manager", "tenant-a"};
+  const Who supervisor{"sup-1", "supervisor", "tenant-a"};
+  v1::OpenCaseResponse opened;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::OpenCase, stub(), cm, Intake("open-1"), &opened).ok());
+  const std::string id = opened.case_id();
+  EXPECT_EQ(id.size(), 36u);
+  EXPECT_EQ(opened.version(), 1);
+  EXPECT_FALSE(opened.position().topic().empty());
+
+  // A retried OpenCase (same command id, no case id) is the same case, nothing new written.
+  v1::OpenCaseResponse retried;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::OpenCase, stub(), cm, Intake("open-1"), &retried).ok());
+  EXPECT_EQ(retried.case_id(), id);
+  EXPECT_EQ(retried.version(), 1);
+  EXPECT_EQ(retried.position().offset(), opened.position().offset());
+
+  v1::AssignCaseRequest assign;
+  assign.set_case_id(id);
+  assign.set_command_id("assign-1");
+  assign.set_expected_version(1);
+  assign.set_case_manager_id("cm-2");
+  v1::AssignCaseResponse assigned;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::AssignCase, stub(), supervisor, assign, &assigned).ok());
+  EXPECT_EQ(assigned.version(), 2);
+  EXPECT_GT(assigned.position().offset(), opened.position().offset());
+
+  v1::AcceptAssignmentRequest accept;
+  accept.set_case_id(id);
+  accept.set_command_id("accept-1");
+  v1::AcceptAssignmentResponse accepted;
+  EXPECT_EQ(Call(&v1::CaseService::Stub::AcceptAssignment, stub(), cm, accept, &accepted).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED)
+      << "only cm-2 may accept";
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::AcceptAssignment, stub(), Who{"cm-2"}, accept, &accepted).ok());
+
+  const absl::Time contact = absl::Now() - absl::Hours(3);
+  v1::AddNoteRequest note;
+  note.set_case_id(id);
+  note.set_command_id("note-1");
+  note.set_kind(v1::NOTE_KIND_CONTACT);
+  note.set_channel(v1::CONTACT_CHANNEL_HOME_VISIT);
+  note.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(contact));
+  note.set_text("home visit: walking with frame");
+  v1::AddNoteResponse noted;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::AddNote, stub(), Who{"cm-2"}, note, &noted).ok());
+  EXPECT_EQ(noted.note_id(), "note-1");
+  note.set_command_id("note-2");
+  note.set_kind(v1::NOTE_KIND_PROGRESS);
+  note.set_channel(v1::CONTACT_CHANNEL_NONE);
+  note.clear_occurred_at();
+  note.set_text("care plan on track");
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::AddNote, stub(), Who{"cm-2"}, note, &noted).ok());
+  EXPECT_EQ(noted.note_id(), "note-2");
+
+  v1::RequestClosureRequest close;
+  close.set_case_id(id);
+  close.set_command_id("close-1");
+  close.set_reason(v1::CLOSURE_REASON_GOALS_MET);
+  close.set_outcome_summary("independent at home");
+  close.set_satisfaction(v1::SATISFACTION_VERY_SATISFIED);
+  v1::RequestClosureResponse requested;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::RequestClosure, stub(), Who{"cm-2"}, close, &requested).ok());
+  EXPECT_TRUE(requested.pending_approval()) << "elder_care requires approval";
+  EXPECT_EQ(GetCase(stub(), id).status(), v1::CASE_STATUS_ACTIVE);
+
+  v1::ApproveClosureRequest approve;
+  approve.set_case_id(id);
+  approve.set_command_id("approve-1");
+  approve.set_comment("well done");
+  v1::ApproveClosureResponse approved;
+  EXPECT_EQ(Call(&v1::CaseService::Stub::ApproveClosure, stub(), cm, approve, &approved).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::ApproveClosure, stub(), supervisor, approve, &approved).ok());
+  EXPECT_EQ(approved.version(), 8) << "ClosureApproved + CaseClosed";
+
+  v1::ReopenCaseRequest reopen;
+  reopen.set_case_id(id);
+  reopen.set_command_id("reopen-1");
+  reopen.set_expected_version(8);
+  reopen.set_reason("readmitted after a fall");
+  v1::ReopenCaseResponse reopened;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::ReopenCase, stub(), supervisor, reopen, &reopened).ok());
+  EXPECT_EQ(reopened.version(), 9);
+
+  const v1::Case state = GetCase(stub(), id);
+  EXPECT_EQ(state.version(), 9);
+  EXPECT_EQ(state.status(), v1::CASE_STATUS_ACTIVE);
+  EXPECT_EQ(state.stage(), v1::CASE_STAGE_ASSESSMENT);
+  EXPECT_EQ(state.patient().mrn(), "MRN-778812");
+  EXPECT_EQ(state.assignment().case_manager_id(), "cm-2");
+  EXPECT_EQ(state.assignment().state(), v1::ASSIGNMENT_STATE_ACCEPTED);
+  EXPECT_EQ(state.notes_size(), 2);
+  EXPECT_EQ(state.last_contact_at().seconds(), absl::ToUnixSeconds(contact));
+  EXPECT_EQ(state.closure().state(), v1::CLOSURE_STATE_REOPENED);
+  EXPECT_EQ(state.closure().decided_by(), "sup-1");
+  ASSERT_EQ(state.status_history_size(), 3);
+  EXPECT_EQ(state.status_history(1).to(), v1::CASE_STATUS_FINISHED);
+  EXPECT_EQ(state.status_history(2).reason(), "readmitted after a fall");
+
+  // History from the log, in pages, with the actor of each event.
+  std::vector<v1::ListCaseHistoryResponse> pages;
+  v1::ListCaseHistoryRequest history;
+  history.set_case_id(id);
+  history.set_page_size(4);
+  std::vector<std::string> types;
+  std::vector<std::string> actors;
+  do {
+    v1::ListCaseHistoryResponse page;
+    ASSERT_TRUE(Call(&v1::CaseService::Stub::ListCaseHistory, stub(), cm, history, &page).ok());
+    for (const auto& e : page.events()) {
+      types.push_back(e.event_type());
+      actors.push_back(e.actor().user_id());
+      EXPECT_EQ(e.tenant_id(), "tenant-a");
+      EXPECT_EQ(e.aggregate_id(), id);
+    }
+    history.set_page_token(page.next_page_token());
+    pages.push_back(page);
+  } while (!history.page_token().empty());
+  EXPECT_EQ(pages.size(), 3u);
+  EXPECT_EQ(types, (std::vector<std::string>{
+                       "clinical.case.v1.CaseOpened", "clinical.case.v1.CaseAssigned",
+                       "clinical.case.v1.AssignmentAccepted", "clinical.case.v1.NoteAdded",
+                       "clinical.case.v1.NoteAdded", "clinical.case.v1.ClosureRequested",
+                       "clinical.case.v1.ClosureApproved", "clinical.case.v1.CaseClosed",
+                       "clinical.case.v1.CaseReopened"}));
+  EXPECT_EQ(actors, (std::vector<std::string>{"cm-1", "sup-1", "cm-2", "cm-2", "cm-2", "cm-2",
+                                              "sup-1", "sup-1", "sup-1"}));
+  v1::CaseReopened payload;
+  ASSERT_TRUE(pages.back().events(0).payload().UnpackTo(&payload));
+  EXPECT_EQ(payload.from(), v1::CASE_STATUS_FINISHED);
+}
+
+TEST_F(CaseServiceTest, InvalidRequestsGetEveryFieldViolationAndWriteNothing) {
+  const std::string id = Open("open-v");
+  v1::OpenCaseRequest bad = Intake("open-bad");
+  bad.mutable_patient()->clear_mrn();
+  bad.set_acuity(9);
+  bad.set_program("astrology");
+  v1::OpenCaseResponse response;
+  const grpc::Status status = Call(&v1::CaseService::Stub::OpenCase, stub(), Who{}, bad, &response);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  ASSERT_EQ(details.details_size(), 1);
+  google::rpc::BadRequest bad_request;
+  ASSERT_TRUE(details.details(0).UnpackTo(&bad_request));
+  std::vector<std::string> fields;
+  for (const auto& v : bad_request.field_violations()) fields.push_back(v.field());
+  EXPECT_EQ(fields, (std::vector<std::string>{"patient.mrn", "program", "acuity"}));
+  EXPECT_EQ(status.error_message().find("MRN"), std::string::npos);
+
+  v1::PutCaseOnHoldRequest hold;  // no review date, no reason
+  hold.set_case_id(id);
+  hold.set_command_id("hold-1");
+  v1::PutCaseOnHoldResponse held;
+  EXPECT_EQ(Call(&v1::CaseService::Stub::PutCaseOnHold, stub(), Who{}, hold, &held).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::CancelCaseRequest cancel;  // active: illegal transition
+  cancel.set_case_id(id);
+  cancel.set_command_id("cancel-1");
+  cancel.set_reason("duplicate");
+  v1::CancelCaseResponse cancelled;
+  const grpc::Status illegal = Call(&v1::CaseService::Stub::CancelCase, stub(), Who{}, cancel, &cancelled);
+  EXPECT_EQ(illegal.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(illegal.error_message().find("CASE_STATUS_ACTIVE"), std::string::npos) << illegal.error_message();
+  EXPECT_EQ(GetCase(stub(), id).version(), 1) << "nothing written on any error";
+}
+
+TEST_F(CaseServiceTest, IdentityComesFromMetadataAndTenantsAreIsolated) {
+  const std::string id = Open("open-t");
+  v1::GetCaseRequest get;
+  get.set_case_id(id);
+  v1::GetCaseResponse response;
+  EXPECT_EQ(Call(&v1::CaseService::Stub::GetCase, stub(), Who{"", "case_manager", "tenant-a"}, get,
+                 &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call(&v1::CaseService::Stub::GetCase, stub(), Who{"cm-1", "wizard", "tenant-a"}, get,
+                 &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call(&v1::CaseService::Stub::GetCase, stub(), Who{"cm-1", "case_manager", "tenant-b"},
+                 get, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::AddNoteRequest note;
+  note.set_case_id(id);
+  note.set_command_id("note-x");
+  note.set_kind(v1::NOTE_KIND_PROGRESS);
+  note.set_text("x");
+  v1::AddNoteResponse noted;
+  EXPECT_EQ(Call(&v1::CaseService::Stub::AddNote, stub(), Who{"cm-9", "case_manager", "tenant-b"},
+                 note, &noted).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  const v1::Case state = GetCase(stub(), id);
+  EXPECT_EQ(state.version(), 1);
+  EXPECT_EQ(state.tenant_id(), "tenant-a");
+  EXPECT_EQ(state.opened_by(), "cm-1");
+}
+
+TEST_F(CaseServiceTest, ConcurrentConflictingCommandsOneWinsOthersAbortedWithCurrentVersion) {
+  const std::string id = Open("open-c");
+  constexpr int kClients = 8;
+  std::atomic<int> ok{0}, aborted{0}, other{0};
+  std::vector<std::string> messages(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      v1::ChangeCaseStageRequest stage;
+      stage.set_case_id(id);
+      stage.set_command_id(absl::StrCat("stage-", i));
+      stage.set_expected_version(1);
+      stage.set_stage(v1::CASE_STAGE_ASSESSMENT);
+      stage.set_reason(absl::StrCat("client ", i));
+      v1::ChangeCaseStageResponse response;
+      const grpc::Status s =
+          Call(&v1::CaseService::Stub::ChangeCaseStage, stub(), Who{}, stage, &response);
+      if (s.ok()) {
+        ++ok;
+      } else if (s.error_code() == grpc::StatusCode::ABORTED) {
+        ++aborted;
+        messages[i] = s.error_message();
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(aborted, kClients - 1);
+  EXPECT_EQ(other, 0);
+  for (const std::string& m : messages) {
+    if (!m.empty()) {
+      EXPECT_NE(m.find("case is at version 2"), std::string::npos) << m;
+    }
+  }
+  const v1::Case state = GetCase(stub(), id);
+  EXPECT_EQ(state.version(), 2);
+  EXPECT_EQ(state.stage_history_size(), 1);
+}
+
+TEST_F(CaseServiceTest, CapacityLimitAcrossCasesAndSupervisorOverride) {
+  // elder_care allows an acuity-weighted load of 60: 12 cases of acuity 5 fill cm-7.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 13; ++i) {
+    v1::OpenCaseRequest open = Intake(absl::StrCat("open-cap-", i));
+    open.set_acuity(5);
+    v1::OpenCaseResponse opened;
+    ASSERT_TRUE(Call(&v1::CaseService::Stub::OpenCase, stub(), Who{}, open, &opened).ok());
+    ids.push_back(opened.case_id());
+  }
+  auto assign = [&](const std::string& id, const Who& who, bool with_override) {
+    v1::AssignCaseRequest request;
+    request.set_case_id(id);
+    request.set_command_id(absl::StrCat("assign-", id, with_override ? "-o" : ""));
+    request.set_case_manager_id("cm-7");
+    if (with_override) request.mutable_capacity_override()->set_reason("continuity of care");
+    v1::AssignCaseResponse response;
+    return Call(&v1::CaseService::Stub::AssignCase, stub(), who, request, &response);
+  };
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(assign(ids[i], Who{}, false).ok()) << i;
+  const grpc::Status full = assign(ids[12], Who{}, false);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(full.error_message().find("60 plus 5"), std::string::npos) << full.error_message();
+  EXPECT_EQ(assign(ids[12], Who{}, true).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(assign(ids[12], Who{"sup-1", "supervisor", "tenant-a"}, true).ok());
+  EXPECT_EQ(GetCase(stub(), ids[12]).assignment().capacity_override().reason(), "continuity of care");
+
+  // Bulk reassignment of the departing cm-7 to cm-8, who has room for 12 of the 13.
+  v1::BulkReassignCasesRequest bulk;
+  bulk.set_command_id("bulk-1");
+  bulk.set_from_case_manager_id("cm-7");
+  bulk.add_to_case_manager_ids("cm-8");
+  bulk.set_strategy(v1::DISTRIBUTION_STRATEGY_LEAST_LOADED);
+  bulk.set_reason("cm-7 leaves");
+  v1::BulkReassignCasesResponse moved;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::BulkReassignCases, stub(),
+                   Who{"sup-1", "supervisor", "tenant-a"}, bulk, &moved).ok());
+  EXPECT_EQ(moved.reassigned_size(), 12);
+  ASSERT_EQ(moved.unplaced_size(), 1);
+  for (const auto& r : moved.reassigned()) EXPECT_EQ(r.case_manager_id(), "cm-8");
+  const v1::Case left = GetCase(stub(), moved.unplaced(0).case_id());
+  EXPECT_EQ(left.assignment().case_manager_id(), "cm-7") << "unplaced cases stay where they were";
+  const v1::Case one = GetCase(stub(), moved.reassigned(0).case_id());
+  EXPECT_EQ(one.assignment().case_manager_id(), "cm-8");
+  EXPECT_EQ(one.assignment().state(), v1::ASSIGNMENT_STATE_PENDING);
+}
+
+TEST(CaseServiceRestartTest, KilledAndRestartedServiceKeepsEveryAcknowledgedChange) {
+  CaseServiceProcess service(UniqueName("case-restart"), UniqueName("case-writer"));
+  ASSERT_NO_FATAL_FAILURE(service.Start());
+  std::map<std::string, int64_t> acknowledged;  // case id -> version
+  for (int c = 0; c < 5; ++c) {
+    v1::OpenCaseResponse opened;
+    ASSERT_TRUE(Call(&v1::CaseService::Stub::OpenCase, service.stub(), Who{},
+                     Intake(absl::StrCat("open-", c)), &opened).ok());
+    acknowledged[opened.case_id()] = opened.version();
+    for (int n = 0; n <= c; ++n) {
+      v1::AddNoteRequest note;
+      note.set_case_id(opened.case_id());
+      note.set_command_id(absl::StrCat("note-", n));
+      note.set_kind(v1::NOTE_KIND_PROGRESS);
+      note.set_text(absl::StrCat("progress ", n));
+      v1::AddNoteResponse noted;
+      ASSERT_TRUE(Call(&v1::CaseService::Stub::AddNote, service.stub(), Who{}, note, &noted).ok());
+      acknowledged[opened.case_id()] = noted.version();
+    }
+  }
+  ASSERT_NO_FATAL_FAILURE(service.Kill());
+  ASSERT_NO_FATAL_FAILURE(service.Start());
+
+  for (const auto& [id, version] : acknowledged) {
+    const v1::Case state = GetCase(service.stub(), id);
+    EXPECT_EQ(state.version(), version) << id;
+    EXPECT_EQ(state.notes_size(), version - 1) << id;
+    EXPECT_EQ(state.patient().mrn(), "MRN-778812");
+  }
+  const std::string first = acknowledged.begin()->first;
+  // A retry of an acknowledged command is answered from the log, not applied again ...
+  v1::AddNoteRequest retry;
+  retry.set_case_id(first);
+  retry.set_command_id("note-0");
+  retry.set_kind(v1::NOTE_KIND_PROGRESS);
+  retry.set_text("progress 0");
+  v1::AddNoteResponse retried;
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::AddNote, service.stub(), Who{}, retry, &retried).ok());
+  EXPECT_EQ(retried.note_id(), "note-1");
+  EXPECT_LT(retried.version(), acknowledged[first] + 1);
+  // ... and new commands continue the versions.
+  retry.set_command_id("after-restart");
+  retry.set_expected_version(acknowledged[first]);
+  ASSERT_TRUE(Call(&v1::CaseService::Stub::AddNote, service.stub(), Who{}, retry, &retried).ok());
+  EXPECT_EQ(retried.version(), acknowledged[first] + 1);
+  ASSERT_NO_FATAL_FAILURE(service.Stop());
+  bool replayed_line = false;
+  for (const std::string& line : service.Lines()) {
+    replayed_line |= line.find("\"msg\":\"replayed\"") != std::string::npos;
+    EXPECT_EQ(line.find("MRN-778812"), std::string::npos) << "PHI in a log line: " << line;
+    EXPECT_EQ(line.find("Rosa"), std::string::npos) << "PHI in a log line: " << line;
+  }
+  EXPECT_TRUE(replayed_line);
+}
+
+}  // namespace
+}  // namespace clinical::case_service
