@@ -31,6 +31,9 @@ echo "buf lint: clean"
 step "configure"
 export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+# Paths relative to the checkout: a fresh clone in another folder still hits the cache.
+export CCACHE_BASEDIR="${ROOT}"
+export CCACHE_NOHASHDIR=1
 cmake -S . -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLINICAL_WERROR=ON >/dev/null
 
 step "build (${JOBS} jobs)"

@@ -2,9 +2,11 @@
 # The demo workload, driven through grpcurl (a real client from outside the project)
 # against the running suite. Usage: demo.sh BASE_PORT
 #
-# So far the services serve only health checking and reflection; each later API adds its
-# step here (open and assign cases, assess, plan, schedule, view caseloads and outcomes).
+# Each service with an API contributes its workload script (services/<svc>/demo.sh);
+# services whose API has not landed yet show their health and reflection listing.
 set -euo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 readonly BASE_PORT="${1:-50051}"
 readonly SERVICES=(case scheduling audit notification views)
@@ -18,4 +20,8 @@ for i in "${!SERVICES[@]}"; do
   echo "\$ grpcurl -plaintext ${address} grpc.health.v1.Health/Check"
   grpcurl -plaintext -max-time 5 "${address}" grpc.health.v1.Health/Check | tr -d '\n ' | sed 's/^/    /'
   echo
+  if [[ -x "${ROOT}/services/${svc}/demo.sh" ]]; then
+    echo "\$ services/${svc}/demo.sh ${address}"
+    "${ROOT}/services/${svc}/demo.sh" "${address}" | sed 's/^/    /'
+  fi
 done

@@ -5,8 +5,10 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "clinical/testing/platform.h"
@@ -51,10 +53,20 @@ class ServiceBootstrapTest : public ::testing::TestWithParam<std::string> {
   std::string Binary() const {
     return testing::BinaryPath(absl::StrCat("services/", GetParam(), "/", GetParam(), "_service"));
   }
+  // What a service needs from the platform. Writers get a topic and writer id of their own
+  // so that they fence nobody else's partitions.
+  std::map<std::string, std::string> Env() const {
+    const std::string unique = testing::UniqueName(absl::StrCat("bootstrap-", GetParam()));
+    return {{"CLINICAL_KAFKA_BOOTSTRAP", testing::Platform::Get().kafka_bootstrap},
+            {"CLINICAL_REDIS_HOST", testing::Platform::Get().redis_host},
+            {"CLINICAL_REDIS_PORT", std::to_string(testing::Platform::Get().redis_port)},
+            {absl::StrCat("CLINICAL_", absl::AsciiStrToUpper(GetParam()), "_TOPIC"), unique},
+            {"CLINICAL_WRITER_ID", unique}};
+  }
 };
 
 TEST_P(ServiceBootstrapTest, ServesHealthAndReflectionAndStopsCleanlyOnSigterm) {
-  auto service = Subprocess::Start({Binary(), "--grpc-port=0", "--shutdown-grace=5s"});
+  auto service = Subprocess::Start({Binary(), "--grpc-port=0", "--shutdown-grace=5s"}, Env());
   ASSERT_TRUE(service.ok()) << service.status();
   auto line = (*service)->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(30));
@@ -100,7 +112,7 @@ TEST_P(ServiceBootstrapTest, ServesHealthAndReflectionAndStopsCleanlyOnSigterm) 
 }
 
 TEST_P(ServiceBootstrapTest, ConnectedIdleClientDelaysExitNoLongerThanTheGracePeriod) {
-  auto service = Subprocess::Start({Binary(), "--grpc-port=0", "--shutdown-grace=1s"});
+  auto service = Subprocess::Start({Binary(), "--grpc-port=0", "--shutdown-grace=1s"}, Env());
   ASSERT_TRUE(service.ok()) << service.status();
   auto line = (*service)->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(30));
@@ -122,7 +134,7 @@ TEST_P(ServiceBootstrapTest, ConnectedIdleClientDelaysExitNoLongerThanTheGracePe
 }
 
 TEST_P(ServiceBootstrapTest, RefusesToStartWithUnknownFlag) {
-  auto service = Subprocess::Start({Binary(), "--grpc-port=0", "--no-such-option=1"});
+  auto service = Subprocess::Start({Binary(), "--grpc-port=0", "--no-such-option=1"}, Env());
   ASSERT_TRUE(service.ok()) << service.status();
   auto status = (*service)->Wait(absl::Seconds(15));
   ASSERT_TRUE(status.has_value());

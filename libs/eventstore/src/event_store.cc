@@ -1,5 +1,6 @@
 #include "clinical/eventstore/event_store.h"
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -74,7 +75,7 @@ class EventStore::PartitionWriter {
   // Fences earlier owners, rebuilds the index from the log, starts the writer thread.
   absl::Status Start() {
     const absl::Time started = absl::Now();
-    if (absl::Status init = InitProducer(); !init.ok()) return init;
+    if (absl::Status init = InitProducers(); !init.ok()) return init;
     if (absl::Status rebuilt = CatchUp(); !rebuilt.ok()) return rebuilt;
     {
       std::lock_guard<std::mutex> lock(index_mutex_);
@@ -170,9 +171,18 @@ class EventStore::PartitionWriter {
         fenced_ ? " (fenced by a newer owner)" : ""));
   }
 
-  absl::Status InitProducer() {
+  // Creates and initialises both producers of the partition (see `producers_`).
+  absl::Status InitProducers() {
+    for (size_t lane = 0; lane < producers_.size(); ++lane) {
+      if (absl::Status status = InitProducer(lane); !status.ok()) return status;
+    }
+    lane_ = 0;
+    return absl::OkStatus();
+  }
+
+  absl::Status InitProducer(size_t lane) {
     kafka::Properties props = kafka::ProducerDefaults(options_.bootstrap);
-    props["transactional.id"] = absl::StrCat(options_.writer_id, ".p", partition_);
+    props["transactional.id"] = TransactionalId(lane);
     props["transaction.timeout.ms"] = "60000";
     props["message.timeout.ms"] = std::to_string(TimeoutMs(options_.kafka_timeout));
     props["linger.ms"] = "0";  // a batch is flushed explicitly before commit
@@ -182,11 +192,11 @@ class EventStore::PartitionWriter {
     if (!conf.ok()) return conf.status();
     std::string error;
     (*conf)->set("dr_cb", &delivery_recorder_, error);
-    producer_.reset(RdKafka::Producer::create(conf->get(), error));
-    if (producer_ == nullptr) return absl::InternalError(absl::StrCat("kafka producer: ", error));
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
+    if (producer == nullptr) return absl::InternalError(absl::StrCat("kafka producer: ", error));
     // This is the fencing step: the broker bumps the epoch of the transactional id and
     // aborts whatever transaction the previous owner left open.
-    std::unique_ptr<RdKafka::Error> init(producer_->init_transactions(TimeoutMs(options_.kafka_timeout)));
+    std::unique_ptr<RdKafka::Error> init(producer->init_transactions(TimeoutMs(options_.kafka_timeout)));
     if (init != nullptr) {
       return absl::UnavailableError(absl::StrCat("kafka: init_transactions on partition ",
                                                  partition_, ": ", init->str()));
@@ -194,16 +204,30 @@ class EventStore::PartitionWriter {
     // Learn the topic's partitions now: a producer that has not seen the topic parks the
     // first record until a metadata refresh, which costs the first append up to a second.
     std::unique_ptr<RdKafka::Topic> topic(
-        RdKafka::Topic::create(producer_.get(), options_.topic, nullptr, error));
+        RdKafka::Topic::create(producer.get(), options_.topic, nullptr, error));
     RdKafka::Metadata* metadata = nullptr;
-    if (topic == nullptr || producer_->metadata(false, topic.get(), &metadata,
-                                                TimeoutMs(options_.kafka_timeout)) !=
+    if (topic == nullptr || producer->metadata(false, topic.get(), &metadata,
+                                               TimeoutMs(options_.kafka_timeout)) !=
                                 RdKafka::ERR_NO_ERROR) {
       return absl::UnavailableError(absl::StrCat("kafka: metadata of ", options_.topic));
     }
     delete metadata;  // librdkafka's API hands out an owned raw pointer
-    topic_ = std::move(topic);
+    topics_[lane] = std::move(topic);
+    producers_[lane] = std::move(producer);
     return absl::OkStatus();
+  }
+
+  // "<writer_id>.p<N>" and "<writer_id>.p<N>.b": both belong to partition N, so a new
+  // owner's init_transactions on both fences every producer of the previous owner.
+  std::string TransactionalId(size_t lane) const {
+    return absl::StrCat(options_.writer_id, ".p", partition_, lane == 0 ? "" : ".b");
+  }
+
+  RdKafka::Producer& producer() { return *producers_[lane_]; }
+
+  void ResetProducers() {
+    for (auto& topic : topics_) topic.reset();
+    for (auto& producer : producers_) producer.reset();
   }
 
   // Reads committed events the index has not seen yet (all of them on acquire; after a
@@ -327,6 +351,7 @@ class EventStore::PartitionWriter {
       return;
     }
 
+    lane_ = (lane_ + 1) % producers_.size();
     // Committed: the index learns the new events, then callers hear about it.
     std::vector<AppendResult> results(batch.size());
     {
@@ -367,12 +392,12 @@ class EventStore::PartitionWriter {
                         const std::vector<std::pair<size_t, size_t>>& record_owner,
                         std::vector<std::string>& values, std::vector<DeliverySlot>& slots,
                         int64_t timestamp_ms) {
-    if (std::unique_ptr<RdKafka::Error> begin(producer_->begin_transaction()); begin != nullptr) {
+    if (std::unique_ptr<RdKafka::Error> begin(producer().begin_transaction()); begin != nullptr) {
       return Failed(*begin, "begin_transaction");
     }
     for (size_t r = 0; r < values.size(); ++r) {
       const std::string& key = batch[record_owner[r].first]->request.aggregate_id;
-      const RdKafka::ErrorCode err = producer_->produce(
+      const RdKafka::ErrorCode err = producer().produce(
           options_.topic, partition_, RdKafka::Producer::RK_MSG_COPY, values[r].data(),
           values[r].size(), key.data(), key.size(), timestamp_ms, &slots[r]);
       if (err != RdKafka::ERR_NO_ERROR) {
@@ -381,13 +406,13 @@ class EventStore::PartitionWriter {
       }
     }
     // flush() serves the delivery reports, which carry the offsets callers get back.
-    const RdKafka::ErrorCode flushed = producer_->flush(TimeoutMs(options_.kafka_timeout));
+    const RdKafka::ErrorCode flushed = producer().flush(TimeoutMs(options_.kafka_timeout));
     for (const DeliverySlot& slot : slots) {
       if (flushed != RdKafka::ERR_NO_ERROR || slot.error != RdKafka::ERR_NO_ERROR) {
         // A fenced producer fails its queued records with a generic "purged" error; the
         // reason is in the producer's fatal error.
         std::string reason;
-        if (IsFencingCode(slot.error) || IsFencingCode(producer_->fatal_error(reason))) {
+        if (IsFencingCode(slot.error) || IsFencingCode(producer().fatal_error(reason))) {
           fenced_ = true;
           logger_.Warn("fenced", {{"topic", options_.topic}, {"partition", partition_}, {"step", "produce"}});
           return NotOwner();
@@ -401,7 +426,7 @@ class EventStore::PartitionWriter {
     const absl::Time deadline = absl::Now() + options_.kafka_timeout;
     while (true) {
       std::unique_ptr<RdKafka::Error> commit(
-          producer_->commit_transaction(TimeoutMs(options_.kafka_timeout)));
+          producer().commit_transaction(TimeoutMs(options_.kafka_timeout)));
       if (commit == nullptr) return absl::OkStatus();
       if (commit->is_retriable() && absl::Now() < deadline) continue;
       return Failed(*commit, "commit_transaction");
@@ -410,7 +435,7 @@ class EventStore::PartitionWriter {
 
   absl::Status Failed(const RdKafka::Error& error, const char* step) {
     std::string reason;
-    if (IsFencing(error) || IsFencingCode(producer_->fatal_error(reason))) {
+    if (IsFencing(error) || IsFencingCode(producer().fatal_error(reason))) {
       fenced_ = true;
       logger_.Warn("fenced", {{"topic", options_.topic}, {"partition", partition_}, {"step", step}});
       return NotOwner();
@@ -420,7 +445,7 @@ class EventStore::PartitionWriter {
   }
 
   void AbortQuietly() {
-    std::unique_ptr<RdKafka::Error> abort(producer_->abort_transaction(TimeoutMs(options_.kafka_timeout)));
+    std::unique_ptr<RdKafka::Error> abort(producer().abort_transaction(TimeoutMs(options_.kafka_timeout)));
     if (abort != nullptr && IsFencing(*abort)) fenced_ = true;
   }
 
@@ -433,9 +458,8 @@ class EventStore::PartitionWriter {
     logger_.Warn("recovering partition", {{"topic", options_.topic}, {"partition", partition_}});
     absl::Duration backoff = absl::Milliseconds(100);
     while (true) {
-      topic_.reset();
-      producer_.reset();
-      absl::Status status = InitProducer();
+      ResetProducers();
+      absl::Status status = InitProducers();
       if (status.ok()) status = CatchUp();
       if (status.ok()) {
         logger_.Info("partition recovered", {{"topic", options_.topic}, {"partition", partition_}});
@@ -464,8 +488,14 @@ class EventStore::PartitionWriter {
   mutable kafka::LogBridge log_bridge_;  // before the clients that use it
   std::mt19937_64 random_;  // event ids; writer thread only
   DeliveryRecorder delivery_recorder_;
-  std::unique_ptr<RdKafka::Producer> producer_;  // writer thread only (and Start)
-  std::unique_ptr<RdKafka::Topic> topic_;        // keeps the topic's metadata cached
+  // Two transactional producers take turns, one transaction each. Right after a commit the
+  // broker is still writing that transaction's markers and answers the same transactional
+  // id's next AddPartitionsToTxn with CONCURRENT_TRANSACTIONS, which librdkafka retries
+  // after a delay; the other id is free at once. Transactions stay strictly sequential:
+  // the next begins only after the previous one committed. Writer thread only (and Start).
+  std::array<std::unique_ptr<RdKafka::Producer>, 2> producers_;
+  std::array<std::unique_ptr<RdKafka::Topic>, 2> topics_;  // keep topic metadata cached
+  size_t lane_ = 0;
   std::unique_ptr<RdKafka::KafkaConsumer> catch_up_reader_;  // writer thread only (and Start)
   std::atomic<bool> fenced_{false};
 

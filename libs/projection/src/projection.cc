@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "clinical/kafka/admin.h"
+#include "clinical/kafka/log_bridge.h"
 #include "clinical/projection/batch.h"
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
@@ -54,6 +55,7 @@ class Projection::Impl {
       : options_(std::move(options)),
         model_(model),
         logger_(logger),
+        log_bridge_(logger),
         keys_(std::move(keys)),
         topics_(model.Topics()),
         scripts_(model.Scripts()) {}
@@ -68,7 +70,7 @@ class Projection::Impl {
     kafka::Properties consumer_props =
         kafka::ConsumerDefaults(options_.kafka_bootstrap, options_.consumer_group);
     for (const auto& [key, value] : options_.consumer_overrides) consumer_props[key] = value;
-    auto consumer_conf = kafka::MakeConf(consumer_props);
+    auto consumer_conf = kafka::MakeConf(consumer_props, &log_bridge_);
     if (!consumer_conf.ok()) return consumer_conf.status();
     std::string error;
     consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf->get(), error));
@@ -78,7 +80,7 @@ class Projection::Impl {
 
     kafka::Properties producer_props = kafka::ProducerDefaults(options_.kafka_bootstrap);
     for (const auto& [key, value] : options_.producer_overrides) producer_props[key] = value;
-    auto producer_conf = kafka::MakeConf(producer_props);
+    auto producer_conf = kafka::MakeConf(producer_props, &log_bridge_);
     if (!producer_conf.ok()) return producer_conf.status();
     if ((*producer_conf)->set("dr_cb", &deliveries_, error) != RdKafka::Conf::CONF_OK) {
       return absl::InternalError("kafka producer: cannot set delivery callback");
@@ -563,6 +565,7 @@ class Projection::Impl {
   const ProjectionOptions options_;
   const ReadModel& model_;
   logging::Logger& logger_;
+  kafka::LogBridge log_bridge_;  // librdkafka's logs as JSON; outlives the clients below
   const KeySpace keys_;
   const std::vector<std::string> topics_;
   const std::vector<LuaScript> scripts_;

@@ -22,8 +22,9 @@ struct StoreOptions {
   std::string bootstrap;       // Kafka bootstrap servers
   std::string topic;           // the writer's event topic, e.g. "clinical.case.events.v1"
   std::string aggregate_type;  // stamped on every event, e.g. "case"
-  // Stable name of the writer; partition N is written with transactional.id
-  // "<writer_id>.p<N>", so whichever process acquires partition N fences the previous one.
+  // Stable name of the writer; partition N is written with the transactional ids
+  // "<writer_id>.p<N>" and "<writer_id>.p<N>.b" (taking turns, see event_store.cc), so
+  // whichever process acquires partition N fences the previous one.
   std::string writer_id;
   // Group commit: one transaction takes at most this many appends, and waits at most
   // `max_batch_wait` for more to arrive after the first (0: take only what is queued).
