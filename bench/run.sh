@@ -9,16 +9,16 @@ set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BUILD_DIR="${CLINICAL_BUILD_DIR:-${ROOT}/build}"
-export CLINICAL_PLATFORM_DIR="${BUILD_DIR}/bench-platform"
+# A folder per run: two runs at once must not stop each other's broker.
+export CLINICAL_PLATFORM_DIR="${BUILD_DIR}/bench-platform-$$"
 
 "${ROOT}/deploy/local/platform.sh" install >&2
 "${ROOT}/deploy/local/platform.sh" fetch >&2
 cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "${BUILD_DIR}" -j "$(nproc)" --target eventstore_bench $(grep -q projection_bench "${ROOT}/bench/CMakeLists.txt" && echo --target projection_bench) >&2
 
-"${ROOT}/deploy/local/platform.sh" clean >&2
 "${ROOT}/deploy/local/platform.sh" start >&2
-trap '"${ROOT}/deploy/local/platform.sh" stop >&2' EXIT
+trap '"${ROOT}/deploy/local/platform.sh" clean >&2' EXIT
 # shellcheck disable=SC1091
 source "${CLINICAL_PLATFORM_DIR}/platform.env"
 

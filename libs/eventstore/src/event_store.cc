@@ -139,19 +139,30 @@ class EventStore::PartitionWriter {
     }
     // Reads from the aggregate's first wanted offset; other aggregates' records in between
     // are skipped. The owner's in-memory state makes this the cold path.
+    //
+    // A commit returns once the coordinator has decided it, but the transaction markers are
+    // written just after; until then read_committed readers stop short of the newest
+    // records (the last stable offset lags). So this reads until every wanted offset has
+    // been seen, asking again while the deadline allows.
     const int64_t last = *wanted.rbegin();
-    auto read = internal::ReadPartition(
-        *loader_, options_.topic, partition_, *wanted.begin(),
-        [&](const LoggedEvent& event) {
-          if (wanted.contains(event.offset)) events.push_back(event);
-          return event.offset < last;
-        },
-        options_.kafka_timeout);
-    if (!read.ok()) return read.status();
-    if (events.size() != wanted.size()) {
-      return absl::UnavailableError("kafka: aggregate's events not fully read in time");
+    const absl::Time deadline = absl::Now() + options_.kafka_timeout;
+    int64_t from = *wanted.begin();
+    while (true) {
+      auto read = internal::ReadPartition(
+          *loader_, options_.topic, partition_, from,
+          [&](const LoggedEvent& event) {
+            if (wanted.contains(event.offset)) events.push_back(event);
+            return event.offset < last;
+          },
+          deadline - absl::Now());
+      if (!read.ok()) return read.status();
+      if (events.size() == wanted.size()) return events;
+      if (!events.empty()) from = events.back().offset + 1;
+      if (absl::Now() >= deadline) {
+        return absl::UnavailableError("kafka: aggregate's events not readable in time");
+      }
+      absl::SleepFor(absl::Milliseconds(5));  // markers are being written; bounded above
     }
-    return events;
   }
 
   StoreStats Stats() const {
@@ -231,7 +242,10 @@ class EventStore::PartitionWriter {
   }
 
   // Reads committed events the index has not seen yet (all of them on acquire; after a
-  // failure, whatever did commit, so that retries are answered as duplicates).
+  // failure, whatever did commit, so that retries are answered as duplicates). Reading up
+  // to the last stable offset is complete here: it runs right after init_transactions on
+  // both of the partition's transactional ids, which the broker only grants once every
+  // earlier transaction of those ids has its markers written.
   absl::Status CatchUp() {
     if (catch_up_reader_ == nullptr) {
       auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);

@@ -18,8 +18,10 @@ namespace clinical::eventstore::internal {
 absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap,
                                                                    RdKafka::EventCb* events = nullptr);
 
-// Reads one partition from `from_offset` until the end as of now (the high watermark
-// queried first), calling `visit` for each event; `visit` returning false stops early.
+// Reads one partition from `from_offset` until the end as of now, calling `visit` for each
+// event; `visit` returning false stops early. "The end" is the last stable offset: a
+// read_committed consumer's watermark query answers it, so records of transactions that are
+// still open, or whose commit markers are not written yet, are not waited for.
 // Returns the offset after the last one read (also past trailing transaction markers).
 // DATA_LOSS for a record that is not an envelope; UNAVAILABLE on timeout.
 absl::StatusOr<int64_t> ReadPartition(RdKafka::KafkaConsumer& consumer, const std::string& topic,
