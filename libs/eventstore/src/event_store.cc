@@ -6,6 +6,7 @@
 #include <deque>
 #include <future>
 #include <limits>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -68,7 +69,8 @@ class EventStore::PartitionWriter {
         partition_(partition),
         logger_(logger),
         log_bridge_(logger),
-        random_(std::random_device{}()) {}
+        random_(std::random_device{}()),
+        index_(options.commands_kept) {}
 
   ~PartitionWriter() { Stop(); }
 
@@ -76,12 +78,17 @@ class EventStore::PartitionWriter {
   absl::Status Start() {
     const absl::Time started = absl::Now();
     if (absl::Status init = InitProducers(); !init.ok()) return init;
-    if (absl::Status rebuilt = CatchUp(); !rebuilt.ok()) return rebuilt;
+    const int64_t checkpoint_offset = RestoreCheckpoint();
+    auto replayed = CatchUp();
+    if (!replayed.ok()) return replayed.status();
+    if (absl::Status snapshots = LoadSnapshotOffsets(); !snapshots.ok()) return snapshots;
+    Count(&StoreStats::events_replayed_on_acquire, *replayed);
     {
       std::lock_guard<std::mutex> lock(index_mutex_);
       logger_.Info("partition acquired",
                    {{"topic", options_.topic}, {"partition", partition_},
                     {"aggregates", index_.aggregate_count()}, {"next_offset", index_.next_offset()},
+                    {"checkpoint_offset", checkpoint_offset}, {"events_replayed", *replayed},
                     {"rebuild_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
     }
     thread_ = std::thread([this] { Run(); });
@@ -119,50 +126,111 @@ class EventStore::PartitionWriter {
   }
 
   absl::StatusOr<std::vector<LoggedEvent>> Load(const std::string& aggregate_id,
-                                                int64_t from_version) const {
+                                                int64_t from_version,
+                                                int64_t scan_floor = 0) const {
     if (fenced_) return NotOwner();
-    std::set<int64_t> wanted;
+    PartitionIndex::EventLocation location;
     {
       std::lock_guard<std::mutex> lock(index_mutex_);
-      const std::vector<int64_t>& offsets = index_.Offsets(aggregate_id);
-      for (size_t i = static_cast<size_t>(std::max<int64_t>(from_version, 1) - 1); i < offsets.size(); ++i) {
-        wanted.insert(offsets[i]);
-      }
+      location = index_.Locate(aggregate_id, from_version);
     }
     std::vector<LoggedEvent> events;
-    if (wanted.empty()) return events;
+    if (location.offsets.empty() && location.scan_from < 0) return events;
+    // Exact offsets when the index has them; otherwise a scan by key from the aggregate's
+    // first event (or from its snapshot, `scan_floor`), the cold path.
+    const int64_t start = location.offsets.empty() ? std::max(location.scan_from, scan_floor)
+                                                   : location.offsets.front();
+    from_version = std::max<int64_t>(from_version, 1);
     std::lock_guard<std::mutex> lock(load_mutex_);
     if (loader_ == nullptr) {
       auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
       if (!reader.ok()) return reader.status();
       loader_ = std::move(*reader);
     }
-    // Reads from the aggregate's first wanted offset; other aggregates' records in between
-    // are skipped. The owner's in-memory state makes this the cold path.
-    //
     // A commit returns once the coordinator has decided it, but the transaction markers are
     // written just after; until then read_committed readers stop short of the newest
-    // records (the last stable offset lags). So this reads until every wanted offset has
-    // been seen, asking again while the deadline allows.
-    const int64_t last = *wanted.rbegin();
+    // records (the last stable offset lags). So this reads until the aggregate's last
+    // version has been seen, asking again while the deadline allows.
     const absl::Time deadline = absl::Now() + options_.kafka_timeout;
-    int64_t from = *wanted.begin();
+    int64_t from = start;
     while (true) {
       auto read = internal::ReadPartition(
           *loader_, options_.topic, partition_, from,
           [&](const LoggedEvent& event) {
-            if (wanted.contains(event.offset)) events.push_back(event);
-            return event.offset < last;
+            const auto& envelope = event.envelope;
+            if (envelope.aggregate_id() == aggregate_id &&
+                envelope.aggregate_version() >= from_version &&
+                envelope.aggregate_version() <= location.last_version) {
+              events.push_back(event);
+            }
+            from = event.offset + 1;
+            return events.empty() || events.back().envelope.aggregate_version() < location.last_version;
           },
           deadline - absl::Now());
       if (!read.ok()) return read.status();
-      if (events.size() == wanted.size()) return events;
-      if (!events.empty()) from = events.back().offset + 1;
+      if (!events.empty() && events.back().envelope.aggregate_version() == location.last_version) {
+        return events;
+      }
       if (absl::Now() >= deadline) {
         return absl::UnavailableError("kafka: aggregate's events not readable in time");
       }
       absl::SleepFor(absl::Milliseconds(5));  // markers are being written; bounded above
     }
+  }
+
+  absl::StatusOr<LoadedAggregate> LoadLatest(const std::string& aggregate_id) const {
+    if (fenced_) return NotOwner();
+    int64_t snapshot_offset;
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      snapshot_offset = index_.SnapshotOffset(aggregate_id);
+    }
+    LoadedAggregate loaded;
+    int64_t scan_floor = 0;
+    if (snapshot_offset >= 0) {
+      std::lock_guard<std::mutex> lock(load_mutex_);
+      if (loader_ == nullptr) {
+        auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
+        if (!reader.ok()) return reader.status();
+        loader_ = std::move(*reader);
+      }
+      std::optional<eventstore::v1::AggregateSnapshot> found;
+      auto read = internal::ReadRecords(
+          *loader_, EventStore::SnapshotTopic(options_.topic), partition_, snapshot_offset,
+          [&](const internal::RawRecord& record) {
+            eventstore::v1::AggregateSnapshot snapshot;
+            if (record.offset == snapshot_offset && snapshot.ParseFromString(record.value)) {
+              found = std::move(snapshot);
+            }
+            return false;  // one record
+          },
+          options_.kafka_timeout);
+      if (!read.ok()) return read.status();
+      if (!found.has_value()) return absl::DataLossError("snapshot record unreadable");
+      scan_floor = found->event_offset() + 1;
+      loaded.snapshot = std::move(found);
+    }
+    auto events = Load(aggregate_id, loaded.snapshot ? loaded.snapshot->version() + 1 : 1, scan_floor);
+    if (!events.ok()) return events.status();
+    loaded.events = std::move(*events);
+    return loaded;
+  }
+
+  absl::Status SaveSnapshot(const std::string& aggregate_id, int64_t version,
+                            const google::protobuf::Any& state) {
+    auto pending = std::make_unique<PendingSnapshot>();
+    pending->snapshot.set_aggregate_id(aggregate_id);
+    pending->snapshot.set_aggregate_type(options_.aggregate_type);
+    pending->snapshot.set_version(version);
+    *pending->snapshot.mutable_state() = state;
+    std::future<absl::Status> done = pending->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      if (stopping_) return NotOwner();
+      snapshot_queue_.push_back(std::move(pending));
+    }
+    queue_cv_.notify_one();
+    return done.get();
   }
 
   StoreStats Stats() const {
@@ -174,6 +242,18 @@ class EventStore::PartitionWriter {
   struct Pending {
     AppendRequest request;
     std::promise<absl::StatusOr<AppendResult>> done;
+  };
+  struct PendingSnapshot {
+    eventstore::v1::AggregateSnapshot snapshot;
+    std::promise<absl::Status> done;
+  };
+  // One record of a transaction: an event, a snapshot, a checkpoint part or a tombstone.
+  struct OutRecord {
+    const std::string* topic;
+    std::string key;
+    std::optional<std::string> value;  // nullopt: a compaction tombstone
+    int64_t timestamp_ms = 0;
+    DeliverySlot slot;
   };
 
   absl::Status NotOwner() const {
@@ -246,23 +326,30 @@ class EventStore::PartitionWriter {
   // to the last stable offset is complete here: it runs right after init_transactions on
   // both of the partition's transactional ids, which the broker only grants once every
   // earlier transaction of those ids has its markers written.
-  absl::Status CatchUp() {
-    if (catch_up_reader_ == nullptr) {
-      auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
-      if (!reader.ok()) return reader.status();
-      catch_up_reader_ = std::move(*reader);
-    }
+  absl::Status EnsureReader() {
+    if (catch_up_reader_ != nullptr) return absl::OkStatus();
+    auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
+    if (!reader.ok()) return reader.status();
+    catch_up_reader_ = std::move(*reader);
+    return absl::OkStatus();
+  }
+
+  // Returns how many events it read.
+  absl::StatusOr<int64_t> CatchUp() {
+    if (absl::Status ready = EnsureReader(); !ready.ok()) return ready;
     int64_t from;
     {
       std::lock_guard<std::mutex> lock(index_mutex_);
       from = index_.next_offset();
     }
     absl::Status recorded = absl::OkStatus();
+    int64_t count = 0;
     auto next = internal::ReadPartition(
         *catch_up_reader_, options_.topic, partition_, from,
         [&](const LoggedEvent& event) {
           std::lock_guard<std::mutex> lock(index_mutex_);
           recorded = index_.Record(event.envelope, options_.topic, partition_, event.offset);
+          ++count;
           return recorded.ok();
         },
         options_.kafka_timeout * 3);
@@ -270,16 +357,125 @@ class EventStore::PartitionWriter {
     if (!next.ok()) return next.status();
     std::lock_guard<std::mutex> lock(index_mutex_);
     index_.AdvanceTo(*next);
+    events_since_checkpoint_ += count;
+    return count;
+  }
+
+  // Reads a compacted side-topic partition into its latest value per key.
+  absl::StatusOr<std::map<std::string, internal::RawRecord>> ReadCompacted(const std::string& topic) {
+    if (absl::Status ready = EnsureReader(); !ready.ok()) return ready;
+    std::map<std::string, internal::RawRecord> latest;
+    auto read = internal::ReadRecords(
+        *catch_up_reader_, topic, partition_, 0,
+        [&](const internal::RawRecord& record) {
+          if (record.tombstone) {
+            latest.erase(record.key);
+          } else {
+            latest[record.key] = record;
+          }
+          return true;
+        },
+        options_.kafka_timeout * 3);
+    if (!read.ok()) return read.status();
+    return latest;
+  }
+
+  std::string CheckpointKey() const { return absl::StrCat("p", partition_); }
+  std::string ChunkKey(int32_t index) const { return absl::StrCat("p", partition_, ".c", index); }
+
+  // Loads the partition's latest checkpoint into the index, if there is a usable one, and
+  // returns the offset it covers (0 when starting from the beginning). A missing or broken
+  // checkpoint only costs time: the log is read from the start instead.
+  int64_t RestoreCheckpoint() {
+    auto records = ReadCompacted(EventStore::CheckpointTopic(options_.topic));
+    if (!records.ok()) {
+      logger_.Warn("checkpoint unreadable; reading the whole partition",
+                   {{"partition", partition_}, {"reason", std::string(records.status().message())}});
+      return 0;
+    }
+    auto manifest_record = records->find(CheckpointKey());
+    if (manifest_record == records->end()) return 0;
+    eventstore::v1::IndexCheckpoint manifest;
+    std::vector<eventstore::v1::IndexChunk> chunks;
+    bool complete = manifest.ParseFromString(manifest_record->second.value);
+    for (int32_t i = 0; complete && i < manifest.chunk_count(); ++i) {
+      auto chunk = records->find(ChunkKey(i));
+      chunks.emplace_back();
+      complete = chunk != records->end() && chunks.back().ParseFromString(chunk->second.value);
+    }
+    absl::Status restored = complete ? absl::OkStatus() : absl::DataLossError("checkpoint incomplete");
+    if (restored.ok()) {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      restored = index_.Restore(manifest, chunks, options_.topic);
+    }
+    if (!restored.ok()) {
+      logger_.Warn("checkpoint unusable; reading the whole partition",
+                   {{"partition", partition_}, {"reason", std::string(restored.message())}});
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      index_ = PartitionIndex(options_.commands_kept);
+      return 0;
+    }
+    checkpoint_sequence_ = manifest.sequence();
+    checkpoint_chunks_ = manifest.chunk_count();
+    return manifest.next_offset();
+  }
+
+  // Snapshots written after the checkpoint are known only from the snapshot topic.
+  absl::Status LoadSnapshotOffsets() {
+    auto records = ReadCompacted(EventStore::SnapshotTopic(options_.topic));
+    if (!records.ok()) return records.status();
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    for (const auto& [aggregate_id, record] : *records) {
+      index_.SetSnapshotOffset(aggregate_id, record.offset);
+    }
     return absl::OkStatus();
+  }
+
+  // Writes the index as a checkpoint, in one transaction (manifest and chunks together,
+  // plus tombstones for chunks the previous checkpoint had and this one does not).
+  void WriteCheckpoint() {
+    const std::string& topic = checkpoint_topic_;
+    std::vector<OutRecord> records;
+    eventstore::v1::IndexCheckpoint manifest;
+    {
+      std::lock_guard<std::mutex> lock(index_mutex_);
+      // 200 aggregates of at most commands_kept commands keep a chunk well under Kafka's
+      // default 1 MB record limit.
+      for (const auto& chunk : index_.ToChunks(partition_, checkpoint_sequence_ + 1, 200)) {
+        records.push_back({&topic, ChunkKey(chunk.index()), chunk.SerializeAsString(), 0, {}});
+      }
+      manifest.set_partition(partition_);
+      manifest.set_next_offset(index_.next_offset());
+      manifest.set_sequence(checkpoint_sequence_ + 1);
+      manifest.set_chunk_count(static_cast<int32_t>(records.size()));
+      *manifest.mutable_taken_at() =
+          google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+    }
+    for (int32_t i = manifest.chunk_count(); i < checkpoint_chunks_; ++i) {
+      records.push_back({&topic, ChunkKey(i), std::nullopt, 0, {}});
+    }
+    records.push_back({&topic, CheckpointKey(), manifest.SerializeAsString(), 0, {}});
+    if (absl::Status written = Transact(records); !written.ok()) {
+      logger_.Warn("checkpoint failed", {{"partition", partition_},
+                                         {"code", absl::StatusCodeToString(written.code())}});
+      if (!fenced_) Recover();
+      return;
+    }
+    lane_ = (lane_ + 1) % producers_.size();
+    checkpoint_sequence_ = manifest.sequence();
+    checkpoint_chunks_ = manifest.chunk_count();
+    events_since_checkpoint_ = 0;
+    Count(&StoreStats::checkpoints_written);
   }
 
   void Run() {
     while (true) {
       std::vector<std::unique_ptr<Pending>> batch;
+      std::vector<std::unique_ptr<PendingSnapshot>> snapshots;
       {
         std::unique_lock<std::mutex> lock(queue_mutex_);
-        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, nothing left
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !snapshot_queue_.empty(); });
+        if (queue_.empty() && snapshot_queue_.empty()) return;  // stopping, nothing left
         if (options_.max_batch_wait > absl::ZeroDuration() &&
             queue_.size() < static_cast<size_t>(options_.max_batch_appends)) {
           queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.max_batch_wait), [&] {
@@ -290,8 +486,16 @@ class EventStore::PartitionWriter {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
+        while (!snapshot_queue_.empty()) {
+          snapshots.push_back(std::move(snapshot_queue_.front()));
+          snapshot_queue_.pop_front();
+        }
       }
-      CommitBatch(batch);
+      CommitBatch(batch, snapshots);
+      if (!fenced_ && options_.checkpoint_every_events > 0 &&
+          events_since_checkpoint_ >= options_.checkpoint_every_events) {
+        WriteCheckpoint();
+      }
     }
   }
 
@@ -300,10 +504,29 @@ class EventStore::PartitionWriter {
     stats_.*field += n;
   }
 
-  void CommitBatch(std::vector<std::unique_ptr<Pending>>& batch) {
+  // Checks a snapshot request against the index and completes its record; the answer is
+  // an error status when it cannot be written.
+  absl::Status PrepareSnapshot(eventstore::v1::AggregateSnapshot& snapshot) {
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    const int64_t current = index_.Version(snapshot.aggregate_id());
+    if (snapshot.aggregate_id().empty() || snapshot.version() < 1 || snapshot.version() > current) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot version must be between 1 and the aggregate's version ", current));
+    }
+    const PartitionIndex::EventLocation location =
+        index_.Locate(snapshot.aggregate_id(), snapshot.version());
+    snapshot.set_event_offset(location.offsets.empty() ? -1 : location.offsets.front());
+    *snapshot.mutable_taken_at() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+    return absl::OkStatus();
+  }
+
+  void CommitBatch(std::vector<std::unique_ptr<Pending>>& batch,
+                   std::vector<std::unique_ptr<PendingSnapshot>>& snapshots) {
     if (fenced_) {
       Count(&StoreStats::appends_failed, static_cast<int64_t>(batch.size()));
       for (auto& pending : batch) pending->done.set_value(NotOwner());
+      for (auto& pending : snapshots) pending->done.set_value(NotOwner());
       return;
     }
     std::vector<const AppendRequest*> requests;
@@ -328,13 +551,20 @@ class EventStore::PartitionWriter {
         writes.push_back(i);
       }
     }
-    if (writes.empty()) return;
+    std::vector<size_t> snapshot_writes;
+    for (size_t k = 0; k < snapshots.size(); ++k) {
+      if (absl::Status ready = PrepareSnapshot(snapshots[k]->snapshot); !ready.ok()) {
+        snapshots[k]->done.set_value(ready);
+      } else {
+        snapshot_writes.push_back(k);
+      }
+    }
+    if (writes.empty() && snapshot_writes.empty()) return;
 
     const google::protobuf::Timestamp recorded_at =
         google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
     const int64_t timestamp_ms = absl::ToUnixMillis(absl::Now());
-    std::vector<std::string> values;
-    std::vector<DeliverySlot> slots;
+    std::vector<OutRecord> records;
     std::vector<std::pair<size_t, size_t>> record_owner;  // (batch index, event index)
     for (size_t i : writes) {
       AppendRequest& request = batch[i]->request;
@@ -346,13 +576,17 @@ class EventStore::PartitionWriter {
         event.set_aggregate_version(plan.items[i].first_version + static_cast<int64_t>(e));
         event.set_command_id(request.command_id);
         *event.mutable_recorded_at() = recorded_at;
-        values.push_back(event.SerializeAsString());
+        records.push_back({&options_.topic, request.aggregate_id, event.SerializeAsString(), timestamp_ms, {}});
         record_owner.emplace_back(i, e);
       }
     }
-    slots.resize(values.size());
+    const size_t event_records = records.size();
+    for (size_t k : snapshot_writes) {
+      const auto& snapshot = snapshots[k]->snapshot;
+      records.push_back({&snapshot_topic_, snapshot.aggregate_id(), snapshot.SerializeAsString(), timestamp_ms, {}});
+    }
 
-    absl::Status outcome = Transact(batch, record_owner, values, slots, timestamp_ms);
+    absl::Status outcome = Transact(records);
     if (!outcome.ok()) {
       Count(&StoreStats::appends_failed, static_cast<int64_t>(writes.size()));
       for (size_t i : writes) batch[i]->done.set_value(outcome);
@@ -361,6 +595,7 @@ class EventStore::PartitionWriter {
           batch[i]->done.set_value(outcome);
         }
       }
+      for (size_t k : snapshot_writes) snapshots[k]->done.set_value(outcome);
       if (!fenced_) Recover();
       return;
     }
@@ -370,25 +605,31 @@ class EventStore::PartitionWriter {
     std::vector<AppendResult> results(batch.size());
     {
       std::lock_guard<std::mutex> lock(index_mutex_);
-      for (size_t r = 0; r < values.size(); ++r) {
+      for (size_t r = 0; r < event_records; ++r) {
         const auto [i, e] = record_owner[r];
         // Record cannot fail here: PlanBatch assigned the versions from this index.
-        (void)index_.Record(batch[i]->request.events[e], options_.topic, partition_, slots[r].offset);
+        (void)index_.Record(batch[i]->request.events[e], options_.topic, partition_, records[r].slot.offset);
         AppendResult& result = results[i];
         result.first_version = plan.items[i].first_version;
         result.last_version = plan.items[i].last_version;
         result.position.set_topic(options_.topic);
         result.position.set_partition(partition_);
-        result.position.set_offset(slots[r].offset);
+        result.position.set_offset(records[r].slot.offset);
+      }
+      for (size_t j = 0; j < snapshot_writes.size(); ++j) {
+        index_.SetSnapshotOffset(snapshots[snapshot_writes[j]]->snapshot.aggregate_id(),
+                                 records[event_records + j].slot.offset);
       }
     }
+    events_since_checkpoint_ += static_cast<int64_t>(event_records);
     {
       // Counted before callers are answered, so a caller that reads Stats() after its
       // append returned sees it.
       std::lock_guard<std::mutex> lock(stats_mutex_);
       stats_.appends_committed += static_cast<int64_t>(writes.size());
       stats_.transactions_committed += 1;
-      stats_.events_written += static_cast<int64_t>(values.size());
+      stats_.events_written += static_cast<int64_t>(event_records);
+      stats_.snapshots_written += static_cast<int64_t>(snapshot_writes.size());
     }
     for (size_t i : writes) batch[i]->done.set_value(results[i]);
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -399,21 +640,21 @@ class EventStore::PartitionWriter {
         batch[i]->done.set_value(same);
       }
     }
+    for (size_t k : snapshot_writes) snapshots[k]->done.set_value(absl::OkStatus());
   }
 
-  // One transaction for the batch's records. OK only once the commit is confirmed.
-  absl::Status Transact(std::vector<std::unique_ptr<Pending>>& batch,
-                        const std::vector<std::pair<size_t, size_t>>& record_owner,
-                        std::vector<std::string>& values, std::vector<DeliverySlot>& slots,
-                        int64_t timestamp_ms) {
+  // One transaction for `records`, all to this partition of their topics. OK only once the
+  // commit is confirmed; the records' slots then hold their offsets.
+  absl::Status Transact(std::vector<OutRecord>& records) {
     if (std::unique_ptr<RdKafka::Error> begin(producer().begin_transaction()); begin != nullptr) {
       return Failed(*begin, "begin_transaction");
     }
-    for (size_t r = 0; r < values.size(); ++r) {
-      const std::string& key = batch[record_owner[r].first]->request.aggregate_id;
+    for (OutRecord& record : records) {
+      void* payload = record.value ? record.value->data() : nullptr;
+      const size_t length = record.value ? record.value->size() : 0;
       const RdKafka::ErrorCode err = producer().produce(
-          options_.topic, partition_, RdKafka::Producer::RK_MSG_COPY, values[r].data(),
-          values[r].size(), key.data(), key.size(), timestamp_ms, &slots[r]);
+          *record.topic, partition_, RdKafka::Producer::RK_MSG_COPY, payload, length,
+          record.key.data(), record.key.size(), record.timestamp_ms, &record.slot);
       if (err != RdKafka::ERR_NO_ERROR) {
         AbortQuietly();
         return absl::UnavailableError(absl::StrCat("kafka produce: ", RdKafka::err2str(err)));
@@ -421,7 +662,8 @@ class EventStore::PartitionWriter {
     }
     // flush() serves the delivery reports, which carry the offsets callers get back.
     const RdKafka::ErrorCode flushed = producer().flush(TimeoutMs(options_.kafka_timeout));
-    for (const DeliverySlot& slot : slots) {
+    for (const OutRecord& record : records) {
+      const DeliverySlot& slot = record.slot;
       if (flushed != RdKafka::ERR_NO_ERROR || slot.error != RdKafka::ERR_NO_ERROR) {
         // A fenced producer fails its queued records with a generic "purged" error; the
         // reason is in the producer's fatal error.
@@ -474,24 +716,28 @@ class EventStore::PartitionWriter {
     while (true) {
       ResetProducers();
       absl::Status status = InitProducers();
-      if (status.ok()) status = CatchUp();
+      if (status.ok()) status = CatchUp().status();
       if (status.ok()) {
         logger_.Info("partition recovered", {{"topic", options_.topic}, {"partition", partition_}});
         return;
       }
       std::deque<std::unique_ptr<Pending>> waiting;
+      std::deque<std::unique_ptr<PendingSnapshot>> waiting_snapshots;
+      bool stopping;
       {
         std::unique_lock<std::mutex> lock(queue_mutex_);
         waiting.swap(queue_);
-        if (stopping_) {
-          lock.unlock();
-          for (auto& pending : waiting) pending->done.set_value(status);
-          return;
-        }
-        queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return stopping_; });
+        waiting_snapshots.swap(snapshot_queue_);
+        stopping = stopping_;
       }
       Count(&StoreStats::appends_failed, static_cast<int64_t>(waiting.size()));
       for (auto& pending : waiting) pending->done.set_value(status);
+      for (auto& pending : waiting_snapshots) pending->done.set_value(status);
+      if (stopping) return;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return stopping_; });
+      }
       backoff = std::min(backoff * 2, absl::Seconds(5));
     }
   }
@@ -519,9 +765,17 @@ class EventStore::PartitionWriter {
   mutable std::mutex load_mutex_;
   mutable std::unique_ptr<RdKafka::KafkaConsumer> loader_;  // guarded by load_mutex_
 
+  const std::string snapshot_topic_ = EventStore::SnapshotTopic(options_.topic);
+  const std::string checkpoint_topic_ = EventStore::CheckpointTopic(options_.topic);
+  // Writer thread only (and Start): progress towards the next checkpoint.
+  int64_t events_since_checkpoint_ = 0;
+  int64_t checkpoint_sequence_ = 0;
+  int32_t checkpoint_chunks_ = 0;
+
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::deque<std::unique_ptr<Pending>> queue_;  // guarded by queue_mutex_
+  std::deque<std::unique_ptr<PendingSnapshot>> snapshot_queue_;  // guarded by queue_mutex_
   bool stopping_ = false;                       // guarded by queue_mutex_
   std::thread thread_;
 
@@ -543,6 +797,20 @@ absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(StoreOptions option
   if (options.max_batch_appends < 1) return absl::InvalidArgumentError("max_batch_appends < 1");
   auto partitions = kafka::PartitionCount(options.bootstrap, options.topic, options.kafka_timeout);
   if (!partitions.ok()) return partitions.status();
+  // The side topics are the store's own: derived data, compacted to the latest record per
+  // key, partitioned like the events so that partition N's owner writes partition N.
+  std::vector<kafka::TopicSpec> side_topics;
+  for (const std::string& name : {SnapshotTopic(options.topic), CheckpointTopic(options.topic)}) {
+    kafka::TopicSpec spec;
+    spec.name = name;
+    spec.partitions = *partitions;
+    spec.configs = {{"cleanup.policy", "compact"}};
+    side_topics.push_back(spec);
+  }
+  if (absl::Status created = kafka::EnsureTopics(options.bootstrap, side_topics, options.kafka_timeout);
+      !created.ok()) {
+    return created;
+  }
   return std::unique_ptr<EventStore>(new EventStore(std::move(options), *partitions, logger));
 }
 
@@ -633,6 +901,19 @@ absl::StatusOr<std::vector<LoggedEvent>> EventStore::Load(const std::string& agg
   return (*writer)->Load(aggregate_id, from_version);
 }
 
+absl::Status EventStore::SaveSnapshot(const std::string& aggregate_id, int64_t version,
+                                      const google::protobuf::Any& state) {
+  auto writer = WriterFor(aggregate_id);
+  if (!writer.ok()) return writer.status();
+  return (*writer)->SaveSnapshot(aggregate_id, version, state);
+}
+
+absl::StatusOr<LoadedAggregate> EventStore::LoadLatest(const std::string& aggregate_id) const {
+  auto writer = WriterFor(aggregate_id);
+  if (!writer.ok()) return writer.status();
+  return (*writer)->LoadLatest(aggregate_id);
+}
+
 StoreStats EventStore::Stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   StoreStats total;
@@ -645,6 +926,9 @@ StoreStats EventStore::Stats() const {
     total.transactions_committed += s.transactions_committed;
     total.events_written += s.events_written;
     total.recoveries += s.recoveries;
+    total.events_replayed_on_acquire += s.events_replayed_on_acquire;
+    total.checkpoints_written += s.checkpoints_written;
+    total.snapshots_written += s.snapshots_written;
   }
   return total;
 }

@@ -21,10 +21,10 @@ absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::st
   return consumer;
 }
 
-absl::StatusOr<int64_t> ReadPartition(RdKafka::KafkaConsumer& consumer, const std::string& topic,
-                                      int32_t partition, int64_t from_offset,
-                                      const std::function<bool(const LoggedEvent&)>& visit,
-                                      absl::Duration timeout) {
+absl::StatusOr<int64_t> ReadRecords(RdKafka::KafkaConsumer& consumer, const std::string& topic,
+                                    int32_t partition, int64_t from_offset,
+                                    const std::function<bool(const RawRecord&)>& visit,
+                                    absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   int64_t low = 0, high = 0;
   RdKafka::ErrorCode watermark_error;
@@ -65,17 +65,15 @@ absl::StatusOr<int64_t> ReadPartition(RdKafka::KafkaConsumer& consumer, const st
     std::unique_ptr<RdKafka::Message> message(consumer.consume(100));
     switch (message->err()) {
       case RdKafka::ERR_NO_ERROR: {
-        LoggedEvent event;
-        event.partition = partition;
-        event.offset = message->offset();
-        if (!event.envelope.ParseFromArray(message->payload(), static_cast<int>(message->len()))) {
-          result = absl::DataLossError(absl::StrCat("partition ", partition, " offset ",
-                                                    message->offset(), " is not an event envelope"));
-          stopped = true;
-          break;
+        RawRecord record;
+        record.offset = message->offset();
+        if (message->key() != nullptr) record.key = *message->key();
+        record.tombstone = message->payload() == nullptr;
+        if (!record.tombstone) {
+          record.value.assign(static_cast<const char*>(message->payload()), message->len());
         }
         next = message->offset() + 1;
-        if (!visit(event)) stopped = true;
+        if (!visit(record)) stopped = true;
         break;
       }
       case RdKafka::ERR__PARTITION_EOF:
@@ -99,6 +97,29 @@ absl::StatusOr<int64_t> ReadPartition(RdKafka::KafkaConsumer& consumer, const st
   consumer.unassign();
   if (!result.ok()) return result;
   return next;
+}
+
+absl::StatusOr<int64_t> ReadPartition(RdKafka::KafkaConsumer& consumer, const std::string& topic,
+                                      int32_t partition, int64_t from_offset,
+                                      const std::function<bool(const LoggedEvent&)>& visit,
+                                      absl::Duration timeout) {
+  absl::Status decoded = absl::OkStatus();
+  auto read = ReadRecords(
+      consumer, topic, partition, from_offset,
+      [&](const RawRecord& record) {
+        LoggedEvent event;
+        event.partition = partition;
+        event.offset = record.offset;
+        if (!event.envelope.ParseFromString(record.value)) {
+          decoded = absl::DataLossError(absl::StrCat("partition ", partition, " offset ",
+                                                     record.offset, " is not an event envelope"));
+          return false;
+        }
+        return visit(event);
+      },
+      timeout);
+  if (!decoded.ok()) return decoded;
+  return read;
 }
 
 }  // namespace clinical::eventstore::internal

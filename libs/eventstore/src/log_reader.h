@@ -18,6 +18,21 @@ namespace clinical::eventstore::internal {
 absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap,
                                                                    RdKafka::EventCb* events = nullptr);
 
+// One record as read, for side topics that do not hold envelopes. `value` is empty and
+// `tombstone` true for a compaction tombstone.
+struct RawRecord {
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  bool tombstone = false;
+};
+
+// Like ReadPartition below, for any record.
+absl::StatusOr<int64_t> ReadRecords(RdKafka::KafkaConsumer& consumer, const std::string& topic,
+                                    int32_t partition, int64_t from_offset,
+                                    const std::function<bool(const RawRecord&)>& visit,
+                                    absl::Duration timeout);
+
 // Reads one partition from `from_offset` until the end as of now, calling `visit` for each
 // event; `visit` returning false stops early. "The end" is the last stable offset: a
 // read_committed consumer's watermark query answers it, so records of transactions that are

@@ -13,6 +13,7 @@
 #include "clinical/testing/platform.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "google/protobuf/wrappers.pb.h"
 #include "test_events.h"
 
 namespace clinical::eventstore {
@@ -35,8 +36,9 @@ class EventStoreTest : public ::testing::Test {
     writer_id_ = UniqueName("writer");
   }
 
-  std::unique_ptr<EventStore> OpenStore(int max_batch = 512) {
+  std::unique_ptr<EventStore> OpenStore(int max_batch = 512, int64_t checkpoint_every = 50'000) {
     StoreOptions options;
+    options.checkpoint_every_events = checkpoint_every;
     options.bootstrap = Platform::Get().kafka_bootstrap;
     options.topic = topic_;
     options.aggregate_type = "case";
@@ -47,8 +49,8 @@ class EventStoreTest : public ::testing::Test {
     return std::move(*store);
   }
 
-  std::unique_ptr<EventStore> OpenOwner() {
-    auto store = OpenStore();
+  std::unique_ptr<EventStore> OpenOwner(int64_t checkpoint_every = 50'000) {
+    auto store = OpenStore(512, checkpoint_every);
     const absl::Status acquired = store->Acquire();
     EXPECT_TRUE(acquired.ok()) << acquired;
     return store;
@@ -277,6 +279,80 @@ TEST_F(EventStoreTest, ReadLogReplaysFromOffsetsOrFromATime) {
                 return true;
               }).ok());
   EXPECT_EQ(from_offset, std::vector<int64_t>{late->position.offset()});
+}
+
+TEST_F(EventStoreTest, NewOwnerRebuildsFromTheLatestCheckpointAndReadsOnlyTheTail) {
+  constexpr int kAggregates = 10, kRounds = 7;  // 70 events, a checkpoint every 20
+  std::map<std::string, AppendResult> first_results;
+  {
+    auto first_owner = OpenOwner(/*checkpoint_every=*/20);
+    for (int round = 0; round < kRounds; ++round) {
+      for (int a = 0; a < kAggregates; ++a) {
+        const std::string aggregate = absl::StrCat("case-", a);
+        auto result = first_owner->Append(MakeRequest(aggregate, absl::StrCat("r", round), 1,
+                                                      ExpectedVersion::Exactly(round)));
+        ASSERT_TRUE(result.ok()) << result.status();
+        if (round == kRounds - 1) first_results[aggregate] = *result;
+      }
+    }
+    EXPECT_GE(first_owner->Stats().checkpoints_written, 2);
+  }
+  auto owner = OpenOwner(20);
+  const StoreStats stats = owner->Stats();
+  EXPECT_LT(stats.events_replayed_on_acquire, kAggregates * kRounds)
+      << "the new owner should start from a checkpoint, not offset 0";
+  for (int a = 0; a < kAggregates; ++a) {
+    const std::string aggregate = absl::StrCat("case-", a);
+    EXPECT_EQ(*owner->CurrentVersion(aggregate), kRounds);
+    // A retry of the last command is still recognised after the hand-over.
+    auto retry = owner->Append(MakeRequest(aggregate, absl::StrCat("r", kRounds - 1), 1));
+    ASSERT_TRUE(retry.ok());
+    EXPECT_TRUE(retry->duplicate);
+    EXPECT_EQ(retry->position.offset(), first_results[aggregate].position.offset());
+  }
+  // Events from before the checkpoint are still loaded, in order.
+  auto events = owner->Load("case-4");
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), static_cast<size_t>(kRounds));
+  for (int v = 0; v < kRounds; ++v) EXPECT_EQ((*events)[v].envelope.aggregate_version(), v + 1);
+  auto next = owner->Append(MakeRequest("case-4", "after", 1, ExpectedVersion::Exactly(kRounds)));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->last_version, kRounds + 1);
+}
+
+TEST_F(EventStoreTest, LatestSnapshotIsLoadedWithTheEventsAfterIt) {
+  google::protobuf::Any state;
+  google::protobuf::StringValue text;
+  text.set_value("state as of version 3");
+  state.PackFrom(text);
+  {
+    auto store = OpenOwner();
+    ASSERT_TRUE(store->Append(MakeRequest("case-1", "c1", 3)).ok());
+    ASSERT_TRUE(store->SaveSnapshot("case-1", 3, state).ok());
+    ASSERT_TRUE(store->Append(MakeRequest("case-1", "c2", 2)).ok());
+    EXPECT_EQ(store->SaveSnapshot("case-1", 99, state).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(store->SaveSnapshot("case-none", 1, state).code(), absl::StatusCode::kInvalidArgument);
+    auto loaded = store->LoadLatest("case-1");
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_TRUE(loaded->snapshot.has_value());
+    EXPECT_EQ(loaded->snapshot->version(), 3);
+    ASSERT_EQ(loaded->events.size(), 2u);
+    EXPECT_EQ(loaded->events[0].envelope.aggregate_version(), 4);
+    EXPECT_EQ(store->Stats().snapshots_written, 1);
+  }
+  auto owner = OpenOwner();  // a new owner finds the snapshot through the snapshot topic
+  auto loaded = owner->LoadLatest("case-1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->snapshot.has_value());
+  google::protobuf::StringValue restored;
+  ASSERT_TRUE(loaded->snapshot->state().UnpackTo(&restored));
+  EXPECT_EQ(restored.value(), "state as of version 3");
+  ASSERT_EQ(loaded->events.size(), 2u);
+  EXPECT_EQ(loaded->events[1].envelope.aggregate_version(), 5);
+  auto without = owner->LoadLatest("case-2");
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(without->snapshot.has_value());
+  EXPECT_TRUE(without->events.empty());
 }
 
 }  // namespace

@@ -144,14 +144,81 @@ TEST(PartitionIndexTest, RefusesAVersionGap) {
   EXPECT_EQ(index.Record(event, "t", 0, 0).code(), absl::StatusCode::kInternal);
 }
 
-TEST(PartitionIndexTest, TracksOffsetsAndSkipsMarkers) {
+TEST(PartitionIndexTest, LocatesEventsByExactOffsetsAndSkipsMarkers) {
   PartitionIndex index;
   Commit(index, MakeRequest("a", "c1", 2), 5);
-  EXPECT_EQ(index.Offsets("a"), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(index.Locate("a", 1).offsets, (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(index.Locate("a", 2).offsets, (std::vector<int64_t>{6}));
+  EXPECT_TRUE(index.Locate("a", 3).offsets.empty());
   EXPECT_EQ(index.next_offset(), 7);
   index.AdvanceTo(9);  // a transaction marker at 7, an aborted record at 8
   EXPECT_EQ(index.next_offset(), 9);
-  EXPECT_TRUE(index.Offsets("nobody").empty());
+  EXPECT_TRUE(index.Locate("nobody", 1).offsets.empty());
+  EXPECT_EQ(index.Locate("nobody", 1).scan_from, -1);
+}
+
+TEST(PartitionIndexTest, RemembersOnlyTheMostRecentCommands) {
+  PartitionIndex index(/*commands_kept=*/3);
+  for (int i = 0; i < 5; ++i) Commit(index, MakeRequest("a", "c" + std::to_string(i), 1), i);
+  EXPECT_EQ(index.FindCommand("a", "c0"), nullptr);
+  EXPECT_EQ(index.FindCommand("a", "c1"), nullptr);
+  ASSERT_NE(index.FindCommand("a", "c4"), nullptr);
+  EXPECT_EQ(index.FindCommand("a", "c2")->last_version, 3);
+  EXPECT_EQ(index.Version("a"), 5);
+}
+
+TEST(PartitionIndexTest, CheckpointRestoresVersionsCommandsAndSnapshots) {
+  PartitionIndex index(4);
+  for (int a = 0; a < 7; ++a) {
+    Commit(index, MakeRequest("agg-" + std::to_string(a), "first", 2), a * 10);
+    Commit(index, MakeRequest("agg-" + std::to_string(a), "second", 1), a * 10 + 2);
+  }
+  index.SetSnapshotOffset("agg-3", 41);
+  index.AdvanceTo(100);
+  const auto chunks = index.ToChunks(/*partition=*/2, /*sequence=*/9, /*aggregates_per_chunk=*/3);
+  ASSERT_EQ(chunks.size(), 3u);  // 3 + 3 + 1 aggregates
+  eventstore::v1::IndexCheckpoint manifest;
+  manifest.set_partition(2);
+  manifest.set_sequence(9);
+  manifest.set_next_offset(index.next_offset());
+  manifest.set_chunk_count(3);
+
+  PartitionIndex restored(4);
+  ASSERT_TRUE(restored.Restore(manifest, chunks, "topic").ok());
+  EXPECT_EQ(restored.next_offset(), 100);
+  EXPECT_EQ(restored.aggregate_count(), 7u);
+  EXPECT_EQ(restored.Version("agg-5"), 3);
+  const AppendResult* retry = restored.FindCommand("agg-5", "first");
+  ASSERT_NE(retry, nullptr);
+  EXPECT_EQ(retry->last_version, 2);
+  EXPECT_EQ(retry->position.offset(), 51);
+  EXPECT_EQ(retry->position.partition(), 2);
+  EXPECT_EQ(restored.SnapshotOffset("agg-3"), 41);
+  // Events before the checkpoint are found by scanning from the aggregate's first event;
+  // events recorded after it by exact offset.
+  EXPECT_TRUE(restored.Locate("agg-5", 1).offsets.empty());
+  EXPECT_EQ(restored.Locate("agg-5", 1).scan_from, 50);
+  common::v1::EventEnvelope next = MakeEvent("x");
+  next.set_aggregate_id("agg-5");
+  next.set_aggregate_version(4);
+  next.set_command_id("third");
+  ASSERT_TRUE(restored.Record(next, "topic", 2, 120).ok());
+  EXPECT_EQ(restored.Locate("agg-5", 4).offsets, std::vector<int64_t>{120});
+  EXPECT_EQ(restored.Locate("agg-5", 3).scan_from, 50);
+}
+
+TEST(PartitionIndexTest, RestoreRefusesAnIncompleteOrMixedCheckpoint) {
+  PartitionIndex index;
+  Commit(index, MakeRequest("a", "c1", 1), 0);
+  Commit(index, MakeRequest("b", "c1", 1), 1);
+  auto chunks = index.ToChunks(0, 5, 1);
+  eventstore::v1::IndexCheckpoint manifest;
+  manifest.set_sequence(5);
+  manifest.set_chunk_count(2);
+  PartitionIndex restored;
+  EXPECT_FALSE(restored.Restore(manifest, {chunks[0]}, "t").ok());
+  chunks[1].set_sequence(4);
+  EXPECT_FALSE(restored.Restore(manifest, chunks, "t").ok());
 }
 
 }  // namespace

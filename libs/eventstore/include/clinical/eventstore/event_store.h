@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "clinical/eventstore/types.h"
+#include "clinical/eventstore/v1/storage.pb.h"
 #include "clinical/kafka/client_config.h"
 #include "clinical/logging/logger.h"
 
@@ -32,6 +33,12 @@ struct StoreOptions {
   absl::Duration max_batch_wait = absl::ZeroDuration();
   // Bound on every broker operation (produce+flush, commit, abort, init).
   absl::Duration kafka_timeout = absl::Seconds(10);
+  // After this many events written to a partition, its index is checkpointed to
+  // "<topic>.checkpoints", so that a new owner reads only the log after the checkpoint.
+  // 0 turns checkpoints off.
+  int64_t checkpoint_every_events = 50'000;
+  // How many recent commands per aggregate are remembered for idempotent retries.
+  size_t commands_kept = 32;
   kafka::Properties extra_producer_properties;
 };
 
@@ -44,6 +51,15 @@ struct StoreStats {
   int64_t transactions_committed = 0;
   int64_t events_written = 0;
   int64_t recoveries = 0;
+  int64_t events_replayed_on_acquire = 0;  // log events read to rebuild the index
+  int64_t checkpoints_written = 0;
+  int64_t snapshots_written = 0;
+};
+
+// An aggregate's latest snapshot (if any) and the events after it.
+struct LoadedAggregate {
+  std::optional<eventstore::v1::AggregateSnapshot> snapshot;
+  std::vector<LoggedEvent> events;
 };
 
 // EventStore appends events to one Kafka topic as the single writer of the partitions it
@@ -93,6 +109,19 @@ class EventStore {
   // FAILED_PRECONDITION if not owned; UNAVAILABLE if the broker does not answer.
   absl::StatusOr<std::vector<LoggedEvent>> Load(const std::string& aggregate_id,
                                                 int64_t from_version = 1) const;
+
+  // Records the service's state of an aggregate as of `version` (at most its current
+  // version) in "<topic>.snapshots", through the partition's transactional producer, so a
+  // fenced owner cannot write one. INVALID_ARGUMENT for a version the aggregate does not
+  // have; otherwise as Append.
+  absl::Status SaveSnapshot(const std::string& aggregate_id, int64_t version,
+                            const google::protobuf::Any& state);
+  // The latest snapshot and the events after it: what a service folds to rebuild state.
+  absl::StatusOr<LoadedAggregate> LoadLatest(const std::string& aggregate_id) const;
+
+  // The side topics the store keeps next to `topic` (compacted, same partition count).
+  static std::string SnapshotTopic(const std::string& topic) { return topic + ".snapshots"; }
+  static std::string CheckpointTopic(const std::string& topic) { return topic + ".checkpoints"; }
 
   StoreStats Stats() const;
 
