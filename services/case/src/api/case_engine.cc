@@ -22,6 +22,17 @@ std::string DetailOf(const v1::CaseEvent& event) {
     case v1::CaseEvent::kNoteAdded: return event.note_added().note_id();
     case v1::CaseEvent::kTasksDelegated: return event.tasks_delegated().delegation_id();
     case v1::CaseEvent::kCaseEscalated: return event.case_escalated().escalation_id();
+    case v1::CaseEvent::kAssessmentRecorded: return event.assessment_recorded().assessment_id();
+    case v1::CaseEvent::kGoalAdded: return event.goal_added().goal_id();
+    case v1::CaseEvent::kCareTaskAdded: return event.care_task_added().task_id();
+    case v1::CaseEvent::kCareTeamMemberAdded: return event.care_team_member_added().member().member_id();
+    case v1::CaseEvent::kConsentRecorded: return event.consent_recorded().consent_id();
+    case v1::CaseEvent::kServiceReferred: return event.service_referred().referral_id();
+    // A referral's disclosure is part of the referral: the response names the referral.
+    case v1::CaseEvent::kInformationDisclosed:
+      return event.information_disclosed().referral_id().empty()
+                 ? event.information_disclosed().disclosure_id()
+                 : "";
     case v1::CaseEvent::kClosureRequested:
       return event.closure_requested().requires_approval() ? "pending_approval" : "";
     default: return "";

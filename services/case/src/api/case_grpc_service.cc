@@ -59,6 +59,17 @@ grpc::Status CaseGrpcService::Mutate(const char* rpc, grpc::ServerContext* conte
     if constexpr (requires { response->set_escalation_id(""); }) {
       response->set_escalation_id(outcome->detail);
     }
+    if constexpr (requires { response->set_assessment_id(""); }) {
+      response->set_assessment_id(outcome->detail);
+    }
+    if constexpr (requires { response->set_goal_id(""); }) response->set_goal_id(outcome->detail);
+    if constexpr (requires { response->set_task_id(""); }) response->set_task_id(outcome->detail);
+    if constexpr (requires { response->set_member_id(""); }) response->set_member_id(outcome->detail);
+    if constexpr (requires { response->set_consent_id(""); }) response->set_consent_id(outcome->detail);
+    if constexpr (requires { response->set_disclosure_id(""); }) {
+      response->set_disclosure_id(outcome->detail);
+    }
+    if constexpr (requires { response->set_referral_id(""); }) response->set_referral_id(outcome->detail);
     if constexpr (requires { response->set_pending_approval(true); }) {
       response->set_pending_approval(outcome->detail == "pending_approval");
     }
@@ -93,6 +104,24 @@ CLINICAL_CASE_MUTATION(RejectClosure)
 CLINICAL_CASE_MUTATION(ReopenCase)
 CLINICAL_CASE_MUTATION(CancelCase)
 CLINICAL_CASE_MUTATION(MarkCaseEnteredInError)
+CLINICAL_CASE_MUTATION(RecordAssessment)
+CLINICAL_CASE_MUTATION(ReviewRiskLevel)
+CLINICAL_CASE_MUTATION(CreateCarePlan)
+CLINICAL_CASE_MUTATION(ChangeCarePlanStatus)
+CLINICAL_CASE_MUTATION(AddGoal)
+CLINICAL_CASE_MUTATION(ChangeGoalStatus)
+CLINICAL_CASE_MUTATION(RecordGoalProgress)
+CLINICAL_CASE_MUTATION(AddCareTask)
+CLINICAL_CASE_MUTATION(ChangeCareTaskStatus)
+CLINICAL_CASE_MUTATION(AddCareTeamMember)
+CLINICAL_CASE_MUTATION(RemoveCareTeamMember)
+CLINICAL_CASE_MUTATION(RecordConsent)
+CLINICAL_CASE_MUTATION(RevokeConsent)
+CLINICAL_CASE_MUTATION(DiscloseInformation)
+CLINICAL_CASE_MUTATION(ReferToService)
+CLINICAL_CASE_MUTATION(AuthorizeServiceReferral)
+CLINICAL_CASE_MUTATION(RecordServiceDelivery)
+CLINICAL_CASE_MUTATION(ChangeServiceReferralStatus)
 #undef CLINICAL_CASE_MUTATION
 
 grpc::Status CaseGrpcService::BulkReassignCases(grpc::ServerContext* context,

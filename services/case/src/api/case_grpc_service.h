@@ -64,6 +64,25 @@ class CaseGrpcService final : public v1::CaseService::Service {
                           v1::CancelCaseResponse*) override;
   grpc::Status MarkCaseEnteredInError(grpc::ServerContext*, const v1::MarkCaseEnteredInErrorRequest*,
                                       v1::MarkCaseEnteredInErrorResponse*) override;
+  // Clinical content (issue #5).
+  grpc::Status RecordAssessment(grpc::ServerContext*, const v1::RecordAssessmentRequest*, v1::RecordAssessmentResponse*) override;
+  grpc::Status ReviewRiskLevel(grpc::ServerContext*, const v1::ReviewRiskLevelRequest*, v1::ReviewRiskLevelResponse*) override;
+  grpc::Status CreateCarePlan(grpc::ServerContext*, const v1::CreateCarePlanRequest*, v1::CreateCarePlanResponse*) override;
+  grpc::Status ChangeCarePlanStatus(grpc::ServerContext*, const v1::ChangeCarePlanStatusRequest*, v1::ChangeCarePlanStatusResponse*) override;
+  grpc::Status AddGoal(grpc::ServerContext*, const v1::AddGoalRequest*, v1::AddGoalResponse*) override;
+  grpc::Status ChangeGoalStatus(grpc::ServerContext*, const v1::ChangeGoalStatusRequest*, v1::ChangeGoalStatusResponse*) override;
+  grpc::Status RecordGoalProgress(grpc::ServerContext*, const v1::RecordGoalProgressRequest*, v1::RecordGoalProgressResponse*) override;
+  grpc::Status AddCareTask(grpc::ServerContext*, const v1::AddCareTaskRequest*, v1::AddCareTaskResponse*) override;
+  grpc::Status ChangeCareTaskStatus(grpc::ServerContext*, const v1::ChangeCareTaskStatusRequest*, v1::ChangeCareTaskStatusResponse*) override;
+  grpc::Status AddCareTeamMember(grpc::ServerContext*, const v1::AddCareTeamMemberRequest*, v1::AddCareTeamMemberResponse*) override;
+  grpc::Status RemoveCareTeamMember(grpc::ServerContext*, const v1::RemoveCareTeamMemberRequest*, v1::RemoveCareTeamMemberResponse*) override;
+  grpc::Status RecordConsent(grpc::ServerContext*, const v1::RecordConsentRequest*, v1::RecordConsentResponse*) override;
+  grpc::Status RevokeConsent(grpc::ServerContext*, const v1::RevokeConsentRequest*, v1::RevokeConsentResponse*) override;
+  grpc::Status DiscloseInformation(grpc::ServerContext*, const v1::DiscloseInformationRequest*, v1::DiscloseInformationResponse*) override;
+  grpc::Status ReferToService(grpc::ServerContext*, const v1::ReferToServiceRequest*, v1::ReferToServiceResponse*) override;
+  grpc::Status AuthorizeServiceReferral(grpc::ServerContext*, const v1::AuthorizeServiceReferralRequest*, v1::AuthorizeServiceReferralResponse*) override;
+  grpc::Status RecordServiceDelivery(grpc::ServerContext*, const v1::RecordServiceDeliveryRequest*, v1::RecordServiceDeliveryResponse*) override;
+  grpc::Status ChangeServiceReferralStatus(grpc::ServerContext*, const v1::ChangeServiceReferralStatusRequest*, v1::ChangeServiceReferralStatusResponse*) override;
   grpc::Status GetCase(grpc::ServerContext*, const v1::GetCaseRequest*, v1::GetCaseResponse*) override;
   grpc::Status ListCaseHistory(grpc::ServerContext*, const v1::ListCaseHistoryRequest*,
                                v1::ListCaseHistoryResponse*) override;

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
+#include "care_rules.h"
 #include "absl/time/civil_time.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -348,6 +349,273 @@ void Validate(const v1::ListCaseHistoryRequest& r, const ValidationContext&, grp
   CaseId(r.case_id(), v);
   Range(r.page_size(), 0, 500, "page_size", v);
   if (!r.page_token().empty() && r.page_token().size() > 20) v.Add("page_token", "is not valid");
+}
+
+// ---- Clinical content (issue #5) ----
+
+namespace {
+
+constexpr int kMaxItems = 50;
+
+bool DateText(const std::string& date) {
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-') return false;
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(date, &day)) return false;
+  return absl::FormatCivilTime(day) == date && day.year() >= 1900 && day.year() <= 2200;
+}
+
+void OptionalEnum(int value, bool (*is_valid)(int), const char* field, grpcx::Violations& v) {
+  if (!is_valid(value)) v.Add(field, "is not a known value");
+}
+
+template <typename Enums>
+void EnumList(const Enums& values, bool (*is_valid)(int), const char* field, grpcx::Violations& v,
+              bool required = true) {
+  if (values.empty()) {
+    if (required) v.Add(field, "must have at least one value");
+    return;
+  }
+  if (values.size() > kMaxItems) v.Add(field, absl::StrCat("must have at most ", kMaxItems, " values"));
+  for (int i = 0; i < values.size(); ++i) {
+    if (values[i] == 0 || !is_valid(values[i])) {
+      v.Add(absl::StrCat(field, "[", i, "]"), "is not a known value");
+    }
+  }
+}
+
+void MemberId(const std::string& value, const char* field, grpcx::Violations& v) { Id(value, field, v); }
+
+void FutureTimestamp(const google::protobuf::Timestamp& t, const char* field, const ValidationContext& c,
+                     grpcx::Violations& v) {
+  if (!ValidTimestamp(t)) {
+    v.Add(field, "is not a valid timestamp");
+  } else if (ToTime(t) <= c.now) {
+    v.Add(field, "must be in the future");
+  }
+}
+
+bool IsCurrency(const std::string& code) {
+  if (code.size() != 3) return false;
+  for (char ch : code) {
+    if (ch < 'A' || ch > 'Z') return false;
+  }
+  return true;
+}
+
+void UnitCost(const common::v1::Money& m, const char* field, grpcx::Violations& v) {
+  if (!IsCurrency(m.currency_code())) {
+    v.Add(absl::StrCat(field, ".currency_code"), "must be an ISO 4217 code (3 capital letters)");
+  }
+  if (m.minor_units() < 0) v.Add(absl::StrCat(field, ".minor_units"), "must not be negative");
+}
+
+void ConsentOverrideReason(const v1::ConsentOverride& o, grpcx::Violations& v) {
+  Text(o.reason(), "consent_override.reason", kMaxReason, v);
+}
+
+}  // namespace
+
+void Validate(const v1::RecordAssessmentRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  for (const auto& violation : CheckResponses(r.instrument(), r.responses())) {
+    v.Add(violation.field, violation.description);
+  }
+}
+
+void Validate(const v1::ReviewRiskLevelRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::RiskLevel>(r.risk_level(), v1::RiskLevel_IsValid, "risk_level", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::CreateCarePlanRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.title(), "title", kMaxReason, v);
+  if (r.problems_size() > kMaxItems) v.Add("problems", absl::StrCat("must have at most ", kMaxItems, " entries"));
+  for (int i = 0; i < r.problems_size(); ++i) {
+    if (r.problems(i).empty() || r.problems(i).size() > kMaxReason) {
+      v.Add(absl::StrCat("problems[", i, "]"), absl::StrCat("must have 1 to ", kMaxReason, " bytes"));
+    }
+  }
+  if (r.status() != v1::CARE_PLAN_STATUS_UNSPECIFIED && r.status() != v1::CARE_PLAN_STATUS_DRAFT &&
+      r.status() != v1::CARE_PLAN_STATUS_ACTIVE) {
+    v.Add("status", "must be DRAFT or ACTIVE");
+  }
+}
+
+void Validate(const v1::ChangeCarePlanStatusRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::CarePlanStatus>(r.status(), v1::CarePlanStatus_IsValid, "status", v);
+  Text(r.reason(), "reason", kMaxReason, v, /*required=*/false);
+}
+
+void Validate(const v1::AddGoalRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.description(), "description", kMaxReason, v);
+  Text(r.measure(), "measure", kMaxReason, v);
+  Text(r.target_value(), "target_value", kMaxId, v);
+  if (r.target_date().empty()) {
+    v.Add("target_date", "is required");
+  } else if (!DateText(r.target_date())) {
+    v.Add("target_date", "must be a date YYYY-MM-DD");
+  }
+  OptionalEnum(r.priority(), v1::GoalPriority_IsValid, "priority", v);
+  Id(r.problem_id(), "problem_id", v, /*required=*/false);
+  OptionalEnum(r.lifecycle_status(), v1::GoalLifecycleStatus_IsValid, "lifecycle_status", v);
+}
+
+void Validate(const v1::ChangeGoalStatusRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.goal_id(), "goal_id", v);
+  RequiredEnum<v1::GoalLifecycleStatus>(r.status(), v1::GoalLifecycleStatus_IsValid, "status", v);
+  OptionalEnum(r.achievement_status(), v1::GoalAchievementStatus_IsValid, "achievement_status", v);
+  Text(r.reason(), "reason", kMaxReason, v, /*required=*/false);
+}
+
+void Validate(const v1::RecordGoalProgressRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.goal_id(), "goal_id", v);
+  RequiredEnum<v1::GoalAchievementStatus>(r.achievement_status(), v1::GoalAchievementStatus_IsValid,
+                                          "achievement_status", v);
+  Text(r.value(), "value", kMaxId, v, /*required=*/false);
+  Text(r.note(), "note", kMaxText, v, /*required=*/false);
+}
+
+void Validate(const v1::AddCareTaskRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.description(), "description", kMaxReason, v);
+  Id(r.goal_id(), "goal_id", v, /*required=*/false);
+  Id(r.owner_id(), "owner_id", v);
+  if (r.has_due_at()) FutureTimestamp(r.due_at(), "due_at", c, v);
+  OptionalEnum(r.priority(), v1::TaskPriority_IsValid, "priority", v);
+  if (r.status() != v1::TASK_STATUS_UNSPECIFIED && r.status() != v1::TASK_STATUS_DRAFT &&
+      r.status() != v1::TASK_STATUS_REQUESTED && r.status() != v1::TASK_STATUS_READY) {
+    v.Add("status", "must be DRAFT, REQUESTED or READY");
+  }
+}
+
+void Validate(const v1::ChangeCareTaskStatusRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.task_id(), "task_id", v);
+  RequiredEnum<v1::TaskStatus>(r.status(), v1::TaskStatus_IsValid, "status", v);
+  Text(r.reason(), "reason", kMaxReason, v, /*required=*/false);
+  Id(r.owner_id(), "owner_id", v, /*required=*/false);
+}
+
+void Validate(const v1::AddCareTeamMemberRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  RequiredEnum<v1::CareTeamRole>(r.role(), v1::CareTeamRole_IsValid, "role", v);
+  Text(r.name(), "name", kMaxId * 2, v);
+  Text(r.organization(), "organization", kMaxId * 2, v, /*required=*/false);
+  Text(r.specialty(), "specialty", kMaxId, v, /*required=*/false);
+  Text(r.relationship(), "relationship", kMaxId, v, /*required=*/false);
+  if (r.contact_preferences_size() > 10) v.Add("contact_preferences", "must have at most 10 entries");
+  for (int i = 0; i < r.contact_preferences_size(); ++i) {
+    const auto& p = r.contact_preferences(i);
+    if (p.method() == 0 || !v1::ContactMethod_IsValid(p.method())) {
+      v.Add(absl::StrCat("contact_preferences[", i, "].method"), "is required");
+    }
+    if (p.value().empty() || p.value().size() > 256) {
+      v.Add(absl::StrCat("contact_preferences[", i, "].value"), "must have 1 to 256 bytes");
+    }
+    if (p.when().size() > 256) v.Add(absl::StrCat("contact_preferences[", i, "].when"), "must be at most 256 bytes");
+  }
+  if (r.has_coverage()) {
+    if (r.role() != v1::CARE_TEAM_ROLE_PAYER) v.Add("coverage", "is for payers only");
+    Text(r.coverage().plan_name(), "coverage.plan_name", kMaxId * 2, v);
+    Id(r.coverage().member_id(), "coverage.member_id", v);
+    for (int i = 0; i < r.coverage().authorizations_size(); ++i) {
+      const auto& a = r.coverage().authorizations(i);
+      const std::string at = absl::StrCat("coverage.authorizations[", i, "]");
+      Id(a.authorization_number(), (at + ".authorization_number").c_str(), v);
+      OptionalEnum(a.service_type(), v1::ServiceType_IsValid, (at + ".service_type").c_str(), v);
+      if (a.units() < 0) v.Add(at + ".units", "must not be negative");
+      if (!a.valid_until().empty() && !DateText(a.valid_until())) {
+        v.Add(at + ".valid_until", "must be a date YYYY-MM-DD");
+      }
+    }
+  }
+}
+
+void Validate(const v1::RemoveCareTeamMemberRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  MemberId(r.member_id(), "member_id", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::RecordConsentRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  if (r.member_ids().empty()) v.Add("member_ids", "must name at least one care team member");
+  for (int i = 0; i < r.member_ids_size(); ++i) {
+    Id(r.member_ids(i), absl::StrCat("member_ids[", i, "]").c_str(), v);
+  }
+  EnumList(r.categories(), v1::InformationCategory_IsValid, "categories", v);
+  EnumList(r.purposes(), v1::ConsentPurpose_IsValid, "purposes", v);
+  RequiredEnum<v1::ConsentSource>(r.source(), v1::ConsentSource_IsValid, "source", v);
+  if (r.has_expires_at()) FutureTimestamp(r.expires_at(), "expires_at", c, v);
+}
+
+void Validate(const v1::RevokeConsentRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.consent_id(), "consent_id", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+}
+
+void Validate(const v1::DiscloseInformationRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  MemberId(r.member_id(), "member_id", v);
+  EnumList(r.categories(), v1::InformationCategory_IsValid, "categories", v);
+  RequiredEnum<v1::ConsentPurpose>(r.purpose(), v1::ConsentPurpose_IsValid, "purpose", v);
+  if (r.has_consent_override()) ConsentOverrideReason(r.consent_override(), v);
+}
+
+void Validate(const v1::ReferToServiceRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  MemberId(r.member_id(), "member_id", v);
+  RequiredEnum<v1::ServiceType>(r.service_type(), v1::ServiceType_IsValid, "service_type", v);
+  Text(r.reason(), "reason", kMaxReason, v);
+  Range(r.requested_units(), 1, 100000, "requested_units", v);
+  if (!r.has_unit_cost()) {
+    v.Add("unit_cost", "is required");
+  } else {
+    UnitCost(r.unit_cost(), "unit_cost", v);
+  }
+  Id(r.goal_id(), "goal_id", v, /*required=*/false);
+  EnumList(r.shared_information(), v1::InformationCategory_IsValid, "shared_information", v);
+  if (r.has_consent_override()) ConsentOverrideReason(r.consent_override(), v);
+}
+
+void Validate(const v1::AuthorizeServiceReferralRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.referral_id(), "referral_id", v);
+  Range(r.authorized_units(), 1, 100000, "authorized_units", v);
+  Id(r.authorization_number(), "authorization_number", v);
+  if (r.has_unit_cost()) UnitCost(r.unit_cost(), "unit_cost", v);
+}
+
+void Validate(const v1::RecordServiceDeliveryRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.referral_id(), "referral_id", v);
+  Range(r.units(), 1, 100000, "units", v);
+  if (r.delivered_on().empty()) {
+    v.Add("delivered_on", "is required");
+  } else if (!DateText(r.delivered_on())) {
+    v.Add("delivered_on", "must be a date YYYY-MM-DD");
+  } else if (!ValidDate(r.delivered_on(), c.now)) {
+    v.Add("delivered_on", "must not be in the future");
+  }
+}
+
+void Validate(const v1::ChangeServiceReferralStatusRequest& r, const ValidationContext&,
+              grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.referral_id(), "referral_id", v);
+  if (r.status() != v1::SERVICE_REFERRAL_STATUS_COMPLETED &&
+      r.status() != v1::SERVICE_REFERRAL_STATUS_DENIED &&
+      r.status() != v1::SERVICE_REFERRAL_STATUS_CANCELLED) {
+    v.Add("status", "must be COMPLETED, DENIED or CANCELLED");
+  }
+  Text(r.reason(), "reason", kMaxReason, v, /*required=*/false);
 }
 
 }  // namespace clinical::case_service

@@ -41,6 +41,26 @@ void Validate(const v1::MarkCaseEnteredInErrorRequest& r, const ValidationContex
 void Validate(const v1::GetCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
 void Validate(const v1::ListCaseHistoryRequest& r, const ValidationContext& c, grpcx::Violations& v);
 
+// Clinical content (issue #5).
+void Validate(const v1::RecordAssessmentRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ReviewRiskLevelRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::CreateCarePlanRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ChangeCarePlanStatusRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AddGoalRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ChangeGoalStatusRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RecordGoalProgressRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AddCareTaskRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ChangeCareTaskStatusRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AddCareTeamMemberRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RemoveCareTeamMemberRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RecordConsentRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RevokeConsentRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::DiscloseInformationRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ReferToServiceRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::AuthorizeServiceReferralRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RecordServiceDeliveryRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ChangeServiceReferralStatusRequest& r, const ValidationContext& c, grpcx::Violations& v);
+
 bool IsUuid(const std::string& text);
 
 }  // namespace clinical::case_service

@@ -49,7 +49,16 @@ using Command =
                  v1::MarkNoteEnteredInErrorRequest, v1::PutCaseOnHoldRequest,
                  v1::EscalateCaseRequest, v1::ResolveEscalationRequest,
                  v1::RequestClosureRequest, v1::ApproveClosureRequest, v1::RejectClosureRequest,
-                 v1::ReopenCaseRequest, v1::CancelCaseRequest, v1::MarkCaseEnteredInErrorRequest>;
+                 v1::ReopenCaseRequest, v1::CancelCaseRequest, v1::MarkCaseEnteredInErrorRequest,
+                 // Clinical content (care_decider.cc).
+                 v1::RecordAssessmentRequest, v1::ReviewRiskLevelRequest, v1::CreateCarePlanRequest,
+                 v1::ChangeCarePlanStatusRequest, v1::AddGoalRequest, v1::ChangeGoalStatusRequest,
+                 v1::RecordGoalProgressRequest, v1::AddCareTaskRequest,
+                 v1::ChangeCareTaskStatusRequest, v1::AddCareTeamMemberRequest,
+                 v1::RemoveCareTeamMemberRequest, v1::RecordConsentRequest,
+                 v1::RevokeConsentRequest, v1::DiscloseInformationRequest,
+                 v1::ReferToServiceRequest, v1::AuthorizeServiceReferralRequest,
+                 v1::RecordServiceDeliveryRequest, v1::ChangeServiceReferralStatusRequest>;
 
 // An event as the domain sees it: the payload plus who and when (from the envelope).
 struct Event {
@@ -83,6 +92,32 @@ struct DecisionContext {
 
 absl::StatusOr<std::vector<Event>> Decide(const CaseState& state, const Command& command,
                                           const DecisionContext& context);
+
+// The clinical-content commands (care_decider.cc), called by Decide once the case exists and
+// is open (not finished, cancelled or entered-in-error). They return event bodies; Decide
+// stamps time and actor.
+using CareEvents = absl::StatusOr<std::vector<v1::CaseEvent>>;
+CareEvents DecideCare(const CaseState& s, const v1::RecordAssessmentRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::ReviewRiskLevelRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::CreateCarePlanRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::ChangeCarePlanStatusRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::AddGoalRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::ChangeGoalStatusRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::RecordGoalProgressRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::AddCareTaskRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::ChangeCareTaskStatusRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::AddCareTeamMemberRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::RemoveCareTeamMemberRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::RecordConsentRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::RevokeConsentRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::DiscloseInformationRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::ReferToServiceRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::AuthorizeServiceReferralRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::RecordServiceDeliveryRequest& c, const DecisionContext& x);
+CareEvents DecideCare(const CaseState& s, const v1::ChangeServiceReferralStatusRequest& c, const DecisionContext& x);
+
+// Applies a clinical-content event (care_evolve.cc); called by Evolve.
+void EvolveCare(CaseState& state, const Event& event);
 
 // The state before a case's first event: ids set, version 0.
 CaseState NewCase(const std::string& case_id, const std::string& tenant_id);

@@ -1,5 +1,6 @@
 // Decide: the Case aggregate's command rules.
 #include "absl/strings/str_cat.h"
+#include "care_rules.h"
 #include "case_domain.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -23,8 +24,25 @@ absl::Status Required(const std::string& value, const char* field) {
   return absl::OkStatus();
 }
 
+template <typename C>
+concept CareCommand = requires(const CaseState& s, const C& c, const DecisionContext& x) {
+  DecideCare(s, c, x);
+};
+
 class Decider {
  public:
+  template <CareCommand C>
+  absl::StatusOr<std::vector<Event>> operator()(const C& c) {
+    if (auto s = OpenCase(); !s.ok()) return s;
+    auto bodies = DecideCare(state_, c, context_);
+    if (!bodies.ok()) return bodies.status();
+    std::vector<Event> events;
+    for (auto& body : *bodies) {
+      events.push_back(Make([&](v1::CaseEvent& e) { e = std::move(body); }));
+    }
+    return events;
+  }
+
   Decider(const CaseState& state, const DecisionContext& context)
       : state_(state), context_(context) {}
 
@@ -382,6 +400,12 @@ class Decider {
     v1::CaseClosed closed;
     closed.set_reason(reason);
     closed.set_from(state_.status());
+    // Outcome facts for cost-per-outcome views. The cost was checked when each delivery
+    // was recorded, so CostOf cannot fail here; stay total anyway.
+    if (auto cost = CostOf(state_); cost.ok()) *closed.mutable_delivered_cost() = cost->delivered;
+    const GoalTally goals = TallyGoals(state_);
+    closed.set_goals_total(goals.total);
+    closed.set_goals_achieved(goals.achieved);
     return Make([&](v1::CaseEvent& e) { *e.mutable_case_closed() = closed; });
   }
 

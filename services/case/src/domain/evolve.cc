@@ -249,6 +249,27 @@ CaseState Evolve(CaseState state, const Event& event) {
         escalation.set_resolved_by(by);
       }
       break;
+    case v1::CaseEvent::kAssessmentRecorded:
+    case v1::CaseEvent::kHighRiskIdentified:
+    case v1::CaseEvent::kRiskLevelReviewed:
+    case v1::CaseEvent::kCarePlanCreated:
+    case v1::CaseEvent::kCarePlanStatusChanged:
+    case v1::CaseEvent::kGoalAdded:
+    case v1::CaseEvent::kGoalStatusChanged:
+    case v1::CaseEvent::kGoalProgressRecorded:
+    case v1::CaseEvent::kCareTaskAdded:
+    case v1::CaseEvent::kCareTaskStatusChanged:
+    case v1::CaseEvent::kCareTeamMemberAdded:
+    case v1::CaseEvent::kCareTeamMemberRemoved:
+    case v1::CaseEvent::kConsentRecorded:
+    case v1::CaseEvent::kConsentRevoked:
+    case v1::CaseEvent::kInformationDisclosed:
+    case v1::CaseEvent::kServiceReferred:
+    case v1::CaseEvent::kServiceReferralAuthorized:
+    case v1::CaseEvent::kServiceDelivered:
+    case v1::CaseEvent::kServiceReferralStatusChanged:
+      EvolveCare(state, event);
+      break;
     case v1::CaseEvent::EVENT_NOT_SET:
       break;
   }
