@@ -1,15 +1,13 @@
-// The scheduling service: owns calendars and appointments (availability, bookings, reminders due).
-//
-// Until its API lands (see the project's issues) it serves gRPC health checking and
-// server reflection only, with the platform's standard config and graceful shutdown.
+// The scheduling service: owns calendars and appointments (availability, bookings, recurring
+// series, reminders), served as clinical.scheduling.v1.SchedulingService. See
+// docs/scheduling-service.md.
 #include "clinical/grpcx/service_host.h"
 #include "clinical/grpcx/shutdown_signal.h"
+#include "scheduling_component.h"
 
 int main(int argc, char** argv) {
   // First: block SIGTERM/SIGINT before any thread exists (see ShutdownSignal).
   clinical::grpcx::ShutdownSignal shutdown;
-  clinical::grpcx::ServiceSpec spec;
-  spec.name = "scheduling";
-  spec.default_port = 50052;
-  return clinical::grpcx::RunService(spec, shutdown, argc, argv);
+  return clinical::grpcx::RunService(clinical::scheduling::SchedulingServiceSpec(), shutdown,
+                                     argc, argv);
 }

@@ -1,0 +1,149 @@
+#include "case_directory.h"
+
+#include "absl/strings/str_cat.h"
+#include "clinical/kafka/client_config.h"
+#include "clinical/kafka/partitioner.h"
+#include "librdkafka/rdkafkacpp.h"
+
+namespace clinical::scheduling {
+namespace {
+
+absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeConsumer(const std::string& bootstrap,
+                                                                     RdKafka::EventCb* events) {
+  // group.id is mandatory for a KafkaConsumer even with manual assignment; nothing is ever
+  // committed under it (the directory always rebuilds from offset 0).
+  kafka::Properties props = kafka::ConsumerDefaults(bootstrap, "clinical-scheduling-case-reader");
+  props["fetch.wait.max.ms"] = "20";
+  auto conf = kafka::MakeConf(props, events);
+  if (!conf.ok()) return conf.status();
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf->get(), error));
+  if (consumer == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
+  return consumer;
+}
+
+}  // namespace
+
+KafkaCaseDirectory::KafkaCaseDirectory(std::string topic, int32_t partitions,
+                                       absl::Duration sync_timeout, logging::Logger& logger)
+    : topic_(std::move(topic)),
+      partitions_(partitions),
+      sync_timeout_(sync_timeout),
+      logger_(logger),
+      bridge_(logger),
+      next_offset_(static_cast<size_t>(partitions), 0) {}
+
+absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> KafkaCaseDirectory::Start(
+    const std::string& bootstrap, const std::string& topic, int32_t partitions,
+    absl::Duration sync_timeout, logging::Logger& logger) {
+  std::unique_ptr<KafkaCaseDirectory> directory(
+      new KafkaCaseDirectory(topic, partitions, sync_timeout, logger));
+  auto reader = MakeConsumer(bootstrap, &directory->bridge_);
+  if (!reader.ok()) return reader.status();
+  auto meta = MakeConsumer(bootstrap, &directory->bridge_);
+  if (!meta.ok()) return meta.status();
+  directory->reader_ = std::move(*reader);
+  directory->meta_ = std::move(*meta);
+  std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int32_t p = 0; p < partitions; ++p) {
+    owned.emplace_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+    assignment.push_back(owned.back().get());
+  }
+  if (RdKafka::ErrorCode err = directory->reader_->assign(assignment); err != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("kafka assign: ", RdKafka::err2str(err)));
+  }
+  directory->thread_ = std::thread([raw = directory.get()] { raw->Run(); });
+  return directory;
+}
+
+KafkaCaseDirectory::~KafkaCaseDirectory() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  if (reader_) reader_->close();
+  if (meta_) meta_->close();
+}
+
+void KafkaCaseDirectory::Run() {
+  int64_t undecodable = 0;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stop_) return;
+    }
+    std::unique_ptr<RdKafka::Message> message(reader_->consume(100));
+    const int32_t p = message->partition();
+    switch (message->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        common::v1::EventEnvelope envelope;
+        const bool parsed =
+            envelope.ParseFromArray(message->payload(), static_cast<int>(message->len()));
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (parsed && !envelope.aggregate_id().empty()) {
+          ApplyCaseEvent(cases_[envelope.aggregate_id()], envelope);
+        } else {
+          ++undecodable;
+        }
+        if (p >= 0 && p < partitions_) next_offset_[static_cast<size_t>(p)] = message->offset() + 1;
+        advanced_.notify_all();
+        if (!parsed) {
+          logger_.Warn("undecodable record on the case topic",
+                       {{"partition", p}, {"offset", message->offset()}, {"count", undecodable}});
+        }
+        break;
+      }
+      case RdKafka::ERR__PARTITION_EOF: {
+        // read_committed stops at the last stable offset: markers and aborted records below
+        // it are skipped, so the EOF offset is how far the partition has been read.
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (p >= 0 && p < partitions_) {
+          int64_t& next = next_offset_[static_cast<size_t>(p)];
+          next = std::max(next, message->offset());
+        }
+        advanced_.notify_all();
+        break;
+      }
+      case RdKafka::ERR__TIMED_OUT:
+        break;
+      default:
+        // Transport errors: librdkafka reconnects by itself; Lookup's deadline bounds callers.
+        break;
+    }
+  }
+}
+
+absl::StatusOr<CaseInfo> KafkaCaseDirectory::Lookup(const std::string& case_id) {
+  const int32_t partition = kafka::Murmur2Partition(case_id, partitions_);
+  const absl::Time deadline = absl::Now() + sync_timeout_;
+  int64_t low = 0, high = 0;
+  {
+    std::lock_guard<std::mutex> lock(meta_mutex_);
+    RdKafka::ErrorCode err = meta_->query_watermark_offsets(
+        topic_, partition, &low, &high, static_cast<int>(absl::ToInt64Milliseconds(sync_timeout_)));
+    if (err != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("case topic: watermarks of partition ", partition,
+                                                 ": ", RdKafka::err2str(err)));
+    }
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (next_offset_[static_cast<size_t>(partition)] < high) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::UnavailableError("the case topic could not be read up to date in time; retry");
+    }
+    advanced_.wait_for(lock, absl::ToChronoMilliseconds(left));
+  }
+  auto it = cases_.find(case_id);
+  if (it == cases_.end()) return absl::NotFoundError("case not found");
+  return it->second;
+}
+
+size_t KafkaCaseDirectory::case_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cases_.size();
+}
+
+}  // namespace clinical::scheduling

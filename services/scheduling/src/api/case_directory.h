@@ -1,0 +1,65 @@
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "clinical/kafka/log_bridge.h"
+#include "clinical/logging/logger.h"
+#include "scheduling_engine.h"
+
+namespace RdKafka {
+class KafkaConsumer;
+}
+
+namespace clinical::scheduling {
+
+// KafkaCaseDirectory follows the case topic (read_committed, every partition from the
+// start) on its own thread and keeps, per case, its tenant, status and assigned case
+// manager (ApplyCaseEvent). Nothing is persisted: it rebuilds from offset 0 at start, which
+// is the case service's own recovery model too (snapshots are future work for both).
+//
+// Lookup is read-your-writes across services: it asks the broker for the end of the case's
+// partition and waits (at most `sync_timeout`) until the reader has passed it, so a case
+// closed in the case service just before is seen closed. UNAVAILABLE when the broker does
+// not answer or the reader cannot catch up in time. Thread-safe.
+class KafkaCaseDirectory final : public CaseDirectory {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> Start(
+      const std::string& bootstrap, const std::string& topic, int32_t partitions,
+      absl::Duration sync_timeout, logging::Logger& logger);
+  ~KafkaCaseDirectory() override;
+
+  absl::StatusOr<CaseInfo> Lookup(const std::string& case_id) override;
+  size_t case_count() const;
+
+ private:
+  KafkaCaseDirectory(std::string topic, int32_t partitions, absl::Duration sync_timeout,
+                     logging::Logger& logger);
+  void Run();
+
+  const std::string topic_;
+  const int32_t partitions_;
+  const absl::Duration sync_timeout_;
+  logging::Logger& logger_;
+  kafka::LogBridge bridge_;
+  std::unique_ptr<RdKafka::KafkaConsumer> reader_;  // reader thread only
+  std::mutex meta_mutex_;
+  std::unique_ptr<RdKafka::KafkaConsumer> meta_;  // watermark queries, guarded by meta_mutex_
+
+  mutable std::mutex mutex_;
+  std::condition_variable advanced_;
+  std::map<std::string, CaseInfo> cases_ ABSL_GUARDED_BY(mutex_);
+  std::vector<int64_t> next_offset_ ABSL_GUARDED_BY(mutex_);
+  bool stop_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread thread_;
+};
+
+}  // namespace clinical::scheduling

@@ -1,0 +1,239 @@
+#include "scheduling_component.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "case_directory.h"
+#include "clinical/eventstore/event_store.h"
+#include "clinical/kafka/admin.h"
+#include "scheduling_engine.h"
+#include "scheduling_grpc_service.h"
+
+namespace clinical::scheduling {
+namespace {
+
+// Ids: random (version 4) UUIDs, never derived from patient data.
+class UuidGenerator {
+ public:
+  UuidGenerator() : random_(std::random_device()()) {}
+  std::string Next() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const uint64_t high = (random_() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+    const uint64_t low = (random_() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+    return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32, (high >> 16) & 0xffff,
+                           high & 0xffff, low >> 48, low & 0xffffffffffffULL);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::mt19937_64 random_;
+};
+
+// Runs the reminder sweep every `interval` on its own thread until stopped.
+class ReminderScheduler {
+ public:
+  ReminderScheduler(SchedulingEngine& engine, std::vector<absl::Duration> offsets,
+                    absl::Duration interval, logging::Logger& logger)
+      : engine_(engine), offsets_(std::move(offsets)), interval_(interval), logger_(logger) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ReminderScheduler() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    bool first = true;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      lock.unlock();
+      auto emitted = engine_.EmitDueReminders(offsets_);
+      if (!emitted.ok()) {
+        logger_.Warn("reminder sweep failed", {{"code", absl::StatusCodeToString(emitted.status().code())}});
+      } else if (first) {
+        // Tests and operators learn here that the scheduler has run once since start.
+        logger_.Info("reminder scheduler running", {{"emitted", *emitted}});
+        first = false;
+      } else if (*emitted > 0) {
+        logger_.Info("reminders emitted", {{"emitted", *emitted}});
+      }
+      lock.lock();
+      wake_.wait_for(lock, absl::ToChronoMilliseconds(interval_), [this] { return stop_; });
+    }
+  }
+
+  SchedulingEngine& engine_;
+  const std::vector<absl::Duration> offsets_;
+  const absl::Duration interval_;
+  logging::Logger& logger_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct Runtime {
+  UuidGenerator uuids;
+  std::unique_ptr<eventstore::EventStore> store;
+  std::unique_ptr<EventStoreLog> log;
+  std::unique_ptr<KafkaCaseDirectory> cases;
+  std::unique_ptr<SchedulingEngine> engine;
+  std::unique_ptr<SchedulingGrpcService> service;
+  std::unique_ptr<ReminderScheduler> reminders;
+};
+
+absl::StatusOr<std::vector<absl::Duration>> ParseOffsets(const std::string& text) {
+  std::vector<absl::Duration> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    absl::Duration d;
+    if (!absl::ParseDuration(std::string(absl::StripAsciiWhitespace(part)), &d) ||
+        d <= absl::ZeroDuration() || d > absl::Hours(24 * 14)) {
+      return absl::InvalidArgumentError(
+          "config key 'reminder-offsets' must be a comma-separated list of durations in (0, 336h]");
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
+// The case topic's partition count: the existing topic's, or created with ours.
+absl::StatusOr<int> EnsureCaseTopic(const std::string& bootstrap, const std::string& topic,
+                                    int partitions, absl::Duration timeout) {
+  auto count = kafka::PartitionCount(bootstrap, topic, timeout);
+  if (count.ok()) return *count;
+  if (count.status().code() != absl::StatusCode::kNotFound) return count.status();
+  kafka::TopicSpec spec;
+  spec.name = topic;
+  spec.partitions = partitions;
+  if (absl::Status s = kafka::EnsureTopics(bootstrap, {spec}, timeout); !s.ok()) return s;
+  return kafka::PartitionCount(bootstrap, topic, timeout);
+}
+
+absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
+                                            logging::Logger& logger) {
+  const std::string bootstrap = config.GetString("kafka-bootstrap");
+  const std::string topic = config.GetString("scheduling-topic");
+  const std::string case_topic = config.GetString("case-topic");
+  if (bootstrap.empty()) {
+    return absl::InvalidArgumentError(
+        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
+  }
+  auto offsets = ParseOffsets(config.GetString("reminder-offsets"));
+  if (!offsets.ok()) return offsets.status();
+  const absl::Duration timeout = config.GetDuration("kafka-timeout");
+  const absl::Time started = absl::Now();
+
+  kafka::TopicSpec spec;
+  spec.name = topic;
+  spec.partitions = static_cast<int>(config.GetInt("scheduling-topic-partitions"));
+  if (absl::Status ensured = kafka::EnsureTopics(bootstrap, {spec}, timeout); !ensured.ok()) {
+    return ensured;
+  }
+  auto case_partitions = EnsureCaseTopic(bootstrap, case_topic,
+                                         static_cast<int>(config.GetInt("case-topic-partitions")),
+                                         timeout);
+  if (!case_partitions.ok()) return case_partitions.status();
+
+  auto runtime = std::make_shared<Runtime>();
+  eventstore::StoreOptions options;
+  options.bootstrap = bootstrap;
+  options.topic = topic;
+  // One store stamps one aggregate type; calendars and appointments share it and are told
+  // apart by their event types (docs/scheduling-service.md).
+  options.aggregate_type = "scheduling";
+  options.writer_id = config.GetString("writer-id");
+  options.max_batch_wait = config.GetDuration("group-commit-wait");
+  options.kafka_timeout = timeout;
+  auto store = eventstore::EventStore::Open(options, logger);
+  if (!store.ok()) return store.status();
+  runtime->store = std::move(*store);
+  if (absl::Status acquired = runtime->store->Acquire(); !acquired.ok()) return acquired;
+  runtime->log = std::make_unique<EventStoreLog>(*runtime->store);
+
+  auto cases = KafkaCaseDirectory::Start(bootstrap, case_topic, *case_partitions,
+                                         config.GetDuration("case-sync-timeout"), logger);
+  if (!cases.ok()) return cases.status();
+  runtime->cases = std::move(*cases);
+
+  Runtime* raw = runtime.get();
+  runtime->engine = std::make_unique<SchedulingEngine>(
+      *runtime->log, *runtime->cases, topic, [] { return absl::Now(); },
+      [raw] { return raw->uuids.Next(); });
+  int64_t events = 0;
+  absl::Status replay_error;
+  absl::Status read = eventstore::ReadLog(
+      bootstrap, topic, eventstore::ReplayStart{},
+      [&](const eventstore::LoggedEvent& logged) {
+        replay_error = runtime->engine->Replay(logged);
+        ++events;
+        return replay_error.ok();
+      },
+      config.GetDuration("replay-timeout"));
+  if (!read.ok()) return read;
+  if (!replay_error.ok()) return replay_error;
+  logger.Info("replayed", {{"topic", topic},
+                           {"events", events},
+                           {"calendars", runtime->engine->calendar_count()},
+                           {"appointments", runtime->engine->appointment_count()},
+                           {"case_topic_partitions", *case_partitions},
+                           {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+
+  runtime->service = std::make_unique<SchedulingGrpcService>(*runtime->engine, logger);
+  host.AddService(runtime->service.get());
+  runtime->reminders = std::make_unique<ReminderScheduler>(
+      *runtime->engine, *offsets, config.GetDuration("reminder-interval"), logger);
+  return std::function<void()>([runtime, &logger] {
+    runtime->reminders.reset();
+    runtime->cases.reset();
+    const eventstore::StoreStats stats = runtime->store->Stats();
+    runtime->store->Release();
+    logger.Info("event store released", {{"appends_committed", stats.appends_committed},
+                                         {"appends_duplicate", stats.appends_duplicate},
+                                         {"transactions", stats.transactions_committed}});
+  });
+}
+
+}  // namespace
+
+grpcx::ServiceSpec SchedulingServiceSpec() {
+  using config::OptionType;
+  grpcx::ServiceSpec spec;
+  spec.name = "scheduling";
+  spec.default_port = 50052;
+  spec.extra_options = {
+      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+      {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
+       "the scheduling event topic"},
+      {"scheduling-topic-partitions", OptionType::kInt, "12",
+       "partitions of the scheduling topic when it is created (fixed afterwards)"},
+      {"case-topic", OptionType::kString, "clinical.case.events.v1",
+       "the case event topic (read only)"},
+      {"case-topic-partitions", OptionType::kInt, "12",
+       "partitions of the case topic if it has to be created here (same default as the case service)"},
+      {"writer-id", OptionType::kString, "scheduling-service",
+       "stable writer name; partition N is written with transactional.id <writer-id>.p<N>"},
+      {"group-commit-wait", OptionType::kDuration, "2ms",
+       "how long a transaction waits for more appends to share it"},
+      {"kafka-timeout", OptionType::kDuration, "30s", "bound on each broker operation"},
+      {"replay-timeout", OptionType::kDuration, "120s", "bound on the startup replay"},
+      {"case-sync-timeout", OptionType::kDuration, "5s",
+       "how long a booking waits for the case topic reader to be up to date"},
+      {"reminder-offsets", OptionType::kString, "24h,1h",
+       "when reminders are due before an appointment (comma-separated durations)"},
+      {"reminder-interval", OptionType::kDuration, "5s", "how often due reminders are looked for"},
+  };
+  spec.setup = Setup;
+  return spec;
+}
+
+}  // namespace clinical::scheduling
