@@ -4,10 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "clinical/grpcx/shutdown_signal.h"
+#include "clinical/metrics/http_server.h"
 #include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "rpc_observer.h"
 
 namespace clinical::grpcx {
 
@@ -21,6 +23,14 @@ ServiceHost::ServiceHost(std::string service_name, ServerOptions options,
   // (grpcurl, Kubernetes tooling) could list it but not call it. Touching our generated
   // copy links it in and registers grpc.health.v1 in the descriptor pool reflection reads.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(std::make_unique<internal::RpcObserverFactory>(metrics_, logger_));
+  builder_.experimental().SetInterceptorCreators(std::move(observers));
+  const int64_t started = absl::ToUnixSeconds(absl::Now());
+  metrics_.AddCollector([name = service_name_, started](metrics::Sink& sink) {
+    sink.Gauge("clinical_service_start_time_seconds", "When the process started (Unix time).",
+               {{"service", name}}, static_cast<double>(started));
+  });
 }
 
 ServiceHost::~ServiceHost() { Shutdown(); }
@@ -74,6 +84,8 @@ std::vector<config::Option> StandardOptions(int default_port) {
       {"shutdown-grace", OptionType::kDuration, "20s",
        "time in-flight calls get to finish after SIGTERM"},
       {"log-level", OptionType::kString, "info", "debug, info, warn or error"},
+      {"metrics-port", OptionType::kInt, "-1",
+       "HTTP port for Prometheus /metrics on the gRPC host (-1 = off, 0 = any free port)"},
   };
 }
 
@@ -112,6 +124,15 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
       return 1;
     }
     after_stop = std::move(*setup);
+  }
+  metrics::MetricsServer metrics_server(host.metrics());
+  if (const int64_t metrics_port = config->GetInt("metrics-port"); metrics_port >= 0) {
+    auto bound = metrics_server.Start(server_options.host, static_cast<int>(metrics_port));
+    if (!bound.ok()) {
+      logger.Error("start failed", {{"reason", std::string(bound.status().message())}});
+      return 1;
+    }
+    logger.Info("metrics listening", {{"address", server_options.host}, {"port", *bound}});
   }
   if (absl::Status started = host.Start(); !started.ok()) {
     logger.Error("start failed", {{"reason", std::string(started.message())}});

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "clinical/grpcx/shutdown_signal.h"
+#include "../src/rpc_observer.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -52,6 +53,44 @@ TEST(ServiceHostTest, StartFailsWithUnavailableWhenPortIsTaken) {
   same_port.port = first.port();
   ServiceHost second("second", same_port, logger);
   EXPECT_EQ(second.Start().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(ServiceHostTest, CountsAndTimesEveryRpcByMethodAndCode) {
+  std::ostringstream log;
+  logging::Logger logger("test", log, logging::Level::kDebug);
+  ServiceHost host("test", ServerOptions{}, logger);
+  ASSERT_TRUE(host.Start().ok());
+  host.SetServing(true);
+  auto stub = Health::NewStub(
+      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  HealthCheckResponse response;
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  grpc::ClientContext traced;
+  traced.AddMetadata("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  grpc::health::v1::HealthCheckRequest unknown;
+  unknown.set_service("no.such.Service");
+  EXPECT_EQ(stub->Check(&traced, unknown, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  host.Shutdown();
+
+  const std::string text = host.metrics().Render();
+  EXPECT_NE(text.find("clinical_grpc_server_handled_total{grpc_service=\"grpc.health.v1.Health\","
+                      "grpc_method=\"Check\",grpc_code=\"OK\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("grpc_code=\"NOT_FOUND\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("clinical_grpc_server_handling_seconds_count{grpc_service=\"grpc.health.v1.Health\","
+                      "grpc_method=\"Check\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(log.str().find("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""), std::string::npos);
+}
+
+TEST(RpcObserverTest, ExtractsTheTraceIdFromTraceparent) {
+  EXPECT_EQ(internal::TraceIdOf("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(internal::TraceIdOf("garbage"), "");
+  EXPECT_EQ(internal::TraceIdOf("00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01"), "");
 }
 
 TEST(ShutdownSignalTest, RequestWakesWaiters) {

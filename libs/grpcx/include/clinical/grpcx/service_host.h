@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "clinical/config/config.h"
 #include "clinical/logging/logger.h"
+#include "clinical/metrics/registry.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 
@@ -51,12 +52,17 @@ class ServiceHost {
   // after this is called with true (e.g. once an event-store owner has caught up).
   void SetServing(bool serving);
 
+  // The process's metrics: every RPC is counted and timed here (clinical_grpc_server_*);
+  // components add their own series or scrape-time collectors.
+  metrics::Registry& metrics() { return metrics_; }
+
   void Shutdown();
 
  private:
   const std::string service_name_;
   const ServerOptions options_;
   logging::Logger& logger_;
+  metrics::Registry metrics_;
   std::vector<std::string> service_names_;
   grpc::ServerBuilder builder_;
   std::unique_ptr<grpc::Server> server_;
@@ -64,8 +70,8 @@ class ServiceHost {
   bool shut_down_ = false;
 };
 
-// Options every service accepts (host, port, shutdown grace, log level); a service
-// appends its own to these.
+// Options every service accepts (host, port, shutdown grace, log level, metrics port); a
+// service appends its own to these.
 std::vector<config::Option> StandardOptions(int default_port);
 
 // The shape of every service's main(): load config (unknown flags rejected), log where it
@@ -74,7 +80,8 @@ std::vector<config::Option> StandardOptions(int default_port);
 // setup or binding fails).
 //
 // `setup` registers services on the host and returns a callable that is run after the
-// server has stopped (to flush producers, close connections), or an error status.
+// server has stopped (to flush producers, close connections), or an error status. With
+// --metrics-port set, the host's metrics are served over HTTP on /metrics meanwhile.
 struct ServiceSpec {
   std::string name;
   int default_port = 0;
