@@ -8,6 +8,7 @@
 #include "case_engine.h"
 #include "case_grpc_service.h"
 #include "clinical/eventstore/event_store.h"
+#include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
 #include "programs.h"
 
@@ -104,6 +105,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
 
   runtime->service = std::make_unique<CaseGrpcService>(*runtime->engine, logger);
   host.AddService(runtime->service.get());
+  // The collector holds `runtime`, so the store outlives every scrape.
+  host.metrics().AddCollector(
+      [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
+        collect(sink);
+      });
   return std::function<void()>([runtime, &logger] {
     const eventstore::StoreStats stats = runtime->store->Stats();
     runtime->store->Release();
