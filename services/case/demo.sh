@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Demo workload for the case service: opens a few cases with invented patients, assigns
-# them, records a contact note and requests a closure — through grpcurl and reflection, as
-# any external client would. Usage: services/case/demo.sh [HOST:PORT] (default 127.0.0.1:50051).
+# them, records a contact note, then the clinical content (PHQ-9 and social-needs
+# assessments, a care team provider with consent, a care plan with a goal and a task, a
+# referral to home health that is authorised and delivered, goal progress to achieved) and
+# requests a closure — through grpcurl and reflection, as any external client would. Usage: services/case/demo.sh [HOST:PORT] (default 127.0.0.1:50051).
 # Idempotent: command ids are derived from a run id, so a re-run with the same
 # CLINICAL_DEMO_RUN writes nothing new.
 set -euo pipefail
@@ -30,8 +32,42 @@ for i in 0 1 2; do
     "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-accept-$i\"}" >/dev/null
   call cm-demo-$((i % 2)) case_manager AddNote "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-note-$i\",
     \"kind\":\"NOTE_KIND_CONTACT\",\"channel\":\"CONTACT_CHANNEL_PHONE\",\"text\":\"demo call\"}" >/dev/null
+  cm=cm-demo-$((i % 2))
+  c() { call "$cm" case_manager "$1" "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-$2-$i\",$3}"; }
+  # Assessments: scored by the service (PHQ-9 item 9 > 0 would raise the risk to HIGH).
+  c RecordAssessment phq9 '"instrument":"ASSESSMENT_INSTRUMENT_PHQ9","responses":[1,2,1,1,0,1,1,0,0]' >/dev/null
+  c RecordAssessment sdoh '"instrument":"ASSESSMENT_INSTRUMENT_SOCIAL_NEEDS","responses":[0,1,1,0,0]' >/dev/null
+  # Care team and consent: a referral without consent would be FAILED_PRECONDITION.
+  member=$(c AddCareTeamMember member '"role":"CARE_TEAM_ROLE_PROVIDER","name":"Demo Home Health",
+    "specialty":"skilled nursing","contact_preferences":[{"method":"CONTACT_METHOD_PHONE","value":"555-0100"}]' | field member_id)
+  c RecordConsent consent "\"member_ids\":[\"$member\"],\"categories\":[\"INFORMATION_CATEGORY_CARE_PLAN\"],
+    \"purposes\":[\"CONSENT_PURPOSE_CARE_COORDINATION\"],\"source\":\"CONSENT_SOURCE_SIGNED_FORM\"" >/dev/null
+  # Care plan with a goal and a task (FHIR CarePlan / Goal / Task).
+  c CreateCarePlan plan '"title":"demo plan","problems":["mobility after discharge"],"status":"CARE_PLAN_STATUS_ACTIVE"' >/dev/null
+  goal=$(c AddGoal goal '"description":"walk 100 m unaided","measure":"metres walked","target_value":"100",
+    "target_date":"2027-06-30","priority":"GOAL_PRIORITY_HIGH","problem_id":"problem-1",
+    "lifecycle_status":"GOAL_LIFECYCLE_STATUS_ACTIVE"' | field goal_id)
+  task=$(c AddCareTask task "\"description\":\"arrange physiotherapy\",\"goal_id\":\"$goal\",
+    \"owner_id\":\"$cm\",\"priority\":\"TASK_PRIORITY_URGENT\",\"status\":\"TASK_STATUS_READY\"" | field task_id)
+  c ChangeCareTaskStatus task-start "\"task_id\":\"$task\",\"status\":\"TASK_STATUS_IN_PROGRESS\"" >/dev/null
+  c ChangeCareTaskStatus task-done "\"task_id\":\"$task\",\"status\":\"TASK_STATUS_COMPLETED\"" >/dev/null
+  # A referral with exact cost: 6 authorised visits at $142.50, 6 delivered = $855.00.
+  referral=$(c ReferToService referral "\"member_id\":\"$member\",\"service_type\":\"SERVICE_TYPE_HOME_HEALTH\",
+    \"reason\":\"home physiotherapy\",\"requested_units\":8,\"unit_cost\":{\"currency_code\":\"USD\",
+    \"minor_units\":14250},\"goal_id\":\"$goal\",\"shared_information\":[\"INFORMATION_CATEGORY_CARE_PLAN\"]" | field referral_id)
+  c AuthorizeServiceReferral authorize "\"referral_id\":\"$referral\",\"authorized_units\":6,
+    \"authorization_number\":\"AUTH-$run-$i\"" >/dev/null
+  c RecordServiceDelivery deliver "\"referral_id\":\"$referral\",\"units\":6,
+    \"delivered_on\":\"$(date -u +%Y-%m-%d)\"" >/dev/null
+  c ChangeServiceReferralStatus referral-done "\"referral_id\":\"$referral\",\"status\":\"SERVICE_REFERRAL_STATUS_COMPLETED\"" >/dev/null
+  c RecordGoalProgress progress "\"goal_id\":\"$goal\",\"achievement_status\":\"GOAL_ACHIEVEMENT_STATUS_ACHIEVED\",
+    \"value\":\"120\"" >/dev/null
+  c ChangeGoalStatus goal-done "\"goal_id\":\"$goal\",\"status\":\"GOAL_LIFECYCLE_STATUS_COMPLETED\"" >/dev/null
+  c ChangeCarePlanStatus plan-done '"status":"CARE_PLAN_STATUS_COMPLETED"' >/dev/null
   version=$(call cm-demo-$((i % 2)) case_manager RequestClosure "{\"case_id\":\"$case_id\",
     \"command_id\":\"demo-$run-close-$i\",\"reason\":\"CLOSURE_REASON_GOALS_MET\",
     \"outcome_summary\":\"demo outcome\",\"satisfaction\":\"SATISFACTION_SATISFIED\"}" | field version)
-  echo "case $case_id program=$program version=$version"
+  cost=$(call "$cm" case_manager GetCase "{\"case_id\":\"$case_id\"}" | tr -d '\n ' |
+    sed -n 's/.*"deliveredCost":{"currencyCode":"USD","minorUnits":"\{0,1\}\([0-9]*\).*/\1/p;s/.*"delivered_cost":{"currency_code":"USD","minor_units":"\{0,1\}\([0-9]*\).*/\1/p' | head -1)
+  echo "case $case_id program=$program version=$version delivered_cost_cents=${cost:-?}"
 done
