@@ -9,24 +9,28 @@
 #
 # Environment: CLINICAL_SUITE_DIR (state; default ${TMPDIR:-/tmp}/clinical-suite-<uid>),
 # CLINICAL_BUILD_DIR (default: build), CLINICAL_SUITE_BASE_PORT (default 50051: case,
-# then scheduling, audit, notification, views on the following ports).
+# then scheduling, audit, notification, views on the following ports),
+# CLINICAL_SUITE_METRICS_BASE_PORT (default 9464: each service's /metrics, same order).
 set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly SUITE_DIR="${CLINICAL_SUITE_DIR:-${TMPDIR:-/tmp}/clinical-suite-$(id -u)}"
 readonly BUILD_DIR="${CLINICAL_BUILD_DIR:-${ROOT}/build}"
 readonly BASE_PORT="${CLINICAL_SUITE_BASE_PORT:-50051}"
+readonly METRICS_BASE_PORT="${CLINICAL_SUITE_METRICS_BASE_PORT:-9464}"
 readonly SERVICES=(case scheduling audit notification views)
 export CLINICAL_PLATFORM_DIR="${SUITE_DIR}/platform"
 
 log() { printf '[suite] %s\n' "$*" >&2; }
 die() { printf '[suite] error: %s\n' "$*" >&2; exit 1; }
-port_of() {
+index_of() {
   local i
   for i in "${!SERVICES[@]}"; do
-    [[ "${SERVICES[$i]}" == "$1" ]] && { echo $((BASE_PORT + i)); return; }
+    [[ "${SERVICES[$i]}" == "$1" ]] && { echo "${i}"; return; }
   done
 }
+port_of() { echo $((BASE_PORT + $(index_of "$1"))); }
+metrics_port_of() { echo $((METRICS_BASE_PORT + $(index_of "$1"))); }
 tools_path() { PATH="$("${ROOT}/deploy/local/tools.sh"):${PATH}"; export PATH; }
 
 healthy() {  # healthy PORT -> true when the service reports SERVING
@@ -54,6 +58,7 @@ start_service() {  # start_service NAME
   # shellcheck disable=SC1091
   source "${CLINICAL_PLATFORM_DIR}/platform.env"
   setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
+    --metrics-port="$(metrics_port_of "${name}")" \
     >"${SUITE_DIR}/logs/${name}.log" 2>&1 </dev/null &
   echo $! >"${pidfile}"
 }
@@ -82,7 +87,7 @@ cmd_up() {
   cat >&2 <<EOF
 
 The suite is running (state in ${SUITE_DIR}):
-$(for svc in "${SERVICES[@]}"; do printf '  %-13s 127.0.0.1:%s   log: %s\n' "${svc}" "$(port_of "${svc}")" "${SUITE_DIR}/logs/${svc}.log"; done)
+$(for svc in "${SERVICES[@]}"; do printf '  %-13s 127.0.0.1:%s   metrics: http://127.0.0.1:%s/metrics   log: %s\n' "${svc}" "$(port_of "${svc}")" "$(metrics_port_of "${svc}")" "${SUITE_DIR}/logs/${svc}.log"; done)
   platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka and Redis addresses)
 
 Try:   grpcurl -plaintext 127.0.0.1:$(port_of case) list
