@@ -402,6 +402,9 @@ TEST_F(CareDeciderTest, HighRiskAssessmentRaisesRiskAndEmitsAnEventEveryTime) {
   review.set_risk_level(v1::RISK_LEVEL_MODERATE);
   EXPECT_EQ(Fail(review).code(), absl::StatusCode::kInvalidArgument);
   review.set_reason("safety plan in place, crisis line given");
+  context_.actor = Actor("aud-1", common::v1::ROLE_AUDITOR);
+  EXPECT_EQ(Fail(review).code(), absl::StatusCode::kPermissionDenied);
+  context_.actor = Actor("cm-1");
   Ok(review);
   EXPECT_EQ(state_.risk_level(), v1::RISK_LEVEL_MODERATE);
   EXPECT_EQ(Fail(review).code(), absl::StatusCode::kFailedPrecondition);

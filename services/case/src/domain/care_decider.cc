@@ -151,8 +151,13 @@ CareEvents DecideCare(const CaseState& s, const v1::RecordAssessmentRequest& c,
   return events;
 }
 
-CareEvents DecideCare(const CaseState& s, const v1::ReviewRiskLevelRequest& c, const DecisionContext&) {
+CareEvents DecideCare(const CaseState& s, const v1::ReviewRiskLevelRequest& c, const DecisionContext& x) {
   if (auto st = Required(c.reason(), "reason"); !st.ok()) return st;
+  const auto role = x.actor.role();
+  if (role != common::v1::ROLE_CASE_MANAGER && role != common::v1::ROLE_SUPERVISOR &&
+      role != common::v1::ROLE_ADMINISTRATOR) {
+    return absl::PermissionDeniedError("only a case manager or supervisor may review the risk level");
+  }
   if (c.risk_level() == s.risk_level()) {
     return absl::FailedPreconditionError(
         absl::StrCat("risk level is already ", v1::RiskLevel_Name(c.risk_level())));
