@@ -1,15 +1,11 @@
-// The views service: serves the caseload and outcome projections built from events in Redis.
-//
-// Until its API lands (see the project's issues) it serves gRPC health checking and
-// server reflection only, with the platform's standard config and graceful shutdown.
+// The views service: caseload and outcome projections built from the case events in Redis,
+// served as clinical.views.v1.ViewsService. See docs/views-service.md.
 #include "clinical/grpcx/service_host.h"
 #include "clinical/grpcx/shutdown_signal.h"
+#include "views_component.h"
 
 int main(int argc, char** argv) {
   // First: block SIGTERM/SIGINT before any thread exists (see ShutdownSignal).
   clinical::grpcx::ShutdownSignal shutdown;
-  clinical::grpcx::ServiceSpec spec;
-  spec.name = "views";
-  spec.default_port = 50055;
-  return clinical::grpcx::RunService(spec, shutdown, argc, argv);
+  return clinical::grpcx::RunService(clinical::views::ViewsServiceSpec(), shutdown, argc, argv);
 }

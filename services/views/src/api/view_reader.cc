@@ -155,6 +155,22 @@ absl::StatusOr<Versioned<CaseloadRead>> ViewReader::Caseload(const std::string& 
   return out;
 }
 
+absl::StatusOr<bool> ViewReader::ActiveHasReached(const std::vector<Position>& positions) {
+  auto read = projection::ReadActive(redis_, root_, [&](const KeySpace& keys) {
+    std::vector<redis::Args> reads;
+    for (const Position& p : positions) reads.push_back({"GET", keys.OffsetKey(p.topic, p.partition)});
+    return reads;
+  });
+  if (read.status().code() == absl::StatusCode::kNotFound) return false;
+  if (!read.ok()) return read.status();
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const redis::Reply& r = read->replies[i];
+    if (r.is_error()) return r.ToStatus();
+    if (r.is_nil() || ToInt(r.str()) < positions[i].offset) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<Versioned<Outcome>> ViewReader::GetOutcome(const std::string& tenant,
                                                           const std::string& dim,
                                                           const std::string& id,

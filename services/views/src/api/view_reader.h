@@ -40,6 +40,16 @@ class ViewReader {
   // A case manager's counters and open cases.
   absl::StatusOr<Versioned<CaseloadRead>> Caseload(const std::string& tenant,
                                                    const std::string& case_manager_id);
+  struct Position {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t offset = 0;
+  };
+  // Whether the ACTIVE version has applied every position (false when no version is active
+  // yet). Versions only move forward and a new version is activated only when it is not
+  // behind the old one, so once true it stays true for every later read.
+  absl::StatusOr<bool> ActiveHasReached(const std::vector<Position>& positions);
+
   // Outcome figures of a group in a period (all zero when nothing happened).
   absl::StatusOr<Versioned<Outcome>> GetOutcome(const std::string& tenant, const std::string& dim,
                                                 const std::string& id, const std::string& label);
