@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Demo for the views service: prints the caseload, worklist and balancing views and this
+# month's outcomes for tenant "demo-tenant" — the cases that services/case/demo.sh opened,
+# assigned to cm-demo-0 / cm-demo-1 and asked to close — through grpcurl and reflection.
+# Usage: services/views/demo.sh [HOST:PORT] (default 127.0.0.1:50055). Read-only.
+set -euo pipefail
+address="${1:-127.0.0.1:50055}"
+grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
+as() { local user=$1 role=$2 method=$3 body=$4
+  "$grpcurl" -plaintext -max-time 15 -H "x-clinical-user: $user" -H "x-clinical-role: $role" \
+    -H "x-clinical-tenant: demo-tenant" -d "$body" "$address" "clinical.views.v1.ViewsService/$method"; }
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+month="{\"dimension\":\"DIMENSION_TENANT\",\"period_kind\":\"PERIOD_KIND_MONTH\",\"period_at\":\"$now\"}"
+
+# The case demo's commands reached Kafka just now; the view applies them within moments.
+# Wait (bounded) until they show: the case demo opens 3 cases per run.
+for attempt in $(seq 1 30); do
+  opened=$(as sup-demo supervisor GetOutcomes "$month" 2>/dev/null \
+    | sed -n 's/.*"casesOpened": "\([0-9]*\)".*/\1/p' | head -1)
+  if [[ "${opened:-0}" -ge 3 ]]; then break; fi
+  if [[ $attempt -eq 30 ]]; then echo "the views have not caught up after 30 s" >&2; exit 1; fi
+  sleep 1
+done
+
+echo "== caseload of cm-demo-0 (as the case manager)"
+as cm-demo-0 case_manager GetCaseload '{"case_manager_id":"cm-demo-0"}'
+echo "== worklist of cm-demo-1: who needs attention today"
+as cm-demo-1 case_manager GetWorklist '{"case_manager_id":"cm-demo-1"}'
+echo "== rollup per program (supervisor)"
+as sup-demo supervisor ListRollups '{"dimension":"DIMENSION_PROGRAM"}'
+echo "== who has room for a new elder_care case of acuity 4"
+as sup-demo supervisor SuggestCaseManagers '{"program":"elder_care","acuity":4}'
+echo "== outcomes of demo-tenant this month"
+as sup-demo supervisor GetOutcomes "$month"
