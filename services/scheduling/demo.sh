@@ -54,14 +54,14 @@ from=$(date -u -d "+1 day" +%Y-%m-%dT00:00:00Z)
 to=$(date -u -d "+8 days" +%Y-%m-%dT00:00:00Z)
 slots=$(sched FindAvailableSlots "{\"case_id\":\"$case_a\",\"type\":\"APPOINTMENT_TYPE_HOME_VISIT\",
   \"duration\":\"3600s\",\"window_start_time\":\"$from\",\"window_end_time\":\"$to\",\"max_slots\":3}")
-first=$(echo "$slots" | field startTime)
-echo "first free hours for cm-demo-0 and the patient: $(echo "$slots" | sed -n 's/.*"startTime": "\(.*\)".*/\1/p' | tr '\n' ' ')"
+first=$(echo "$slots" | field start_time)
+echo "first free hours for cm-demo-0 and the patient: $(echo "$slots" | sed -n 's/.*"start_time": "\(.*\)".*/\1/p' | tr '\n' ' ')"
 
 booked=$(sched BookAppointment "{\"command_id\":\"demo-$run-book-series\",\"case_id\":\"$case_a\",
   \"type\":\"APPOINTMENT_TYPE_HOME_VISIT\",\"location\":\"patient home\",\"start_time\":\"$first\",
   \"duration\":\"3600s\",\"time_zone\":\"America/New_York\",
   \"recurrence\":{\"frequency\":\"FREQUENCY_WEEKLY\",\"count\":4}}")
-series=$(echo "$booked" | field appointmentId)
+series=$(echo "$booked" | field appointment_id)
 echo "booked weekly home visits x4 from $first: appointment $series"
 
 if out=$(sched BookAppointment "{\"command_id\":\"demo-$run-book-clash\",\"case_id\":\"$case_b\",
@@ -71,12 +71,12 @@ else
   echo "clashing booking refused: $(echo "$out" | sed -n 's/.*Message: //p')"
 fi
 
-second=$(echo "$booked" | sed -n 's/.*"startTime": "\(.*\)".*/\1/p' | sed -n 2p)
+second=$(echo "$booked" | sed -n 's/.*"start_time": "\(.*\)".*/\1/p' | sed -n 2p)
 moved_to=$(date -u -d "$second + 1 day" +%Y-%m-%dT%H:%M:%SZ)
 version=$(sched RescheduleAppointment "{\"command_id\":\"demo-$run-move\",\"appointment_id\":\"$series\",
   \"index\":1,\"scope\":\"CHANGE_SCOPE_THIS_AND_FOLLOWING\",\"start_time\":\"$moved_to\",
   \"reason\":\"patient has dialysis that day\"}" | field version)
 echo "occurrences 1-3 moved one day later (version $version)"
 
-next=$(sched ListCaseAppointments "{\"case_id\":\"$case_a\"}" | sed -n '/"next"/,$p' | field startTime)
+next=$(sched ListCaseAppointments "{\"case_id\":\"$case_a\"}" | sed -n '/"next"/,$p' | field start_time)
 echo "next appointment of case $case_a: $next"
