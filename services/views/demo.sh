@@ -16,7 +16,7 @@ month="{\"dimension\":\"DIMENSION_TENANT\",\"period_kind\":\"PERIOD_KIND_MONTH\"
 # Wait (bounded) until they show: the case demo opens 3 cases per run.
 for attempt in $(seq 1 30); do
   opened=$(as sup-demo supervisor GetOutcomes "$month" 2>/dev/null \
-    | sed -n 's/.*"casesOpened": "\([0-9]*\)".*/\1/p' | head -1)
+    | sed -En 's/.*"(cases_opened|casesOpened)": "([0-9]+)".*/\2/p' | head -1)
   if [[ "${opened:-0}" -ge 3 ]]; then break; fi
   if [[ $attempt -eq 30 ]]; then echo "the views have not caught up after 30 s" >&2; exit 1; fi
   sleep 1
@@ -24,8 +24,8 @@ done
 
 echo "== caseload of cm-demo-0 (as the case manager)"
 as cm-demo-0 case_manager GetCaseload '{"case_manager_id":"cm-demo-0"}'
-echo "== worklist of cm-demo-1: who needs attention today"
-as cm-demo-1 case_manager GetWorklist '{"case_manager_id":"cm-demo-1"}'
+echo "== worklist of cm-demo-0: who needs attention today"
+as cm-demo-0 case_manager GetWorklist '{"case_manager_id":"cm-demo-0"}'
 echo "== rollup per program (supervisor)"
 as sup-demo supervisor ListRollups '{"dimension":"DIMENSION_PROGRAM"}'
 echo "== who has room for a new elder_care case of acuity 4"
