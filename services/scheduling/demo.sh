@@ -5,11 +5,12 @@
 # the rest of the series moved by a day, and the case's next appointment — through grpcurl
 # and reflection, as any external client would.
 # Usage: services/scheduling/demo.sh [HOST:PORT] (default 127.0.0.1:50052); the case
-# service is CASE_ADDRESS (default 127.0.0.1:50051). Command ids derive from a run id, so a
+# service is CASE_ADDRESS, by default the port just below (the suite's layout: case on the
+# base port, scheduling on the next). Command ids derive from a run id, so a
 # re-run with the same CLINICAL_DEMO_RUN writes nothing new.
 set -euo pipefail
 address="${1:-127.0.0.1:50052}"
-case_address="${CASE_ADDRESS:-127.0.0.1:50051}"
+case_address="${CASE_ADDRESS:-${address%:*}:$((${address##*:} - 1))}"
 run="${CLINICAL_DEMO_RUN:-$(date +%s)}"
 grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
 as() { local user=$1 role=$2; shift 2

@@ -1,6 +1,7 @@
 #include "case_directory.h"
 
 #include "absl/strings/str_cat.h"
+#include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
 #include "clinical/kafka/partitioner.h"
 #include "librdkafka/rdkafkacpp.h"
@@ -24,35 +25,25 @@ absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeConsumer(const std::
 
 }  // namespace
 
-KafkaCaseDirectory::KafkaCaseDirectory(std::string topic, int32_t partitions,
+KafkaCaseDirectory::KafkaCaseDirectory(std::string bootstrap, std::string topic,
                                        absl::Duration sync_timeout, logging::Logger& logger)
-    : topic_(std::move(topic)),
-      partitions_(partitions),
+    : bootstrap_(std::move(bootstrap)),
+      topic_(std::move(topic)),
       sync_timeout_(sync_timeout),
       logger_(logger),
-      bridge_(logger),
-      next_offset_(static_cast<size_t>(partitions), 0) {}
+      bridge_(logger) {}
 
 absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> KafkaCaseDirectory::Start(
-    const std::string& bootstrap, const std::string& topic, int32_t partitions,
-    absl::Duration sync_timeout, logging::Logger& logger) {
+    const std::string& bootstrap, const std::string& topic, absl::Duration sync_timeout,
+    logging::Logger& logger) {
   std::unique_ptr<KafkaCaseDirectory> directory(
-      new KafkaCaseDirectory(topic, partitions, sync_timeout, logger));
+      new KafkaCaseDirectory(bootstrap, topic, sync_timeout, logger));
   auto reader = MakeConsumer(bootstrap, &directory->bridge_);
   if (!reader.ok()) return reader.status();
   auto meta = MakeConsumer(bootstrap, &directory->bridge_);
   if (!meta.ok()) return meta.status();
   directory->reader_ = std::move(*reader);
   directory->meta_ = std::move(*meta);
-  std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
-  std::vector<RdKafka::TopicPartition*> assignment;
-  for (int32_t p = 0; p < partitions; ++p) {
-    owned.emplace_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
-    assignment.push_back(owned.back().get());
-  }
-  if (RdKafka::ErrorCode err = directory->reader_->assign(assignment); err != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("kafka assign: ", RdKafka::err2str(err)));
-  }
   directory->thread_ = std::thread([raw = directory.get()] { raw->Run(); });
   return directory;
 }
@@ -62,13 +53,50 @@ KafkaCaseDirectory::~KafkaCaseDirectory() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
+  advanced_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (reader_) reader_->close();
   if (meta_) meta_->close();
 }
 
+bool KafkaCaseDirectory::AwaitTopic() {
+  bool logged = false;
+  while (true) {
+    auto count = kafka::PartitionCount(bootstrap_, topic_, absl::Seconds(5));
+    if (count.ok() && *count > 0) {
+      std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
+      std::vector<RdKafka::TopicPartition*> assignment;
+      for (int32_t p = 0; p < *count; ++p) {
+        owned.emplace_back(
+            RdKafka::TopicPartition::create(topic_, p, RdKafka::Topic::OFFSET_BEGINNING));
+        assignment.push_back(owned.back().get());
+      }
+      if (RdKafka::ErrorCode err = reader_->assign(assignment); err == RdKafka::ERR_NO_ERROR) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        partitions_ = *count;
+        next_offset_.assign(static_cast<size_t>(*count), 0);
+        logger_.Info("reading the case topic", {{"topic", topic_}, {"partitions", *count}});
+        return true;
+      }
+    } else if (!logged) {
+      logger_.Warn("waiting for the case topic",
+                   {{"topic", topic_}, {"code", absl::StatusCodeToString(count.status().code())}});
+      logged = true;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    advanced_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+    if (stop_) return false;
+  }
+}
+
 void KafkaCaseDirectory::Run() {
+  if (!AwaitTopic()) return;
   int64_t undecodable = 0;
+  int32_t partitions = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    partitions = partitions_;
+  }
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -87,7 +115,7 @@ void KafkaCaseDirectory::Run() {
         } else {
           ++undecodable;
         }
-        if (p >= 0 && p < partitions_) next_offset_[static_cast<size_t>(p)] = message->offset() + 1;
+        if (p >= 0 && p < partitions) next_offset_[static_cast<size_t>(p)] = message->offset() + 1;
         advanced_.notify_all();
         if (!parsed) {
           logger_.Warn("undecodable record on the case topic",
@@ -99,7 +127,7 @@ void KafkaCaseDirectory::Run() {
         // read_committed stops at the last stable offset: markers and aborted records below
         // it are skipped, so the EOF offset is how far the partition has been read.
         std::lock_guard<std::mutex> lock(mutex_);
-        if (p >= 0 && p < partitions_) {
+        if (p >= 0 && p < partitions) {
           int64_t& next = next_offset_[static_cast<size_t>(p)];
           next = std::max(next, message->offset());
         }
@@ -116,7 +144,15 @@ void KafkaCaseDirectory::Run() {
 }
 
 absl::StatusOr<CaseInfo> KafkaCaseDirectory::Lookup(const std::string& case_id) {
-  const int32_t partition = kafka::Murmur2Partition(case_id, partitions_);
+  int32_t partitions = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    partitions = partitions_;
+  }
+  if (partitions == 0) {
+    return absl::UnavailableError("the case topic does not exist yet; retry");
+  }
+  const int32_t partition = kafka::Murmur2Partition(case_id, partitions);
   const absl::Time deadline = absl::Now() + sync_timeout_;
   int64_t low = 0, high = 0;
   {

@@ -22,7 +22,10 @@ class KafkaConsumer;
 namespace clinical::scheduling {
 
 // KafkaCaseDirectory follows the case topic (read_committed, every partition from the
-// start) on its own thread and keeps, per case, its tenant, status and assigned case
+// start) on its own thread. The case topic belongs to the case service: if it does not
+// exist yet, the thread waits for it (polling its metadata) instead of creating it, so the
+// two services can start in any order without racing to create one topic; until it
+// appears, lookups answer UNAVAILABLE and health is not held back. It and keeps, per case, its tenant, status and assigned case
 // manager (ApplyCaseEvent). Nothing is persisted: it rebuilds from offset 0 at start, which
 // is the case service's own recovery model too (snapshots are future work for both).
 //
@@ -33,20 +36,22 @@ namespace clinical::scheduling {
 class KafkaCaseDirectory final : public CaseDirectory {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> Start(
-      const std::string& bootstrap, const std::string& topic, int32_t partitions,
-      absl::Duration sync_timeout, logging::Logger& logger);
+      const std::string& bootstrap, const std::string& topic, absl::Duration sync_timeout,
+      logging::Logger& logger);
   ~KafkaCaseDirectory() override;
 
   absl::StatusOr<CaseInfo> Lookup(const std::string& case_id) override;
   size_t case_count() const;
 
  private:
-  KafkaCaseDirectory(std::string topic, int32_t partitions, absl::Duration sync_timeout,
+  KafkaCaseDirectory(std::string bootstrap, std::string topic, absl::Duration sync_timeout,
                      logging::Logger& logger);
   void Run();
+  // Waits until the case topic exists and assigns its partitions; false when stopped.
+  bool AwaitTopic();
 
+  const std::string bootstrap_;
   const std::string topic_;
-  const int32_t partitions_;
   const absl::Duration sync_timeout_;
   logging::Logger& logger_;
   kafka::LogBridge bridge_;
@@ -57,6 +62,7 @@ class KafkaCaseDirectory final : public CaseDirectory {
   mutable std::mutex mutex_;
   std::condition_variable advanced_;
   std::map<std::string, CaseInfo> cases_ ABSL_GUARDED_BY(mutex_);
+  int32_t partitions_ ABSL_GUARDED_BY(mutex_) = 0;  // 0 until the topic is found
   std::vector<int64_t> next_offset_ ABSL_GUARDED_BY(mutex_);
   bool stop_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;

@@ -106,19 +106,6 @@ absl::StatusOr<std::vector<absl::Duration>> ParseOffsets(const std::string& text
   return out;
 }
 
-// The case topic's partition count: the existing topic's, or created with ours.
-absl::StatusOr<int> EnsureCaseTopic(const std::string& bootstrap, const std::string& topic,
-                                    int partitions, absl::Duration timeout) {
-  auto count = kafka::PartitionCount(bootstrap, topic, timeout);
-  if (count.ok()) return *count;
-  if (count.status().code() != absl::StatusCode::kNotFound) return count.status();
-  kafka::TopicSpec spec;
-  spec.name = topic;
-  spec.partitions = partitions;
-  if (absl::Status s = kafka::EnsureTopics(bootstrap, {spec}, timeout); !s.ok()) return s;
-  return kafka::PartitionCount(bootstrap, topic, timeout);
-}
-
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
                                             logging::Logger& logger) {
   const std::string bootstrap = config.GetString("kafka-bootstrap");
@@ -139,10 +126,6 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (absl::Status ensured = kafka::EnsureTopics(bootstrap, {spec}, timeout); !ensured.ok()) {
     return ensured;
   }
-  auto case_partitions = EnsureCaseTopic(bootstrap, case_topic,
-                                         static_cast<int>(config.GetInt("case-topic-partitions")),
-                                         timeout);
-  if (!case_partitions.ok()) return case_partitions.status();
 
   auto runtime = std::make_shared<Runtime>();
   eventstore::StoreOptions options;
@@ -160,7 +143,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (absl::Status acquired = runtime->store->Acquire(); !acquired.ok()) return acquired;
   runtime->log = std::make_unique<EventStoreLog>(*runtime->store);
 
-  auto cases = KafkaCaseDirectory::Start(bootstrap, case_topic, *case_partitions,
+  auto cases = KafkaCaseDirectory::Start(bootstrap, case_topic,
                                          config.GetDuration("case-sync-timeout"), logger);
   if (!cases.ok()) return cases.status();
   runtime->cases = std::move(*cases);
@@ -185,7 +168,6 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                            {"events", events},
                            {"calendars", runtime->engine->calendar_count()},
                            {"appointments", runtime->engine->appointment_count()},
-                           {"case_topic_partitions", *case_partitions},
                            {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
 
   runtime->service = std::make_unique<SchedulingGrpcService>(*runtime->engine, logger);
@@ -218,8 +200,6 @@ grpcx::ServiceSpec SchedulingServiceSpec() {
        "partitions of the scheduling topic when it is created (fixed afterwards)"},
       {"case-topic", OptionType::kString, "clinical.case.events.v1",
        "the case event topic (read only)"},
-      {"case-topic-partitions", OptionType::kInt, "12",
-       "partitions of the case topic if it has to be created here (same default as the case service)"},
       {"writer-id", OptionType::kString, "scheduling-service",
        "stable writer name; partition N is written with transactional.id <writer-id>.p<N>"},
       {"group-commit-wait", OptionType::kDuration, "2ms",
