@@ -14,6 +14,7 @@
 #include "clinical/case/v1/events.pb.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
+#include "clinical/testing/wait.h"
 #include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -477,6 +478,121 @@ TEST_F(CareServiceTest, RealisticCaseFromIntakeToClosureWithCost) {
   ASSERT_NO_FATAL_FAILURE(service_.Start());
   const v1::Case replayed = Get();
   EXPECT_EQ(replayed.SerializeAsString(), closed.SerializeAsString());
+}
+
+std::set<std::string> ViolatedFields(const grpc::Status& status) {
+  std::set<std::string> fields;
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details()) || details.details_size() != 1) return fields;
+  google::rpc::BadRequest bad_request;
+  if (!details.details(0).UnpackTo(&bad_request)) return fields;
+  for (const auto& v : bad_request.field_violations()) fields.insert(v.field());
+  return fields;
+}
+
+TEST_F(CareServiceTest, OverdueTasksConsentRevocationValidationAndConcurrency) {
+  using S = v1::CaseService::Stub;
+  v1::OpenCaseRequest open;
+  open.set_command_id("intake-2");
+  open.mutable_patient()->set_mrn("MRN-990011");
+  open.mutable_patient()->set_given_name("Lee");
+  open.mutable_patient()->set_family_name("Example");
+  open.mutable_patient()->set_birth_date("1961-09-09");
+  open.set_program("transitions_of_care");
+  open.set_priority(3);
+  open.set_acuity(2);
+  open.mutable_referral()->set_source(v1::REFERRAL_SOURCE_EMERGENCY_DEPARTMENT);
+  open.mutable_referral()->set_reason("frequent ED visits");
+  open.set_initial_status(v1::CASE_STATUS_ACTIVE);
+  v1::OpenCaseResponse opened;
+  ASSERT_TRUE(Call(&S::OpenCase, open, &opened).ok());
+  case_id_ = opened.case_id();
+  version_ = opened.version();
+
+  // Every field violation at once, nothing written.
+  {
+    const grpc::Status goal = Refused(&S::AddGoal, v1::AddGoalRequest(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ViolatedFields(goal),
+              (std::set<std::string>{"description", "measure", "target_value", "target_date"}));
+    v1::ReferToServiceRequest referral;
+    referral.mutable_unit_cost()->set_currency_code("usd");
+    referral.mutable_unit_cost()->set_minor_units(-5);
+    referral.add_shared_information(static_cast<v1::InformationCategory>(99));
+    const grpc::Status refer = Refused(&S::ReferToService, referral, grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ViolatedFields(refer),
+              (std::set<std::string>{"member_id", "service_type", "reason", "requested_units",
+                                     "unit_cost.currency_code", "unit_cost.minor_units",
+                                     "shared_information[0]"}));
+    v1::RecordConsentRequest consent;
+    *consent.mutable_expires_at() = In(-absl::Hours(1));
+    EXPECT_EQ(ViolatedFields(Refused(&S::RecordConsent, consent, grpc::StatusCode::INVALID_ARGUMENT)),
+              (std::set<std::string>{"member_ids", "categories", "purposes", "source", "expires_at"}));
+  }
+
+  // Overdue is derived at read time from the task's due time and status.
+  v1::CreateCarePlanRequest plan;
+  plan.set_title("ED diversion");
+  plan.add_problems("no primary care connection");
+  Do(&S::CreateCarePlan, plan);
+  v1::AddCareTaskRequest task;
+  task.set_description("book primary care visit");
+  task.set_owner_id("cm-1");
+  *task.mutable_due_at() = In(absl::Seconds(2));
+  EXPECT_EQ(Do(&S::AddCareTask, task).task_id(), "task-1");
+  auto overdue = [&] {
+    v1::GetCaseRequest request;
+    request.set_case_id(case_id_);
+    v1::GetCaseResponse response;
+    EXPECT_TRUE(Call(&S::GetCase, request, &response).ok());
+    return std::vector<std::string>(response.overdue_task_ids().begin(), response.overdue_task_ids().end());
+  };
+  EXPECT_TRUE(overdue().empty());
+  ASSERT_TRUE(testing::WaitUntil([&] { return overdue() == std::vector<std::string>{"task-1"}; },
+                                 absl::Seconds(15)));
+  v1::ChangeCareTaskStatusRequest change;
+  change.set_task_id("task-1");
+  change.set_status(v1::TASK_STATUS_CANCELLED);
+  Refused(&S::ChangeCareTaskStatus, change, grpc::StatusCode::INVALID_ARGUMENT);  // needs a reason
+  change.set_reason("patient booked it herself");
+  Do(&S::ChangeCareTaskStatus, change);
+  EXPECT_TRUE(overdue().empty());
+
+  // A revoked consent no longer allows a referral.
+  v1::AddCareTeamMemberRequest member;
+  member.set_role(v1::CARE_TEAM_ROLE_PROVIDER);
+  member.set_name("Eastside Clinic");
+  member.set_specialty("primary care");
+  const std::string clinic = Do(&S::AddCareTeamMember, member).member_id();
+  v1::RecordConsentRequest consent;
+  consent.add_member_ids(clinic);
+  consent.add_categories(v1::INFORMATION_CATEGORY_CLINICAL);
+  consent.add_purposes(v1::CONSENT_PURPOSE_CARE_COORDINATION);
+  consent.set_source(v1::CONSENT_SOURCE_ELECTRONIC);
+  const std::string consent_id = Do(&S::RecordConsent, consent).consent_id();
+  v1::ReferToServiceRequest referral;
+  referral.set_member_id(clinic);
+  referral.set_service_type(v1::SERVICE_TYPE_OTHER);
+  referral.set_reason("establish primary care");
+  referral.set_requested_units(1);
+  *referral.mutable_unit_cost() = Usd(0);
+  referral.add_shared_information(v1::INFORMATION_CATEGORY_CLINICAL);
+  // Decided against a stale version (the consent's revocation below may not race it).
+  const int64_t before_revocation = version_;
+  v1::RevokeConsentRequest revoke;
+  revoke.set_consent_id(consent_id);
+  revoke.set_reason("patient withdrew consent by phone");
+  Do(&S::RevokeConsent, revoke);
+  referral.set_expected_version(before_revocation);
+  const grpc::Status stale = Refused(&S::ReferToService, referral, grpc::StatusCode::ABORTED);
+  EXPECT_NE(stale.error_message().find(absl::StrCat("version ", version_)), std::string::npos);
+  referral.clear_expected_version();
+  const grpc::Status refused = Refused(&S::ReferToService, referral, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find(clinic), std::string::npos);
+  EXPECT_EQ(refused.error_message().find("Eastside"), std::string::npos);  // ids only, no names
+  const v1::Case c = Get();
+  EXPECT_TRUE(c.consents(0).revoked());
+  EXPECT_TRUE(c.care_team(0).consent_ids().empty());
+  EXPECT_TRUE(c.service_referrals().empty());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "case_grpc_service.h"
 
+#include "care_rules.h"
 #include "clinical/grpcx/status.h"
 #include "validation.h"
 
@@ -140,6 +141,7 @@ grpc::Status CaseGrpcService::GetCase(grpc::ServerContext* context, const v1::Ge
   return Handle("GetCase", context, *request, [&](const grpcx::Caller& caller) {
     auto found = engine_.Get(caller.tenant_id, request->case_id());
     if (!found.ok()) return found.status();
+    for (auto& id : OverdueTaskIds(*found, engine_.Now())) response->add_overdue_task_ids(std::move(id));
     *response->mutable_case_() = std::move(*found);
     return absl::OkStatus();
   });
