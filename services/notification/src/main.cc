@@ -1,15 +1,13 @@
-// The notification service: turns events into in-app and webhook notifications, exactly once.
-//
-// Until its API lands (see the project's issues) it serves gRPC health checking and
-// server reflection only, with the platform's standard config and graceful shutdown.
+// The notification service: turns case and scheduling events into in-app notifications,
+// exactly once, served as clinical.notification.v1.NotificationService.
+// See docs/notification-service.md.
 #include "clinical/grpcx/service_host.h"
 #include "clinical/grpcx/shutdown_signal.h"
+#include "notification_component.h"
 
 int main(int argc, char** argv) {
   // First: block SIGTERM/SIGINT before any thread exists (see ShutdownSignal).
   clinical::grpcx::ShutdownSignal shutdown;
-  clinical::grpcx::ServiceSpec spec;
-  spec.name = "notification";
-  spec.default_port = 50054;
-  return clinical::grpcx::RunService(spec, shutdown, argc, argv);
+  return clinical::grpcx::RunService(clinical::notification::NotificationServiceSpec(),
+                                     shutdown, argc, argv);
 }

@@ -1,0 +1,272 @@
+#include "notification_component.h"
+
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "clinical/eventstore/event_store.h"
+#include "clinical/kafka/admin.h"
+#include "clinical/kafka/client_config.h"
+#include "clinical/kafka/log_bridge.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "notification_engine.h"
+#include "notification_grpc_service.h"
+
+namespace clinical::notification {
+namespace {
+
+// Follows a source topic (read_committed, every partition from the start) on its own thread
+// and hands each event to the engine, in offset order per partition. Nothing is committed
+// to Kafka: a restart re-reads from the start, and the engine's identity rule turns every
+// re-read into "already exists". An event the engine could not finish (UNAVAILABLE) is
+// retried with backoff, so no event is skipped while the broker is down.
+class TopicFollower {
+ public:
+  static absl::StatusOr<std::unique_ptr<TopicFollower>> Start(const std::string& bootstrap,
+                                                              const std::string& topic,
+                                                              int32_t partitions,
+                                                              NotificationEngine& engine,
+                                                              logging::Logger& logger) {
+    std::unique_ptr<TopicFollower> follower(new TopicFollower(topic, engine, logger));
+    kafka::Properties props =
+        kafka::ConsumerDefaults(bootstrap, "clinical-notification-" + topic + "-reader");
+    props["fetch.wait.max.ms"] = "20";
+    auto conf = kafka::MakeConf(props, &follower->bridge_);
+    if (!conf.ok()) return conf.status();
+    std::string error;
+    follower->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
+    if (follower->consumer_ == nullptr) {
+      return absl::InternalError(absl::StrCat("kafka consumer: ", error));
+    }
+    std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
+    std::vector<RdKafka::TopicPartition*> assignment;
+    for (int32_t p = 0; p < partitions; ++p) {
+      owned.emplace_back(
+          RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+      assignment.push_back(owned.back().get());
+    }
+    if (RdKafka::ErrorCode err = follower->consumer_->assign(assignment);
+        err != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("kafka assign: ", RdKafka::err2str(err)));
+    }
+    follower->thread_ = std::thread([raw = follower.get()] { raw->Run(); });
+    return follower;
+  }
+
+  ~TopicFollower() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (consumer_) consumer_->close();
+  }
+
+ private:
+  TopicFollower(std::string topic, NotificationEngine& engine, logging::Logger& logger)
+      : topic_(std::move(topic)), engine_(engine), logger_(logger), bridge_(logger) {}
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stop_;
+  }
+
+  void Run() {
+    while (!Stopping()) {
+      std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
+      if (message->err() != RdKafka::ERR_NO_ERROR) continue;  // EOF, timeout, transport
+      common::v1::EventEnvelope envelope;
+      if (!envelope.ParseFromArray(message->payload(), static_cast<int>(message->len()))) {
+        logger_.Warn("undecodable record on a source topic",
+                     {{"topic", topic_}, {"partition", message->partition()},
+                      {"offset", message->offset()}});
+        continue;
+      }
+      absl::Duration backoff = absl::Milliseconds(100);
+      while (true) {
+        absl::Status status = engine_.OnSourceEvent(envelope);
+        if (status.ok()) break;
+        logger_.Warn("source event not handled; retrying",
+                     {{"topic", topic_}, {"partition", message->partition()},
+                      {"offset", message->offset()},
+                      {"code", absl::StatusCodeToString(status.code())}});
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [this] { return stop_; });
+        if (stop_) return;
+        backoff = std::min(backoff * 2, absl::Seconds(5));
+      }
+    }
+  }
+
+  const std::string topic_;
+  NotificationEngine& engine_;
+  logging::Logger& logger_;
+  kafka::LogBridge bridge_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;  // follower thread only after Start
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct Runtime {
+  std::unique_ptr<eventstore::EventStore> store;
+  std::unique_ptr<NotificationEngine> engine;
+  std::unique_ptr<NotificationGrpcService> service;
+  std::vector<std::unique_ptr<TopicFollower>> followers;
+};
+
+// A source topic's partition count: the existing topic's, or created with the platform's
+// documented spec (same as its owner would) so that start order does not matter.
+absl::StatusOr<int> EnsureSourceTopic(const std::string& bootstrap, const std::string& topic,
+                                      int partitions, absl::Duration timeout) {
+  auto count = kafka::PartitionCount(bootstrap, topic, timeout);
+  if (count.ok()) return *count;
+  if (count.status().code() != absl::StatusCode::kNotFound) return count.status();
+  kafka::TopicSpec spec;
+  spec.name = topic;
+  spec.partitions = partitions;
+  if (absl::Status s = kafka::EnsureTopics(bootstrap, {spec}, timeout); !s.ok()) return s;
+  return kafka::PartitionCount(bootstrap, topic, timeout);
+}
+
+absl::StatusOr<RuleBook> LoadRules(const std::string& path) {
+  if (path.empty()) return DefaultRuleBook();
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError("config key 'rules-file': cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseRuleBook(text.str());
+}
+
+absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
+                                            grpcx::ServiceHost& host, logging::Logger& logger) {
+  const std::string bootstrap = config.GetString("kafka-bootstrap");
+  const std::string topic = config.GetString("notification-topic");
+  if (bootstrap.empty()) {
+    return absl::InvalidArgumentError(
+        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
+  }
+  const absl::Duration max_age = config.GetDuration("max-event-age");
+  if (max_age <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("config key 'max-event-age' must be positive");
+  }
+  auto rules = LoadRules(config.GetString("rules-file"));
+  if (!rules.ok()) return rules.status();
+  const absl::Duration timeout = config.GetDuration("kafka-timeout");
+  const absl::Time started = absl::Now();
+
+  kafka::TopicSpec spec;
+  spec.name = topic;
+  spec.partitions = static_cast<int>(config.GetInt("notification-topic-partitions"));
+  if (absl::Status ensured = kafka::EnsureTopics(bootstrap, {spec}, timeout); !ensured.ok()) {
+    return ensured;
+  }
+  const int source_partitions = static_cast<int>(config.GetInt("source-topic-partitions"));
+  std::vector<std::pair<std::string, int>> sources;
+  for (const char* key : {"case-topic", "scheduling-topic"}) {
+    const std::string& name = config.GetString(key);
+    auto partitions = EnsureSourceTopic(bootstrap, name, source_partitions, timeout);
+    if (!partitions.ok()) return partitions.status();
+    sources.emplace_back(name, *partitions);
+  }
+
+  auto runtime = std::make_shared<Runtime>();
+  eventstore::StoreOptions options;
+  options.bootstrap = bootstrap;
+  options.topic = topic;
+  options.aggregate_type = "notification";
+  options.writer_id = config.GetString("writer-id");
+  options.max_batch_wait = config.GetDuration("group-commit-wait");
+  options.kafka_timeout = timeout;
+  auto store = eventstore::EventStore::Open(options, logger);
+  if (!store.ok()) return store.status();
+  runtime->store = std::move(*store);
+  if (absl::Status acquired = runtime->store->Acquire(); !acquired.ok()) return acquired;
+
+  EngineOptions engine_options;
+  engine_options.rules = *std::move(rules);
+  engine_options.max_event_age = max_age;
+  engine_options.topic = topic;
+  eventstore::EventStore* store_raw = runtime->store.get();
+  runtime->engine = std::make_unique<NotificationEngine>(
+      [store_raw](eventstore::AppendRequest request) {
+        return store_raw->Append(std::move(request));
+      },
+      std::move(engine_options), [] { return absl::Now(); }, logger);
+  int64_t events = 0;
+  absl::Status replay_error;
+  absl::Status read = eventstore::ReadLog(
+      bootstrap, topic, eventstore::ReplayStart{},
+      [&](const eventstore::LoggedEvent& logged) {
+        replay_error = runtime->engine->Replay(logged);
+        ++events;
+        return replay_error.ok();
+      },
+      config.GetDuration("replay-timeout"));
+  if (!read.ok()) return read;
+  if (!replay_error.ok()) return replay_error;
+  logger.Info("replayed", {{"topic", topic},
+                           {"events", events},
+                           {"notifications", static_cast<int64_t>(runtime->engine->notification_count())},
+                           {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+
+  runtime->service = std::make_unique<NotificationGrpcService>(*runtime->engine, logger);
+  host.AddService(runtime->service.get());
+  for (const auto& [name, partitions] : sources) {
+    auto follower =
+        TopicFollower::Start(bootstrap, name, partitions, *runtime->engine, logger);
+    if (!follower.ok()) return follower.status();
+    runtime->followers.push_back(std::move(*follower));
+  }
+  return std::function<void()>([runtime, &logger] {
+    runtime->engine->Stop();
+    runtime->followers.clear();
+    const eventstore::StoreStats stats = runtime->store->Stats();
+    runtime->store->Release();
+    logger.Info("event store released", {{"appends_committed", stats.appends_committed},
+                                         {"appends_duplicate", stats.appends_duplicate},
+                                         {"notifications_created_here",
+                                          runtime->engine->created_count()}});
+  });
+}
+
+}  // namespace
+
+grpcx::ServiceSpec NotificationServiceSpec() {
+  using config::OptionType;
+  grpcx::ServiceSpec spec;
+  spec.name = "notification";
+  spec.default_port = 50054;
+  spec.extra_options = {
+      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+      {"notification-topic", OptionType::kString, "clinical.notification.events.v1",
+       "the notification event topic (written here)"},
+      {"notification-topic-partitions", OptionType::kInt, "12",
+       "partitions of the notification topic when it is created (fixed afterwards)"},
+      {"case-topic", OptionType::kString, "clinical.case.events.v1",
+       "the case event topic (read only)"},
+      {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
+       "the scheduling event topic (read only)"},
+      {"source-topic-partitions", OptionType::kInt, "12",
+       "partitions of a source topic if it has to be created here (its owner's default)"},
+      {"writer-id", OptionType::kString, "notification-service",
+       "stable writer name; partition N is written with transactional.id <writer-id>.p<N>"},
+      {"group-commit-wait", OptionType::kDuration, "2ms",
+       "how long a transaction waits for more appends to share it"},
+      {"kafka-timeout", OptionType::kDuration, "30s", "bound on each broker operation"},
+      {"replay-timeout", OptionType::kDuration, "120s", "bound on the startup replay"},
+      {"max-event-age", OptionType::kDuration, "24h",
+       "source events older than this update routing only and notify nobody"},
+      {"rules-file", OptionType::kString, "",
+       "JSON rule book (docs/notification-service.md); empty = the built-in rules"},
+  };
+  spec.setup = Setup;
+  return spec;
+}
+
+}  // namespace clinical::notification

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "clinical/eventstore/types.h"
+#include "clinical/grpcx/caller.h"
+#include "clinical/logging/logger.h"
+#include "clinical/notification/v1/events.pb.h"
+#include "clinical/notification/v1/notification_service.pb.h"
+#include "notification_domain.h"
+
+namespace clinical::notification {
+
+// Appends to the notification topic (the EventStore in production, a fake in unit tests).
+using Appender =
+    std::function<absl::StatusOr<eventstore::AppendResult>(eventstore::AppendRequest)>;
+
+struct EngineOptions {
+  RuleBook rules = DefaultRuleBook();
+  // Events older than this (by occurred_at) only update routing: a rule added today does
+  // not page people about last year's history when the case topic is re-read.
+  absl::Duration max_event_age = absl::Hours(24);
+  std::string topic;  // for log positions in answers
+};
+
+// The notification service's application layer, in memory: the inbox of every recipient
+// (rebuilt at start from the notification topic with Replay), the routing facts of cases
+// and appointments (folded from their topics), and rule evaluation of every source event.
+//
+// Exactly once: a notification's id derives from (cause, rule, recipient) and is appended as
+// aggregate id and command id with expected version "no stream". Re-reading a source event
+// (a restart re-reads the source topics from the start) finds it in memory and appends
+// nothing; were memory behind the log, the store answers ABORTED/duplicate, again nothing.
+//
+// Thread-safe. Status codes: INVALID_ARGUMENT (with field violations), NOT_FOUND,
+// PERMISSION_DENIED (someone else's inbox), ABORTED, UNAVAILABLE (broker).
+class NotificationEngine {
+ public:
+  NotificationEngine(Appender append, EngineOptions options,
+                     std::function<absl::Time()> clock, logging::Logger& logger);
+
+  // Applies one event of the notification topic (startup replay).
+  absl::Status Replay(const eventstore::LoggedEvent& logged);
+
+  // Handles one event of the case or scheduling topic: folds routing, evaluates the rules,
+  // creates the notifications that do not exist yet. UNAVAILABLE: retry the same event.
+  absl::Status OnSourceEvent(const common::v1::EventEnvelope& envelope);
+
+  absl::StatusOr<v1::ListInboxResponse> ListInbox(const grpcx::Caller& caller,
+                                                  const v1::ListInboxRequest& request) const;
+  absl::StatusOr<int> UnreadCount(const grpcx::Caller& caller,
+                                  const v1::GetUnreadCountRequest& request) const;
+  absl::StatusOr<v1::MarkReadResponse> MarkRead(const grpcx::Caller& caller,
+                                                const v1::MarkReadRequest& request);
+
+  // For subscriptions: checks the caller may read `recipient_id`'s inbox.
+  absl::Status CheckSubscribe(const grpcx::Caller& caller,
+                              const v1::SubscribeInboxRequest& request) const;
+  // The recipient's notifications created after position `*cursor` (an index into their
+  // inbox in creation order), waiting until `deadline` for one; advances `*cursor`.
+  // `*cursor` = 0 with include_unread returns the unread ones first.
+  std::vector<v1::Notification> WaitForNew(const std::string& tenant_id,
+                                           const std::string& recipient_id, size_t* cursor,
+                                           bool unread_only, absl::Time deadline);
+  // Current end of the recipient's inbox (a cursor that skips everything so far).
+  size_t InboxEnd(const std::string& tenant_id, const std::string& recipient_id) const;
+  // Wakes every waiter for shutdown; WaitForNew returns at once from then on.
+  void Stop();
+  bool stopped() const;
+
+  size_t notification_count() const;
+  int64_t created_count() const;
+
+ private:
+  static std::string InboxKey(const std::string& tenant_id, const std::string& recipient_id);
+  void ApplyLocked(const common::v1::EventEnvelope& envelope, int64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status CheckOwnInbox(const grpcx::Caller& caller, const std::string& recipient_id) const;
+
+  const Appender append_;
+  const EngineOptions options_;
+  const std::function<absl::Time()> clock_;
+  logging::Logger& logger_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, v1::Notification> notifications_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::vector<std::string>> inbox_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, CaseRouting> cases_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, AppointmentRouting> appointments_ ABSL_GUARDED_BY(mutex_);
+  int64_t created_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace clinical::notification

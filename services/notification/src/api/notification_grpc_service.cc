@@ -1,0 +1,82 @@
+#include "notification_grpc_service.h"
+
+#include "clinical/grpcx/status.h"
+
+namespace clinical::notification {
+
+template <typename Fn>
+grpc::Status NotificationGrpcService::Handle(const char* rpc, grpc::ServerContext* context,
+                                             Fn fn) {
+  const absl::Time started = absl::Now();
+  absl::Status status;
+  auto caller = grpcx::CallerFrom(*context);
+  status = caller.ok() ? fn(*caller) : caller.status();
+  const int64_t micros = absl::ToInt64Microseconds(absl::Now() - started);
+  if (status.ok()) {
+    logger_.Debug("rpc", {{"rpc", rpc}, {"code", "OK"}, {"us", micros}});
+  } else {
+    logger_.Info("rpc", {{"rpc", rpc},
+                         {"code", absl::StatusCodeToString(status.code())},
+                         {"us", micros}});
+  }
+  return grpcx::ToGrpcStatus(status);
+}
+
+grpc::Status NotificationGrpcService::ListInbox(grpc::ServerContext* context,
+                                                const v1::ListInboxRequest* request,
+                                                v1::ListInboxResponse* response) {
+  return Handle("ListInbox", context, [&](const grpcx::Caller& caller) -> absl::Status {
+    auto result = engine_.ListInbox(caller, *request);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* context,
+                                                     const v1::GetUnreadCountRequest* request,
+                                                     v1::GetUnreadCountResponse* response) {
+  return Handle("GetUnreadCount", context, [&](const grpcx::Caller& caller) -> absl::Status {
+    auto result = engine_.UnreadCount(caller, *request);
+    if (!result.ok()) return result.status();
+    response->set_unread_count(*result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status NotificationGrpcService::MarkRead(grpc::ServerContext* context,
+                                               const v1::MarkReadRequest* request,
+                                               v1::MarkReadResponse* response) {
+  return Handle("MarkRead", context, [&](const grpcx::Caller& caller) -> absl::Status {
+    auto result = engine_.MarkRead(caller, *request);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status NotificationGrpcService::SubscribeInbox(
+    grpc::ServerContext* context, const v1::SubscribeInboxRequest* request,
+    grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) {
+  return Handle("SubscribeInbox", context, [&](const grpcx::Caller& caller) -> absl::Status {
+    if (absl::Status s = engine_.CheckSubscribe(caller, *request); !s.ok()) return s;
+    size_t cursor =
+        request->include_unread() ? 0 : engine_.InboxEnd(caller.tenant_id, request->recipient_id());
+    bool unread_only = request->include_unread();
+    // Wake every 500 ms to notice a cancelled client (the sync API has no callback for it).
+    while (!context->IsCancelled()) {
+      auto batch = engine_.WaitForNew(caller.tenant_id, request->recipient_id(), &cursor,
+                                      unread_only, absl::Now() + absl::Milliseconds(500));
+      unread_only = false;  // only the initial backlog is filtered
+      for (auto& n : batch) {
+        v1::SubscribeInboxResponse message;
+        *message.mutable_notification() = std::move(n);
+        if (!writer->Write(message)) return absl::OkStatus();  // client gone
+      }
+      if (batch.empty() && engine_.stopped()) return absl::UnavailableError("shutting down");
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace clinical::notification

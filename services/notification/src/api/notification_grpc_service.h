@@ -1,0 +1,35 @@
+#pragma once
+
+#include "clinical/logging/logger.h"
+#include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "notification_engine.h"
+
+namespace clinical::notification {
+
+// The gRPC edge of NotificationEngine (sync handlers). SubscribeInbox holds its handler
+// thread while the stream is open; it ends when the client cancels or the engine stops.
+class NotificationGrpcService final : public v1::NotificationService::Service {
+ public:
+  NotificationGrpcService(NotificationEngine& engine, logging::Logger& logger)
+      : engine_(engine), logger_(logger) {}
+
+  grpc::Status ListInbox(grpc::ServerContext* context, const v1::ListInboxRequest* request,
+                         v1::ListInboxResponse* response) override;
+  grpc::Status GetUnreadCount(grpc::ServerContext* context,
+                              const v1::GetUnreadCountRequest* request,
+                              v1::GetUnreadCountResponse* response) override;
+  grpc::Status MarkRead(grpc::ServerContext* context, const v1::MarkReadRequest* request,
+                        v1::MarkReadResponse* response) override;
+  grpc::Status SubscribeInbox(grpc::ServerContext* context,
+                              const v1::SubscribeInboxRequest* request,
+                              grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) override;
+
+ private:
+  template <typename Fn>
+  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, Fn fn);
+
+  NotificationEngine& engine_;
+  logging::Logger& logger_;
+};
+
+}  // namespace clinical::notification

@@ -1,0 +1,328 @@
+// The notification service as a real process against the test run's real Kafka, next to a
+// real case service process, over gRPC: a live subscriber receives an assignment within a
+// bounded time; notifications exist exactly once across SIGKILL and restart (the case topic
+// is re-read from the start); read state survives a restart; bad input and someone else's
+// inbox are refused.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "clinical/testing/platform.h"
+#include "clinical/testing/subprocess.h"
+#include "clinical/testing/wait.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace clinical::notification {
+namespace {
+
+namespace cv1 = ::clinical::case_::v1;
+namespace nv1 = ::clinical::notification::v1;
+using ::clinical::testing::Subprocess;
+using ::clinical::testing::UniqueName;
+
+constexpr char kTenant[] = "tenant-n";
+
+int ListeningPort(const std::string& line) {
+  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.value("msg", "") != "listening") return 0;
+  return parsed.value("port", 0);
+}
+
+class Process {
+ public:
+  void Start(std::vector<std::string> argv) {
+    auto process = Subprocess::Start(argv);
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = std::move(*process);
+    auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
+                                      absl::Seconds(90));
+    ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)),
+                                   grpc::InsecureChannelCredentials());
+  }
+  void Stop() {
+    process_->Signal(SIGTERM);
+    auto status = process_->Wait(absl::Seconds(30));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << absl::StrJoin(process_->Lines(), "\n");
+  }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    ASSERT_TRUE(process_->Wait(absl::Seconds(30)).has_value());
+  }
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+
+ private:
+  std::unique_ptr<Subprocess> process_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+std::unique_ptr<grpc::ClientContext> Context(const std::string& user,
+                                             const std::string& role = "case_manager",
+                                             absl::Duration deadline = absl::Seconds(30)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  context->AddMetadata("x-clinical-user", user);
+  context->AddMetadata("x-clinical-role", role);
+  context->AddMetadata("x-clinical-tenant", kTenant);
+  return context;
+}
+
+std::vector<std::string> FieldsOf(const grpc::Status& status) {
+  google::rpc::Status details;
+  std::vector<std::string> out;
+  if (!details.ParseFromString(status.error_details())) return out;
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) out.push_back(v.field());
+    }
+  }
+  return out;
+}
+
+class NotificationServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    case_topic_ = new std::string(UniqueName("notif-case-topic"));
+    case_service_ = new Process();
+    case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
+                          "--shutdown-grace=5s", "--case-topic-partitions=3",
+                          "--case-topic=" + *case_topic_, "--writer-id=" + UniqueName("case-w"),
+                          "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+  }
+  static void TearDownTestSuite() {
+    case_service_->Stop();
+    delete case_service_;
+    delete case_topic_;
+  }
+
+  void SetUp() override {
+    topic_ = UniqueName("notif-topic");
+    scheduling_topic_ = UniqueName("notif-sched-topic");
+    writer_ = UniqueName("notif-w");
+    ASSERT_NO_FATAL_FAILURE(StartNotification());
+  }
+  void TearDown() override {
+    if (running_) notification_.Stop();
+  }
+
+  void StartNotification() {
+    ASSERT_NO_FATAL_FAILURE(notification_.Start(
+        {testing::BinaryPath("services/notification/notification_service"), "--grpc-port=0",
+         "--shutdown-grace=5s", "--notification-topic=" + topic_,
+         "--notification-topic-partitions=3", "--case-topic=" + *case_topic_,
+         "--scheduling-topic=" + scheduling_topic_, "--source-topic-partitions=3",
+         "--writer-id=" + writer_,
+         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap}));
+    stub_ = nv1::NotificationService::NewStub(notification_.channel());
+    running_ = true;
+  }
+
+  std::string OpenCase() {
+    auto cases = cv1::CaseService::NewStub(case_service_->channel());
+    cv1::OpenCaseRequest open;
+    open.set_command_id(UniqueName("open"));
+    open.mutable_patient()->set_mrn("MRN-1");
+    open.mutable_patient()->set_given_name("Ada");
+    open.mutable_patient()->set_family_name("Example");
+    open.mutable_patient()->set_birth_date("1950-01-01");
+    open.mutable_patient()->set_gender(cv1::ADMINISTRATIVE_GENDER_FEMALE);
+    open.set_program("elder_care");
+    open.set_priority(2);
+    open.set_acuity(2);
+    open.mutable_referral()->set_source(cv1::REFERRAL_SOURCE_HOSPITAL);
+    open.mutable_referral()->set_reason("follow-up");
+    open.set_initial_status(cv1::CASE_STATUS_ACTIVE);
+    open.set_team_id("team-n");
+    cv1::OpenCaseResponse opened;
+    grpc::Status status = cases->OpenCase(Context("sup-1", "supervisor").get(), open, &opened);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return opened.case_id();
+  }
+
+  void Assign(const std::string& case_id, const std::string& manager) {
+    auto cases = cv1::CaseService::NewStub(case_service_->channel());
+    cv1::AssignCaseRequest assign;
+    assign.set_case_id(case_id);
+    assign.set_command_id(UniqueName("assign"));
+    assign.set_case_manager_id(manager);
+    cv1::AssignCaseResponse assigned;
+    grpc::Status status =
+        cases->AssignCase(Context("sup-1", "supervisor").get(), assign, &assigned);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  nv1::ListInboxResponse Inbox(const std::string& recipient) {
+    nv1::ListInboxRequest request;
+    request.set_recipient_id(recipient);
+    nv1::ListInboxResponse response;
+    grpc::Status status = stub_->ListInbox(Context(recipient).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  static inline Process* case_service_ = nullptr;
+  static inline std::string* case_topic_ = nullptr;
+  Process notification_;
+  bool running_ = false;
+  std::string topic_, scheduling_topic_, writer_;
+  std::unique_ptr<nv1::NotificationService::Stub> stub_;
+};
+
+TEST_F(NotificationServiceTest, LiveSubscriberReceivesAssignmentWithinBoundedTime) {
+  const std::string manager = UniqueName("cm-live");
+  const std::string case_id = OpenCase();
+  // include_unread: whatever reaches the inbox before the stream is registered is sent too,
+  // so the test does not race the subscription.
+  grpc::ClientContext* raw_context = nullptr;
+  auto context = Context(manager, "case_manager", absl::Seconds(60));
+  raw_context = context.get();
+  nv1::SubscribeInboxRequest subscribe;
+  subscribe.set_recipient_id(manager);
+  subscribe.set_include_unread(true);
+  auto reader = stub_->SubscribeInbox(raw_context, subscribe);
+  std::atomic<bool> received{false};
+  nv1::SubscribeInboxResponse message;
+  absl::Time received_at;
+  std::thread read_thread([&] {
+    if (reader->Read(&message)) {
+      received_at = absl::Now();
+      received = true;
+    }
+  });
+  const absl::Time assigned_at = absl::Now();
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  const bool arrived = testing::WaitUntil([&] { return received.load(); }, absl::Seconds(15));
+  raw_context->TryCancel();
+  read_thread.join();
+  ASSERT_TRUE(arrived) << "no notification within 15 s of the assignment";
+  EXPECT_LT(received_at - assigned_at, absl::Seconds(10));
+  const nv1::Notification& n = message.notification();
+  EXPECT_EQ(n.recipient_id(), manager);
+  EXPECT_EQ(n.tenant_id(), kTenant);
+  EXPECT_EQ(n.type(), "assignment");
+  EXPECT_EQ(n.rule_id(), "assignment.new");
+  EXPECT_EQ(n.case_id(), case_id);
+  EXPECT_EQ(n.link(), "/cases/" + case_id);
+  EXPECT_EQ(n.version(), 1);
+  EXPECT_FALSE(n.has_read_at());
+  // Minimum content: nothing of the patient.
+  EXPECT_EQ(n.DebugString().find("Ada"), std::string::npos);
+  EXPECT_EQ(n.DebugString().find("MRN"), std::string::npos);
+}
+
+TEST_F(NotificationServiceTest, ExactlyOnceAcrossKillAndRestartAndReadStateSurvives) {
+  const std::string manager = UniqueName("cm-once");
+  const std::string other = UniqueName("cm-other");
+  const std::string case_id = OpenCase();
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  ASSERT_TRUE(testing::WaitUntil([&] { return Inbox(manager).notifications_size() == 1; },
+                                 absl::Seconds(20)));
+  const std::string first_id = Inbox(manager).notifications(0).notification_id();
+
+  nv1::MarkReadRequest read;
+  read.set_command_id(UniqueName("read"));
+  read.set_recipient_id(manager);
+  read.set_notification_id(first_id);
+  nv1::MarkReadResponse marked;
+  grpc::Status status = stub_->MarkRead(Context(manager).get(), read, &marked);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(marked.version(), 2);
+  EXPECT_TRUE(marked.notification().has_read_at());
+  EXPECT_EQ(marked.position().topic(), topic_);
+  // A retry with the same command id changes nothing.
+  nv1::MarkReadResponse again;
+  ASSERT_TRUE(stub_->MarkRead(Context(manager).get(), read, &again).ok());
+  EXPECT_EQ(again.version(), 2);
+
+  ASSERT_NO_FATAL_FAILURE(notification_.Kill());
+  running_ = false;
+  // While the service is down: reassigned away and back. Both events follow the first
+  // assignment in the case's partition, so once the restarted service shows the third
+  // event's notification it has re-read the first one too.
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, other));
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        auto inbox = Inbox(manager);
+        // newest first: the reassignment back; two "previous manager"-less entries expected
+        return inbox.notifications_size() >= 3;
+      },
+      absl::Seconds(30)))
+      << "restarted service did not catch up";
+  // cm-once: assigned (read), reassigned away (previous manager), assigned again.
+  nv1::ListInboxResponse inbox = Inbox(manager);
+  ASSERT_EQ(inbox.notifications_size(), 3);
+  std::set<std::string> ids;
+  for (const auto& n : inbox.notifications()) ids.insert(n.notification_id());
+  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(inbox.notifications(0).rule_id(), "assignment.new");
+  EXPECT_EQ(inbox.notifications(1).rule_id(), "assignment.previous");
+  EXPECT_EQ(inbox.notifications(2).notification_id(), first_id);
+  EXPECT_TRUE(inbox.notifications(2).has_read_at());
+  EXPECT_EQ(inbox.unread_count(), 2);
+  // cm-other: the assignment to them; the move back is the other's "previous" notice.
+  ASSERT_TRUE(testing::WaitUntil([&] { return Inbox(other).notifications_size() == 2; },
+                                 absl::Seconds(10)));
+
+  nv1::GetUnreadCountRequest count;
+  count.set_recipient_id(manager);
+  nv1::GetUnreadCountResponse counted;
+  ASSERT_TRUE(stub_->GetUnreadCount(Context(manager).get(), count, &counted).ok());
+  EXPECT_EQ(counted.unread_count(), 2);
+
+  // A graceful restart too: still exactly three, first still read.
+  ASSERT_NO_FATAL_FAILURE(notification_.Stop());
+  running_ = false;
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+  ASSERT_TRUE(testing::WaitUntil([&] { return Inbox(manager).notifications_size() == 3; },
+                                 absl::Seconds(30)));
+  inbox = Inbox(manager);
+  EXPECT_EQ(inbox.notifications_size(), 3);
+  EXPECT_EQ(inbox.unread_count(), 2);
+}
+
+TEST_F(NotificationServiceTest, BadInputAndSomeoneElsesInboxAreRefused) {
+  nv1::MarkReadRequest read;  // everything missing
+  nv1::MarkReadResponse marked;
+  grpc::Status status = stub_->MarkRead(Context("cm-a").get(), read, &marked);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto fields = FieldsOf(status);
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "command_id"), fields.end());
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "notification_id"), fields.end());
+
+  nv1::ListInboxRequest list;
+  list.set_recipient_id("cm-b");
+  nv1::ListInboxResponse listed;
+  status = stub_->ListInbox(Context("cm-a").get(), list, &listed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  read.set_command_id("c1");
+  read.set_recipient_id("cm-a");
+  read.set_notification_id("no-such-notification");
+  status = stub_->MarkRead(Context("cm-a").get(), read, &marked);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  auto no_identity = std::make_unique<grpc::ClientContext>();
+  status = stub_->ListInbox(no_identity.get(), list, &listed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+}  // namespace
+}  // namespace clinical::notification
