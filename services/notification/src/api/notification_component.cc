@@ -1,5 +1,6 @@
 #include "notification_component.h"
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -131,7 +132,19 @@ absl::StatusOr<int> EnsureSourceTopic(const std::string& bootstrap, const std::s
   spec.name = topic;
   spec.partitions = partitions;
   if (absl::Status s = kafka::EnsureTopics(bootstrap, {spec}, timeout); !s.ok()) return s;
-  return kafka::PartitionCount(bootstrap, topic, timeout);
+  // A topic just created (here or by its owner starting at the same time) may take a moment
+  // to appear in the metadata the next request reads: ask again, within the timeout.
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration pause = absl::Milliseconds(50);
+  while (true) {
+    count = kafka::PartitionCount(bootstrap, topic, timeout);
+    if (count.ok() || count.status().code() != absl::StatusCode::kNotFound ||
+        absl::Now() + pause > deadline) {
+      return count;
+    }
+    absl::SleepFor(pause);  // bounded retry of a broker query, not test synchronisation
+    pause = std::min(pause * 2, absl::Seconds(1));
+  }
 }
 
 absl::StatusOr<RuleBook> LoadRules(const std::string& path) {
