@@ -149,7 +149,7 @@ func TestStrimziExample(t *testing.T) {
 			t.Errorf("topic %s: not bound to the Kafka %s", topic.Name, k.Name)
 		}
 	}
-	for _, events := range []string{"clinical.case.events.v1", "clinical.scheduling.events.v1"} {
+	for _, events := range []string{"clinical.case.events.v1", "clinical.scheduling.events.v1", "clinical.notification.events.v1"} {
 		topic, ok := byName[events]
 		if !ok {
 			t.Errorf("no KafkaTopic %s", events)

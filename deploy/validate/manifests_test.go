@@ -497,7 +497,7 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 		}
 	}
 	if svc.writer {
-		if _, ok := env["CLINICAL_WRITER_ID"]; (w.name == "case" || w.name == "scheduling") && !ok {
+		if _, ok := env["CLINICAL_WRITER_ID"]; w.name != "audit" && !ok {
 			bad("a partition owner needs a stable CLINICAL_WRITER_ID")
 		}
 	}

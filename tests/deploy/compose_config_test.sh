@@ -46,7 +46,8 @@ check("healthcheck" in redis, "redis needs a healthcheck")
 
 topics = svcs.get("kafka-topics", {})
 script = " ".join(topics.get("command", []) if isinstance(topics.get("command"), list) else [topics.get("command", "")])
-for needle in ("clinical.case.events.v1", "clinical.scheduling.events.v1", "--partitions 12",
+for needle in ("clinical.case.events.v1", "clinical.scheduling.events.v1",
+               "clinical.notification.events.v1", "--partitions 12",
                "retention.ms=-1", "cleanup.policy=delete", "--if-not-exists"):
     check(needle in script, f"topic job lacks {needle!r}")
 check(topics.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy",
@@ -79,6 +80,7 @@ check(svcs["views"]["depends_on"].get("redis", {}).get("condition") == "service_
 check(svcs["views"]["environment"].get("CLINICAL_REDIS_HOST") == "redis", "views: Redis host")
 check(svcs["case"]["environment"].get("CLINICAL_WRITER_ID"), "case: a stable writer id")
 check(svcs["scheduling"]["environment"].get("CLINICAL_WRITER_ID"), "scheduling: a stable writer id")
+check(svcs["notification"]["environment"].get("CLINICAL_WRITER_ID"), "notification: a stable writer id")
 if errors:
     print("\n".join("FAIL: " + e for e in errors), file=sys.stderr)
     sys.exit(1)
