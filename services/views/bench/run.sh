@@ -28,7 +28,7 @@ version=$(sed -n 's/.*version=\([^ ]*\) .*/\1/p' "${CLINICAL_PLATFORM_DIR}/rebui
 # The service on the built (active, caught-up) version.
 log="${CLINICAL_PLATFORM_DIR}/views.log"
 "${BUILD_DIR}/services/views/views_service" --grpc-port=0 --case-topic=views-bench-case-events \
-  --view-root=views-bench --view-version="${version}" --log-level=warn 2>"${log}" &
+  --view-root=views-bench --view-version="${version}" 2>"${log}" &
 views_pid=$!
 port=""
 for _ in $(seq 1 300); do
