@@ -23,6 +23,12 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "clinical/eventstore/event_store.h"
+#include "clinical/notification/v1/events.pb.h"
+#include "test_receiver.h"
+
+#include <filesystem>
+#include <fstream>
 
 namespace clinical::notification {
 namespace {
@@ -42,7 +48,8 @@ int ListeningPort(const std::string& line) {
 
 class Process {
  public:
-  void Start(std::vector<std::string> argv) {
+  void Start(std::vector<std::string> argv, const std::vector<std::string>& extra = {}) {
+    argv.insert(argv.end(), extra.begin(), extra.end());
     auto process = Subprocess::Start(argv);
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
@@ -127,7 +134,8 @@ class NotificationServiceTest : public ::testing::Test {
          "--notification-topic-partitions=3", "--case-topic=" + *case_topic_,
          "--scheduling-topic=" + scheduling_topic_, "--source-topic-partitions=3",
          "--writer-id=" + writer_,
-         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap}));
+         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap},
+        extra_args_));
     stub_ = nv1::NotificationService::NewStub(notification_.channel());
     running_ = true;
   }
@@ -180,6 +188,7 @@ class NotificationServiceTest : public ::testing::Test {
   Process notification_;
   bool running_ = false;
   std::string topic_, scheduling_topic_, writer_;
+  std::vector<std::string> extra_args_;
   std::unique_ptr<nv1::NotificationService::Stub> stub_;
 };
 
@@ -296,6 +305,92 @@ TEST_F(NotificationServiceTest, ExactlyOnceAcrossKillAndRestartAndReadStateSurvi
   inbox = Inbox(manager);
   EXPECT_EQ(inbox.notifications_size(), 3);
   EXPECT_EQ(inbox.unread_count(), 2);
+}
+
+// The webhook outcomes recorded for one notification on the notification topic.
+struct Outcomes {
+  int failed = 0;
+  int delivered = 0;
+  int delivered_attempt = 0;
+  std::vector<int> failed_attempts;
+};
+Outcomes ReadOutcomes(const std::string& topic, const std::string& id) {
+  Outcomes out;
+  absl::Status read = eventstore::ReadLog(
+      testing::Platform::Get().kafka_bootstrap, topic, eventstore::ReplayStart{},
+      [&](const eventstore::LoggedEvent& logged) {
+        if (logged.envelope.aggregate_id() != id) return true;
+        nv1::NotificationDeliveryFailed failed;
+        nv1::NotificationDelivered delivered;
+        if (logged.envelope.payload().UnpackTo(&failed) &&
+            logged.envelope.payload().Is<nv1::NotificationDeliveryFailed>()) {
+          ++out.failed;
+          out.failed_attempts.push_back(failed.attempt());
+        } else if (logged.envelope.payload().Is<nv1::NotificationDelivered>() &&
+                   logged.envelope.payload().UnpackTo(&delivered)) {
+          ++out.delivered;
+          out.delivered_attempt = delivered.attempt();
+        }
+        return true;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(read.ok()) << read;
+  return out;
+}
+
+TEST_F(NotificationServiceTest, WebhookRetriesSurviveKillAndDeliverExactlyOnceSigned) {
+  const std::string manager = UniqueName("cm-hook");
+  test_support::TestReceiver receiver(/*fail_first=*/0);
+  receiver.SetAccepting(false);  // 503 until told otherwise
+  const std::string file =
+      (std::filesystem::temp_directory_path() / (UniqueName("recipients") + ".json")).string();
+  {
+    std::ofstream out(file);
+    out << nlohmann::json{{kTenant,
+                           {{manager,
+                             {{"webhook_url", "http://127.0.0.1:" +
+                                                  std::to_string(receiver.port()) + "/hook"},
+                              {"webhook_secret", test_support::kSecret},
+                              {"time_zone", "America/New_York"}}}}}}
+               .dump();
+  }
+  ASSERT_NO_FATAL_FAILURE(notification_.Stop());
+  running_ = false;
+  extra_args_ = {"--recipients-file=" + file, "--webhook-initial-backoff=200ms",
+                 "--webhook-max-backoff=1s", "--webhook-max-attempts=50"};
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+
+  const std::string case_id = OpenCase();
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  ASSERT_TRUE(testing::WaitUntil([&] { return receiver.requests() >= 2; }, absl::Seconds(30)));
+  // Mid-delivery: attempts have failed, none accepted. Kill; the queue is in the log.
+  ASSERT_NO_FATAL_FAILURE(notification_.Kill());
+  running_ = false;
+  EXPECT_TRUE(receiver.accepted().empty());
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+  receiver.SetAccepting(true);
+  ASSERT_TRUE(testing::WaitUntil([&] { return receiver.accepted().size() == 1; },
+                                 absl::Seconds(30)));
+  const std::string id = receiver.accepted().begin()->first;
+  EXPECT_EQ(Inbox(manager).notifications(0).notification_id(), id);
+  // The outcome is audited on the topic; once it is there no attempt follows.
+  Outcomes outcomes;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        outcomes = ReadOutcomes(topic_, id);
+        return outcomes.delivered > 0;
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(outcomes.delivered, 1);
+  EXPECT_GE(outcomes.failed, 1);
+  for (size_t i = 0; i < outcomes.failed_attempts.size(); ++i) {
+    EXPECT_EQ(outcomes.failed_attempts[i], static_cast<int>(i) + 1);
+  }
+  EXPECT_EQ(outcomes.delivered_attempt, outcomes.failed + 1);
+  EXPECT_EQ(receiver.accepted().at(id), 1);
+  EXPECT_EQ(receiver.duplicates(), 0);
+  EXPECT_EQ(receiver.bad_signatures(), 0);
+  std::filesystem::remove(file);
 }
 
 TEST_F(NotificationServiceTest, BadInputAndSomeoneElsesInboxAreRefused) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <random>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -14,7 +16,9 @@
 #include "clinical/kafka/log_bridge.h"
 #include "librdkafka/rdkafkacpp.h"
 #include "notification_engine.h"
+#include "nlohmann/json.hpp"
 #include "notification_grpc_service.h"
+#include "webhook_sender.h"
 
 namespace clinical::notification {
 namespace {
@@ -114,11 +118,129 @@ class TopicFollower {
   std::thread thread_;
 };
 
+// Sends due webhooks one at a time on its own thread: one HTTP attempt, then its outcome
+// appended (delivered / failed with the next time / dead-lettered) before the next.
+class WebhookWorker {
+ public:
+  WebhookWorker(NotificationEngine& engine, absl::Duration attempt_timeout,
+                logging::Logger& logger)
+      : engine_(engine), attempt_timeout_(attempt_timeout), logger_(logger),
+        random_(std::random_device()()) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~WebhookWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      lock.unlock();
+      absl::Time next_due;
+      bool record_failed = false;
+      auto due = engine_.NextDueWebhook(absl::Now(), &next_due);
+      if (due.has_value()) {
+        auto target = ParseWebhookUrl(due->webhook_url, due->webhook_secret);
+        bool delivered = false;
+        std::string reason = "bad_url";
+        if (target.ok()) {
+          auto code = PostWebhook(*target, due->notification.notification_id,
+                                  WebhookBody(due->notification, due->attempt),
+                                  absl::ToUnixSeconds(absl::Now()), attempt_timeout_);
+          delivered = code.ok() && *code >= 200 && *code < 300;
+          reason = code.ok() ? absl::StrCat("http_", *code)
+                             : std::string(code.status().message());
+        }
+        absl::Status recorded =
+            engine_.RecordWebhookAttempt(*due, delivered, delivered ? "" : reason,
+                                         jitter(random_));
+        record_failed = !recorded.ok();
+        if (!recorded.ok()) {
+          logger_.Warn("webhook outcome not recorded; will retry",
+                       {{"code", absl::StatusCodeToString(recorded.code())}});
+        }
+      }
+      lock.lock();
+      if (due.has_value() && !record_failed) continue;
+      // Nothing due: wake at the next due time, or poll for newly created ones.
+      // A failed append (broker down) backs off a second before the same attempt again.
+      const absl::Duration wait =
+          record_failed ? absl::Seconds(1)
+                        : std::clamp(next_due - absl::Now(), absl::Milliseconds(10),
+                                     absl::Milliseconds(200));
+      wake_.wait_for(lock, absl::ToChronoMilliseconds(wait), [this] { return stop_; });
+    }
+  }
+
+  NotificationEngine& engine_;
+  const absl::Duration attempt_timeout_;
+  logging::Logger& logger_;
+  std::mt19937_64 random_;  // worker thread only
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+absl::StatusOr<std::map<std::string, RecipientSettings>> LoadRecipients(const std::string& path) {
+  std::map<std::string, RecipientSettings> out;
+  if (path.empty()) return out;
+  std::ifstream in(path);
+  auto bad = [](const std::string& where) {
+    return absl::InvalidArgumentError("config key 'recipients-file': " + where);
+  };
+  if (!in) return bad("cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) return bad("not a JSON object");
+  for (const auto& [tenant, recipients] : json.items()) {
+    if (!recipients.is_object()) return bad(tenant + ": not an object");
+    for (const auto& [recipient, j] : recipients.items()) {
+      const std::string where = tenant + "." + recipient;
+      if (!j.is_object()) return bad(where + ": not an object");
+      RecipientSettings s;
+      s.webhook_url = j.value("webhook_url", "");
+      s.webhook_secret = j.value("webhook_secret", "");
+      if (!s.webhook_url.empty()) {
+        if (!ParseWebhookUrl(s.webhook_url, "").ok()) return bad(where + ".webhook_url: invalid");
+        if (s.webhook_secret.empty()) return bad(where + ".webhook_secret: required");
+      }
+      s.preferences.time_zone = j.value("time_zone", "UTC");
+      absl::TimeZone zone;
+      if (!absl::LoadTimeZone(s.preferences.time_zone, &zone)) {
+        return bad(where + ".time_zone: unknown");
+      }
+      s.preferences.quiet_start_minute = j.value("quiet_start_minute", 0);
+      s.preferences.quiet_end_minute = j.value("quiet_end_minute", 0);
+      if (s.preferences.quiet_start_minute < 0 || s.preferences.quiet_start_minute >= 1440 ||
+          s.preferences.quiet_end_minute < 0 || s.preferences.quiet_end_minute >= 1440) {
+        return bad(where + ": quiet minutes must be in [0, 1440)");
+      }
+      if (j.contains("opted_out") && j["opted_out"].is_array()) {
+        for (const auto& t : j["opted_out"]) {
+          if (t.is_string()) s.preferences.opted_out_types.insert(t.get<std::string>());
+        }
+      }
+      out[NotificationEngine::RecipientKey(tenant, recipient)] = std::move(s);
+    }
+  }
+  return out;
+}
+
 struct Runtime {
   std::unique_ptr<eventstore::EventStore> store;
   std::unique_ptr<NotificationEngine> engine;
   std::unique_ptr<NotificationGrpcService> service;
   std::vector<std::unique_ptr<TopicFollower>> followers;
+  std::unique_ptr<WebhookWorker> webhooks;
 };
 
 // A source topic's partition count: the existing topic's, or created with the platform's
@@ -201,7 +323,20 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
   runtime->store = std::move(*store);
   if (absl::Status acquired = runtime->store->Acquire(); !acquired.ok()) return acquired;
 
+  auto recipients = LoadRecipients(config.GetString("recipients-file"));
+  if (!recipients.ok()) return recipients.status();
   EngineOptions engine_options;
+  engine_options.recipients = *std::move(recipients);
+  engine_options.backoff.initial = config.GetDuration("webhook-initial-backoff");
+  engine_options.backoff.max = config.GetDuration("webhook-max-backoff");
+  engine_options.backoff.max_attempts = static_cast<int>(config.GetInt("webhook-max-attempts"));
+  if (engine_options.backoff.initial <= absl::ZeroDuration() ||
+      engine_options.backoff.max < engine_options.backoff.initial ||
+      engine_options.backoff.max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        "config keys 'webhook-initial-backoff', 'webhook-max-backoff', 'webhook-max-attempts' "
+        "must be positive with max >= initial");
+  }
   engine_options.rules = *std::move(rules);
   engine_options.max_event_age = max_age;
   engine_options.topic = topic;
@@ -236,7 +371,10 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
     if (!follower.ok()) return follower.status();
     runtime->followers.push_back(std::move(*follower));
   }
+  runtime->webhooks = std::make_unique<WebhookWorker>(
+      *runtime->engine, config.GetDuration("webhook-timeout"), logger);
   return std::function<void()>([runtime, &logger] {
+    runtime->webhooks.reset();
     runtime->engine->Stop();
     runtime->followers.clear();
     const eventstore::StoreStats stats = runtime->store->Stats();
@@ -275,6 +413,13 @@ grpcx::ServiceSpec NotificationServiceSpec() {
       {"replay-timeout", OptionType::kDuration, "120s", "bound on the startup replay"},
       {"max-event-age", OptionType::kDuration, "24h",
        "source events older than this update routing only and notify nobody"},
+      {"recipients-file", OptionType::kString, "",
+       "JSON per tenant and recipient: webhook_url, webhook_secret, time_zone, quiet hours, "
+       "opted_out types (docs/notification-service.md); empty = in-app only"},
+      {"webhook-initial-backoff", OptionType::kDuration, "1s", "first webhook retry step"},
+      {"webhook-max-backoff", OptionType::kDuration, "5m", "largest webhook retry step"},
+      {"webhook-max-attempts", OptionType::kInt, "6", "webhook attempts before dead-letter"},
+      {"webhook-timeout", OptionType::kDuration, "10s", "bound on one webhook attempt"},
       {"rules-file", OptionType::kString, "",
        "JSON rule book (docs/notification-service.md); empty = the built-in rules"},
   };

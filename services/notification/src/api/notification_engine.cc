@@ -38,6 +38,24 @@ v1::Notification ToMessage(const PlannedNotification& n, absl::Time now) {
   return m;
 }
 
+PlannedNotification FromMessage(const v1::Notification& m) {
+  PlannedNotification n;
+  n.notification_id = m.notification_id();
+  n.rule_id = m.rule_id();
+  n.type = m.type();
+  n.priority = m.priority() == v1::NOTIFICATION_PRIORITY_URGENT ? Priority::kUrgent
+                                                                : Priority::kNormal;
+  n.recipient_id = m.recipient_id();
+  n.tenant_id = m.tenant_id();
+  n.case_id = m.case_id();
+  n.subject_id = m.subject_id();
+  n.title = m.title();
+  n.link = m.link();
+  n.source_id = m.source_event_id();
+  n.occurred_at = FromProto(m.created_at());
+  return n;
+}
+
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 
@@ -67,6 +85,18 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
     v1::Notification n = created.notification();
     n.set_version(version);
     inbox_[InboxKey(n.tenant_id(), n.recipient_id())].push_back(id);
+    auto settings = options_.recipients.find(RecipientKey(n.tenant_id(), n.recipient_id()));
+    // History older than max_event_age is not sent again when recipients gain a webhook.
+    if (settings != options_.recipients.end() && !settings->second.webhook_url.empty() &&
+        clock_() - FromProto(n.created_at()) <= options_.max_event_age) {
+      RecipientSettings rs = settings->second;
+      rs.preferences.channels.insert(Channel::kWebhook);
+      DeliveryPlan plan = PlanDelivery(FromMessage(n), rs.preferences, FromProto(n.created_at()));
+      auto at = plan.send_at.find(Channel::kWebhook);
+      if (!plan.suppressed && at != plan.send_at.end()) {
+        pending_webhooks_[id] = PendingWebhook{0, at->second};
+      }
+    }
     notifications_[id] = std::move(n);
     ++created_;
     changed_.notify_all();
@@ -77,9 +107,20 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
     *it->second.mutable_read_at() = read.read_at();
     it->second.set_version(version);
   } else {
-    // Delivery outcomes only move the version.
     auto it = notifications_.find(envelope.aggregate_id());
     if (it != notifications_.end()) it->second.set_version(version);
+    const std::string& id = envelope.aggregate_id();
+    if (any.Is<v1::NotificationDelivered>() || any.Is<v1::NotificationDeadLettered>()) {
+      pending_webhooks_.erase(id);
+    } else if (any.Is<v1::NotificationDeliveryFailed>()) {
+      v1::NotificationDeliveryFailed failed;
+      auto pending = pending_webhooks_.find(id);
+      if (pending != pending_webhooks_.end() && any.UnpackTo(&failed)) {
+        pending->second.attempts_made = failed.attempt();
+        pending->second.not_before = FromProto(failed.next_attempt_at());
+      }
+    }
+    changed_.notify_all();
   }
 }
 
@@ -309,6 +350,79 @@ std::vector<v1::Notification> NotificationEngine::WaitForNew(const std::string& 
   }
   *cursor = ids.size();
   return out;
+}
+
+std::string NotificationEngine::RecipientKey(const std::string& tenant_id,
+                                             const std::string& recipient_id) {
+  return absl::StrCat(tenant_id, "/", recipient_id);
+}
+
+std::optional<DueWebhook> NotificationEngine::NextDueWebhook(absl::Time now,
+                                                             absl::Time* next_due) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  *next_due = absl::InfiniteFuture();
+  std::optional<DueWebhook> due;
+  for (const auto& [id, pending] : pending_webhooks_) {
+    if (pending.not_before > now) {
+      *next_due = std::min(*next_due, pending.not_before);
+      continue;
+    }
+    if (due.has_value()) continue;
+    const v1::Notification& n = notifications_.at(id);
+    const auto& settings = options_.recipients.at(RecipientKey(n.tenant_id(), n.recipient_id()));
+    due = DueWebhook{FromMessage(n), settings.webhook_url, settings.webhook_secret,
+                     pending.attempts_made + 1};
+  }
+  return due;
+}
+
+absl::Status NotificationEngine::RecordWebhookAttempt(const DueWebhook& due, bool delivered,
+                                                      const std::string& reason,
+                                                      double jitter) {
+  const absl::Time now = clock_();
+  common::v1::EventEnvelope event;
+  *event.mutable_occurred_at() = ToProto(now);
+  event.mutable_actor()->set_user_id("notification-service");
+  event.mutable_actor()->set_role(common::v1::ROLE_SERVICE);
+  event.set_tenant_id(due.notification.tenant_id);
+  event.set_schema_version(1);
+  if (delivered) {
+    v1::NotificationDelivered e;
+    e.set_channel(v1::NOTIFICATION_CHANNEL_WEBHOOK);
+    e.set_attempt(due.attempt);
+    event.set_event_type(v1::NotificationDelivered::descriptor()->full_name());
+    event.mutable_payload()->PackFrom(e);
+  } else if (ShouldDeadLetter(due.attempt, options_.backoff)) {
+    v1::NotificationDeadLettered e;
+    e.set_channel(v1::NOTIFICATION_CHANNEL_WEBHOOK);
+    e.set_attempts(due.attempt);
+    event.set_event_type(v1::NotificationDeadLettered::descriptor()->full_name());
+    event.mutable_payload()->PackFrom(e);
+  } else {
+    v1::NotificationDeliveryFailed e;
+    e.set_channel(v1::NOTIFICATION_CHANNEL_WEBHOOK);
+    e.set_attempt(due.attempt);
+    e.set_reason(reason);
+    *e.mutable_next_attempt_at() =
+        ToProto(now + BackoffDelay(due.attempt, options_.backoff, jitter));
+    event.set_event_type(v1::NotificationDeliveryFailed::descriptor()->full_name());
+    event.mutable_payload()->PackFrom(e);
+  }
+  eventstore::AppendRequest append;
+  append.aggregate_id = due.notification.notification_id;
+  // One outcome per attempt, whatever retries of the append happen.
+  append.command_id = absl::StrCat(due.notification.notification_id, ".webhook.", due.attempt);
+  append.events.push_back(event);
+  auto result = append_(std::move(append));
+  if (!result.ok()) return result.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  event.set_aggregate_id(due.notification.notification_id);
+  if (!result->duplicate) ApplyLocked(event, result->last_version);
+  logger_.Info("webhook attempt", {{"notification_id", due.notification.notification_id},
+                                   {"attempt", due.attempt},
+                                   {"delivered", delivered},
+                                   {"reason", reason}});
+  return absl::OkStatus();
 }
 
 void NotificationEngine::Stop() {

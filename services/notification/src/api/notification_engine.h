@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,25 @@ namespace clinical::notification {
 using Appender =
     std::function<absl::StatusOr<eventstore::AppendResult>(eventstore::AppendRequest)>;
 
+// A recipient's delivery settings beyond the inbox (from the deployment's recipients file).
+struct RecipientSettings {
+  Preferences preferences;
+  std::string webhook_url;  // empty: in-app only
+  std::string webhook_secret;
+};
+
+// One webhook attempt that is due.
+struct DueWebhook {
+  PlannedNotification notification;
+  std::string webhook_url;
+  std::string webhook_secret;
+  int attempt = 1;  // the attempt about to be made
+};
+
 struct EngineOptions {
+  // Keyed by RecipientKey(tenant, recipient).
+  std::map<std::string, RecipientSettings> recipients;
+  BackoffPolicy backoff;
   RuleBook rules = DefaultRuleBook();
   // Events older than this (by occurred_at) only update routing: a rule added today does
   // not page people about last year's history when the case topic is re-read.
@@ -72,6 +91,16 @@ class NotificationEngine {
                                            bool unread_only, absl::Time deadline);
   // Current end of the recipient's inbox (a cursor that skips everything so far).
   size_t InboxEnd(const std::string& tenant_id, const std::string& recipient_id) const;
+  // Webhook delivery. The queue is derived from the log (a created notification for a
+  // webhook recipient with neither NotificationDelivered nor NotificationDeadLettered is
+  // pending), so a restart resumes it. NextDueWebhook returns the earliest due one;
+  // RecordWebhookAttempt appends the attempt's outcome (delivered, failed with the next
+  // attempt time from the backoff policy and `jitter`, or dead-lettered).
+  std::optional<DueWebhook> NextDueWebhook(absl::Time now, absl::Time* next_due) const;
+  absl::Status RecordWebhookAttempt(const DueWebhook& due, bool delivered,
+                                    const std::string& reason, double jitter);
+  static std::string RecipientKey(const std::string& tenant_id, const std::string& recipient_id);
+
   // Wakes every waiter for shutdown; WaitForNew returns at once from then on.
   void Stop();
   bool stopped() const;
@@ -96,6 +125,11 @@ class NotificationEngine {
   std::map<std::string, std::vector<std::string>> inbox_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, CaseRouting> cases_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, AppointmentRouting> appointments_ ABSL_GUARDED_BY(mutex_);
+  struct PendingWebhook {
+    int attempts_made = 0;
+    absl::Time not_before;
+  };
+  std::map<std::string, PendingWebhook> pending_webhooks_ ABSL_GUARDED_BY(mutex_);
   int64_t created_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
 };
