@@ -152,10 +152,17 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
       return absl::UnavailableError(
           absl::StrCat("kafka: creating topic ", name, ": ", rd_kafka_err2str(err)));
     }
-    // Exists already: acceptable only with the partition count we expect.
+    // Exists already: acceptable only with the partition count we expect. A topic another
+    // process is creating at this moment can be "already existing" before this broker's
+    // metadata shows it, so NOT_FOUND is asked again until the deadline.
     for (const TopicSpec& spec : topics) {
       if (spec.name != name) continue;
+      const absl::Time deadline = absl::Now() + timeout;
       auto partitions = PartitionCountWith(handle->get(), name, timeout);
+      while (partitions.status().code() == absl::StatusCode::kNotFound && absl::Now() < deadline) {
+        absl::SleepFor(absl::Milliseconds(50));  // metadata propagation; bounded by the deadline
+        partitions = PartitionCountWith(handle->get(), name, deadline - absl::Now());
+      }
       if (!partitions.ok()) return partitions.status();
       if (*partitions != spec.partitions) {
         return absl::FailedPreconditionError(absl::StrCat(
