@@ -41,10 +41,13 @@ address="127.0.0.1:${port}"
 meta='{"x-clinical-user":"sup-1","x-clinical-role":"supervisor","x-clinical-tenant":"tenant-a"}'
 now=$(date -u +2026-06-15T00:00:00Z)
 
+runs=0
 run() { local name=$1 method=$2 data=$3
+  runs=$((runs + 1))
+  local out="${CLINICAL_PLATFORM_DIR}/ghz-${runs}.json"
   "${BIN}/ghz" --insecure --format=json -n "${REQUESTS}" -c "${CONCURRENCY}" -m "${meta}" \
-    --call "${method}" -d "${data}" "${address}" >"${CLINICAL_PLATFORM_DIR}/${name}.json"
-  python3 - "${name}" "${CLINICAL_PLATFORM_DIR}/${name}.json" <<'PY'
+    --call "${method}" -d "${data}" "${address}" >"${out}"
+  python3 - "${name}" "${out}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[2]))
 lat = {d["percentage"]: d["latency"] / 1e6 for d in r["latencyDistribution"] or []}
