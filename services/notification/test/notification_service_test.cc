@@ -390,6 +390,29 @@ TEST_F(NotificationServiceTest, WebhookRetriesSurviveKillAndDeliverExactlyOnceSi
   EXPECT_EQ(receiver.accepted().at(id), 1);
   EXPECT_EQ(receiver.duplicates(), 0);
   EXPECT_EQ(receiver.bad_signatures(), 0);
+
+  // Resend on request: a new series; the receiver sees the same id again (and would
+  // deduplicate on it); the topic records a second delivery.
+  nv1::ResendRequest resend;
+  resend.set_command_id(UniqueName("resend"));
+  resend.set_recipient_id(manager);
+  resend.set_notification_id(id);
+  nv1::ResendResponse resent;
+  grpc::Status status = stub_->Resend(Context(manager).get(), resend, &resent);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(testing::WaitUntil([&] { return receiver.accepted().at(id) == 2; },
+                                 absl::Seconds(30)));
+  ASSERT_TRUE(testing::WaitUntil([&] { return ReadOutcomes(topic_, id).delivered == 2; },
+                                 absl::Seconds(30)));
+  // The same command id again writes nothing.
+  nv1::ResendResponse again;
+  ASSERT_TRUE(stub_->Resend(Context(manager).get(), resend, &again).ok());
+  EXPECT_EQ(again.version(), resent.version());
+  // A recipient without a webhook cannot ask for one.
+  resend.set_command_id(UniqueName("resend"));
+  resend.set_recipient_id("cm-nohook");
+  status = stub_->Resend(Context("cm-nohook").get(), resend, &again);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   std::filesystem::remove(file);
 }
 

@@ -111,7 +111,15 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
     if (it != notifications_.end()) it->second.set_version(version);
     const std::string& id = envelope.aggregate_id();
     if (any.Is<v1::NotificationDelivered>() || any.Is<v1::NotificationDeadLettered>()) {
-      pending_webhooks_.erase(id);
+      auto pending = pending_webhooks_.find(id);
+      if (pending != pending_webhooks_.end()) {
+        resends_done_[id] = pending->second.generation;
+        pending_webhooks_.erase(pending);
+      }
+    } else if (any.Is<v1::NotificationResendRequested>()) {
+      const int generation = resends_done_[id] + 1;
+      resends_done_[id] = generation;
+      pending_webhooks_[id] = PendingWebhook{0, FromProto(envelope.occurred_at()), generation};
     } else if (any.Is<v1::NotificationDeliveryFailed>()) {
       v1::NotificationDeliveryFailed failed;
       auto pending = pending_webhooks_.find(id);
@@ -310,6 +318,53 @@ absl::StatusOr<v1::MarkReadResponse> NotificationEngine::MarkRead(
   return response;
 }
 
+absl::StatusOr<v1::ResendResponse> NotificationEngine::Resend(const grpcx::Caller& caller,
+                                                             const v1::ResendRequest& request) {
+  grpcx::Violations violations;
+  if (request.command_id().empty()) violations.Add("command_id", "required");
+  if (request.recipient_id().empty()) violations.Add("recipient_id", "required");
+  if (request.notification_id().empty()) violations.Add("notification_id", "required");
+  if (!violations.empty()) return violations.ToStatus();
+  if (absl::Status s = CheckOwnInbox(caller, request.recipient_id()); !s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = notifications_.find(request.notification_id());
+    if (it == notifications_.end() || it->second.tenant_id() != caller.tenant_id ||
+        it->second.recipient_id() != request.recipient_id()) {
+      return absl::NotFoundError("notification not found");
+    }
+    auto settings = options_.recipients.find(RecipientKey(caller.tenant_id, request.recipient_id()));
+    if (settings == options_.recipients.end() || settings->second.webhook_url.empty()) {
+      return absl::FailedPreconditionError("the recipient has no webhook");
+    }
+  }
+  v1::NotificationResendRequested resend;
+  resend.set_channel(v1::NOTIFICATION_CHANNEL_WEBHOOK);
+  common::v1::EventEnvelope event;
+  event.set_event_type(v1::NotificationResendRequested::descriptor()->full_name());
+  *event.mutable_occurred_at() = ToProto(clock_());
+  *event.mutable_actor() = caller.actor;
+  event.set_tenant_id(caller.tenant_id);
+  *event.mutable_trace() = caller.trace;
+  event.set_schema_version(1);
+  event.mutable_payload()->PackFrom(resend);
+  eventstore::AppendRequest append;
+  append.aggregate_id = request.notification_id();
+  append.command_id = request.command_id();
+  append.events.push_back(event);
+  auto result = append_(std::move(append));
+  if (!result.ok()) return result.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!result->duplicate) {
+    event.set_aggregate_id(request.notification_id());
+    ApplyLocked(event, result->last_version);
+  }
+  v1::ResendResponse response;
+  response.set_version(result->last_version);
+  *response.mutable_position() = result->position;
+  return response;
+}
+
 absl::Status NotificationEngine::CheckSubscribe(const grpcx::Caller& caller,
                                                 const v1::SubscribeInboxRequest& request) const {
   grpcx::Violations violations;
@@ -371,7 +426,7 @@ std::optional<DueWebhook> NotificationEngine::NextDueWebhook(absl::Time now,
     const v1::Notification& n = notifications_.at(id);
     const auto& settings = options_.recipients.at(RecipientKey(n.tenant_id(), n.recipient_id()));
     due = DueWebhook{FromMessage(n), settings.webhook_url, settings.webhook_secret,
-                     pending.attempts_made + 1};
+                     pending.attempts_made + 1, pending.generation};
   }
   return due;
 }
@@ -411,7 +466,8 @@ absl::Status NotificationEngine::RecordWebhookAttempt(const DueWebhook& due, boo
   eventstore::AppendRequest append;
   append.aggregate_id = due.notification.notification_id;
   // One outcome per attempt, whatever retries of the append happen.
-  append.command_id = absl::StrCat(due.notification.notification_id, ".webhook.", due.attempt);
+  append.command_id = absl::StrCat(due.notification.notification_id, ".webhook.",
+                                   due.generation, ".", due.attempt);
   append.events.push_back(event);
   auto result = append_(std::move(append));
   if (!result.ok()) return result.status();

@@ -36,7 +36,8 @@ struct DueWebhook {
   PlannedNotification notification;
   std::string webhook_url;
   std::string webhook_secret;
-  int attempt = 1;  // the attempt about to be made
+  int attempt = 1;  // the attempt about to be made (in this series)
+  int generation = 0;
 };
 
 struct EngineOptions {
@@ -77,6 +78,8 @@ class NotificationEngine {
                                                   const v1::ListInboxRequest& request) const;
   absl::StatusOr<int> UnreadCount(const grpcx::Caller& caller,
                                   const v1::GetUnreadCountRequest& request) const;
+  absl::StatusOr<v1::ResendResponse> Resend(const grpcx::Caller& caller,
+                                            const v1::ResendRequest& request);
   absl::StatusOr<v1::MarkReadResponse> MarkRead(const grpcx::Caller& caller,
                                                 const v1::MarkReadRequest& request);
 
@@ -128,8 +131,10 @@ class NotificationEngine {
   struct PendingWebhook {
     int attempts_made = 0;
     absl::Time not_before;
+    int generation = 0;  // resends so far: part of each attempt's command id
   };
   std::map<std::string, PendingWebhook> pending_webhooks_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, int> resends_done_ ABSL_GUARDED_BY(mutex_);  // id -> generation
   int64_t created_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
 };

@@ -55,6 +55,17 @@ grpc::Status NotificationGrpcService::MarkRead(grpc::ServerContext* context,
   });
 }
 
+grpc::Status NotificationGrpcService::Resend(grpc::ServerContext* context,
+                                             const v1::ResendRequest* request,
+                                             v1::ResendResponse* response) {
+  return Handle("Resend", context, [&](const grpcx::Caller& caller) -> absl::Status {
+    auto result = engine_.Resend(caller, *request);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status NotificationGrpcService::SubscribeInbox(
     grpc::ServerContext* context, const v1::SubscribeInboxRequest* request,
     grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) {

@@ -20,6 +20,8 @@ class NotificationGrpcService final : public v1::NotificationService::Service {
                               v1::GetUnreadCountResponse* response) override;
   grpc::Status MarkRead(grpc::ServerContext* context, const v1::MarkReadRequest* request,
                         v1::MarkReadResponse* response) override;
+  grpc::Status Resend(grpc::ServerContext* context, const v1::ResendRequest* request,
+                      v1::ResendResponse* response) override;
   grpc::Status SubscribeInbox(grpc::ServerContext* context,
                               const v1::SubscribeInboxRequest* request,
                               grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) override;
