@@ -383,6 +383,9 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 	if psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
 		bad("pod securityContext.runAsUser must be a non-zero uid")
 	}
+	if psc == nil || psc.FSGroup == nil || psc.RunAsGroup == nil || *psc.FSGroup != *psc.RunAsGroup {
+		bad("pod securityContext.fsGroup must equal runAsGroup (mounted secrets are mode 0440)")
+	}
 	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		bad("pod seccompProfile must be RuntimeDefault")
 	}
