@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -39,6 +40,15 @@ std::optional<std::string> RunCommand(const std::string& command) {
   const int status = pclose(pipe.release());
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
   return output;
+}
+
+// grpcurl as deploy/local/tools.sh installs it, unless one is on PATH.
+std::string Grpcurl() {
+  if (RunCommand("command -v grpcurl >/dev/null").has_value()) return "grpcurl";
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(cache != nullptr ? std::string(cache) : absl::StrCat(home != nullptr ? home : "", "/.cache"),
+                      "/clinical-platform/bin/grpcurl");
 }
 
 // Parses the JSON log line "listening" and returns the port, or 0.
@@ -87,12 +97,12 @@ TEST_P(ServiceBootstrapTest, ServesHealthAndReflectionAndStopsCleanlyOnSigterm) 
       absl::Seconds(30)));
 
   // Reflection, through a real external client.
-  auto listed = RunCommand(absl::StrCat("grpcurl -plaintext -max-time 10 ", address, " list"));
+  auto listed = RunCommand(absl::StrCat(Grpcurl(), " -plaintext -max-time 10 ", address, " list"));
   ASSERT_TRUE(listed.has_value()) << "grpcurl failed (is it installed? tests/run.sh installs it)";
   EXPECT_NE(listed->find("grpc.health.v1.Health"), std::string::npos) << *listed;
   EXPECT_NE(listed->find("grpc.reflection.v1alpha.ServerReflection"), std::string::npos) << *listed;
   auto checked = RunCommand(
-      absl::StrCat("grpcurl -plaintext -max-time 10 ", address, " grpc.health.v1.Health/Check"));
+      absl::StrCat(Grpcurl(), " -plaintext -max-time 10 ", address, " grpc.health.v1.Health/Check"));
   ASSERT_TRUE(checked.has_value()) << "health is not callable through reflection";
   EXPECT_NE(checked->find("\"SERVING\""), std::string::npos) << *checked;
 
