@@ -39,6 +39,7 @@ readonly DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   redis-server redis-tools kcat
+  docker-compose python3-venv
   openjdk-17-jre-headless maven golang-go
 )
 
