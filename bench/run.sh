@@ -3,11 +3,18 @@
 # ports) and stops them afterwards. Figures print as Markdown tables; docs/benchmarks.md
 # records a run and explains the method.
 #
-#   bench/run.sh                       every benchmark
+#   bench/run.sh                       the event store and projection benchmarks
 #   bench/run.sh eventstore [args]     one of them, extra args passed through
+#   bench/run.sh views [EVENTS] [REQUESTS] [CONCURRENCY]
+#                                      views: full rebuild of 1M events and query latency
+#                                      under ghz load (long: several minutes)
 set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ "${1:-}" == views ]]; then
+  shift
+  exec "${ROOT}/services/views/bench/run.sh" "$@"
+fi
 readonly BUILD_DIR="${CLINICAL_BUILD_DIR:-${ROOT}/build}"
 # A folder per run: two runs at once must not stop each other's broker.
 export CLINICAL_PLATFORM_DIR="${BUILD_DIR}/bench-platform-$$"
