@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clinical/eventstore/event_store.h"
+#include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
 #include "clinical/kafka/log_bridge.h"
@@ -365,6 +366,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
 
   runtime->service = std::make_unique<NotificationGrpcService>(*runtime->engine, logger);
   host.AddService(runtime->service.get());
+  // The collector holds `runtime`, so the store outlives every scrape.
+  host.metrics().AddCollector(
+      [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
+        collect(sink);
+      });
   for (const auto& [name, partitions] : sources) {
     auto follower =
         TopicFollower::Start(bootstrap, name, partitions, *runtime->engine, logger);

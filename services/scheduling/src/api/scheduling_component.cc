@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "case_directory.h"
 #include "clinical/eventstore/event_store.h"
+#include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
 #include "scheduling_engine.h"
 #include "scheduling_grpc_service.h"
@@ -172,6 +173,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
 
   runtime->service = std::make_unique<SchedulingGrpcService>(*runtime->engine, logger);
   host.AddService(runtime->service.get());
+  // The collector holds `runtime`, so the store outlives every scrape.
+  host.metrics().AddCollector(
+      [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
+        collect(sink);
+      });
   runtime->reminders = std::make_unique<ReminderScheduler>(
       *runtime->engine, *offsets, config.GetDuration("reminder-interval"), logger);
   return std::function<void()>([runtime, &logger] {

@@ -4,6 +4,7 @@
 
 #include "clinical/kafka/admin.h"
 #include "clinical/projection/projection.h"
+#include "clinical/projection/metrics.h"
 #include "view_model.h"
 #include "views_grpc_service.h"
 
@@ -79,6 +80,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   runtime->service =
       std::make_unique<ViewsGrpcService>(std::move(query), runtime->projection.get(), logger);
   host.AddService(runtime->service.get());
+  // Lag per partition, dead letters, errors; the collector holds `runtime`, so the
+  // projection outlives every scrape.
+  host.metrics().AddCollector(
+      [runtime, collect = projection::ProjectionMetrics(*runtime->projection, options.root)](
+          metrics::Sink& sink) { collect(sink); });
   runtime->projection->Start();
   logger.Info("projection started", {{"topic", topic},
                                      {"root", options.root},
