@@ -11,9 +11,8 @@ absl::StatusOr<grpcx::Caller> CaseGrpcService::Authenticate(const grpc::ServerCo
 }
 
 template <typename Request, typename Fn>
-grpc::Status CaseGrpcService::Handle(const char* rpc, grpc::ServerContext* context,
-                                     const Request& request, Fn fn) {
-  const absl::Time started = absl::Now();
+grpc::Status CaseGrpcService::Handle(grpc::ServerContext* context, const Request& request, Fn fn) {
+  // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
   absl::Status status;
   auto caller = Authenticate(*context);
   if (!caller.ok()) {
@@ -24,22 +23,12 @@ grpc::Status CaseGrpcService::Handle(const char* rpc, grpc::ServerContext* conte
              violations);
     status = violations.empty() ? fn(*caller) : violations.ToStatus();
   }
-  const auto code = status.code();
-  const bool server_side = code == absl::StatusCode::kInternal ||
-                           code == absl::StatusCode::kUnavailable ||
-                           code == absl::StatusCode::kDataLoss ||
-                           code == absl::StatusCode::kUnknown;
-  logger_.Log(server_side ? logging::Level::kWarn : logging::Level::kDebug, "rpc",
-              {{"rpc", rpc},
-               {"code", absl::StatusCodeToString(code)},
-               {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
   return grpcx::ToGrpcStatus(status);
 }
 
 template <typename Request, typename Response>
-grpc::Status CaseGrpcService::Mutate(const char* rpc, grpc::ServerContext* context,
-                                     const Request* request, Response* response) {
-  return Handle(rpc, context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
+grpc::Status CaseGrpcService::Mutate(grpc::ServerContext* context, const Request* request, Response* response) {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     absl::StatusOr<CommandOutcome> outcome;
     if constexpr (std::is_same_v<Request, v1::OpenCaseRequest>) {
       outcome = engine_.Open(caller, *request);
@@ -81,7 +70,7 @@ grpc::Status CaseGrpcService::Mutate(const char* rpc, grpc::ServerContext* conte
 #define CLINICAL_CASE_MUTATION(Rpc)                                                         \
   grpc::Status CaseGrpcService::Rpc(grpc::ServerContext* context, const v1::Rpc##Request* r, \
                                     v1::Rpc##Response* out) {                               \
-    return Mutate(#Rpc, context, r, out);                                                   \
+    return Mutate(context, r, out);                                                          \
   }
 
 CLINICAL_CASE_MUTATION(OpenCase)
@@ -128,7 +117,7 @@ CLINICAL_CASE_MUTATION(ChangeServiceReferralStatus)
 grpc::Status CaseGrpcService::BulkReassignCases(grpc::ServerContext* context,
                                                 const v1::BulkReassignCasesRequest* request,
                                                 v1::BulkReassignCasesResponse* response) {
-  return Handle("BulkReassignCases", context, *request, [&](const grpcx::Caller& caller) {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) {
     auto result = engine_.BulkReassign(caller, *request);
     if (!result.ok()) return result.status();
     *response = std::move(*result);
@@ -138,7 +127,7 @@ grpc::Status CaseGrpcService::BulkReassignCases(grpc::ServerContext* context,
 
 grpc::Status CaseGrpcService::GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
                                       v1::GetCaseResponse* response) {
-  return Handle("GetCase", context, *request, [&](const grpcx::Caller& caller) {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) {
     auto found = engine_.Get(caller.tenant_id, request->case_id());
     if (!found.ok()) return found.status();
     for (auto& id : OverdueTaskIds(*found, engine_.Now())) response->add_overdue_task_ids(std::move(id));
@@ -150,7 +139,7 @@ grpc::Status CaseGrpcService::GetCase(grpc::ServerContext* context, const v1::Ge
 grpc::Status CaseGrpcService::ListCaseHistory(grpc::ServerContext* context,
                                               const v1::ListCaseHistoryRequest* request,
                                               v1::ListCaseHistoryResponse* response) {
-  return Handle("ListCaseHistory", context, *request, [&](const grpcx::Caller& caller) {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) {
     auto history = engine_.History(caller.tenant_id, *request);
     if (!history.ok()) return history.status();
     *response = std::move(*history);

@@ -3,7 +3,6 @@
 #include "case_engine.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/grpcx/caller.h"
-#include "clinical/logging/logger.h"
 
 namespace clinical::case_service {
 
@@ -20,7 +19,7 @@ namespace clinical::case_service {
 // Logs carry the RPC name, status code and duration only: never request fields (PHI).
 class CaseGrpcService final : public v1::CaseService::Service {
  public:
-  CaseGrpcService(CaseEngine& engine, logging::Logger& logger) : engine_(engine), logger_(logger) {}
+  explicit CaseGrpcService(CaseEngine& engine) : engine_(engine) {}
 
   grpc::Status OpenCase(grpc::ServerContext*, const v1::OpenCaseRequest*, v1::OpenCaseResponse*) override;
   grpc::Status ChangeCaseStatus(grpc::ServerContext*, const v1::ChangeCaseStatusRequest*,
@@ -92,13 +91,12 @@ class CaseGrpcService final : public v1::CaseService::Service {
   absl::StatusOr<grpcx::Caller> Authenticate(const grpc::ServerContext& context) const;
 
   template <typename Request, typename Fn>
-  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, const Request& request, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, const Request& request, Fn fn);
   template <typename Request, typename Response>
-  grpc::Status Mutate(const char* rpc, grpc::ServerContext* context, const Request* request,
+  grpc::Status Mutate(grpc::ServerContext* context, const Request* request,
                       Response* response);
 
   CaseEngine& engine_;
-  logging::Logger& logger_;
 };
 
 }  // namespace clinical::case_service

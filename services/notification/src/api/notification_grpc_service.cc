@@ -5,27 +5,16 @@
 namespace clinical::notification {
 
 template <typename Fn>
-grpc::Status NotificationGrpcService::Handle(const char* rpc, grpc::ServerContext* context,
-                                             Fn fn) {
-  const absl::Time started = absl::Now();
-  absl::Status status;
+grpc::Status NotificationGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
+  // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
   auto caller = grpcx::CallerFrom(*context);
-  status = caller.ok() ? fn(*caller) : caller.status();
-  const int64_t micros = absl::ToInt64Microseconds(absl::Now() - started);
-  if (status.ok()) {
-    logger_.Debug("rpc", {{"rpc", rpc}, {"code", "OK"}, {"us", micros}});
-  } else {
-    logger_.Info("rpc", {{"rpc", rpc},
-                         {"code", absl::StatusCodeToString(status.code())},
-                         {"us", micros}});
-  }
-  return grpcx::ToGrpcStatus(status);
+  return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status());
 }
 
 grpc::Status NotificationGrpcService::ListInbox(grpc::ServerContext* context,
                                                 const v1::ListInboxRequest* request,
                                                 v1::ListInboxResponse* response) {
-  return Handle("ListInbox", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto result = engine_.ListInbox(caller, *request);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -36,7 +25,7 @@ grpc::Status NotificationGrpcService::ListInbox(grpc::ServerContext* context,
 grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* context,
                                                      const v1::GetUnreadCountRequest* request,
                                                      v1::GetUnreadCountResponse* response) {
-  return Handle("GetUnreadCount", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto result = engine_.UnreadCount(caller, *request);
     if (!result.ok()) return result.status();
     response->set_unread_count(*result);
@@ -47,7 +36,7 @@ grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* contex
 grpc::Status NotificationGrpcService::MarkRead(grpc::ServerContext* context,
                                                const v1::MarkReadRequest* request,
                                                v1::MarkReadResponse* response) {
-  return Handle("MarkRead", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto result = engine_.MarkRead(caller, *request);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -58,7 +47,7 @@ grpc::Status NotificationGrpcService::MarkRead(grpc::ServerContext* context,
 grpc::Status NotificationGrpcService::Resend(grpc::ServerContext* context,
                                              const v1::ResendRequest* request,
                                              v1::ResendResponse* response) {
-  return Handle("Resend", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto result = engine_.Resend(caller, *request);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -69,7 +58,7 @@ grpc::Status NotificationGrpcService::Resend(grpc::ServerContext* context,
 grpc::Status NotificationGrpcService::SubscribeInbox(
     grpc::ServerContext* context, const v1::SubscribeInboxRequest* request,
     grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) {
-  return Handle("SubscribeInbox", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     if (absl::Status s = engine_.CheckSubscribe(caller, *request); !s.ok()) return s;
     size_t cursor =
         request->include_unread() ? 0 : engine_.InboxEnd(caller.tenant_id, request->recipient_id());

@@ -1,6 +1,5 @@
 #pragma once
 
-#include "clinical/logging/logger.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "notification_engine.h"
 
@@ -10,8 +9,7 @@ namespace clinical::notification {
 // thread while the stream is open; it ends when the client cancels or the engine stops.
 class NotificationGrpcService final : public v1::NotificationService::Service {
  public:
-  NotificationGrpcService(NotificationEngine& engine, logging::Logger& logger)
-      : engine_(engine), logger_(logger) {}
+  explicit NotificationGrpcService(NotificationEngine& engine) : engine_(engine) {}
 
   grpc::Status ListInbox(grpc::ServerContext* context, const v1::ListInboxRequest* request,
                          v1::ListInboxResponse* response) override;
@@ -28,10 +26,9 @@ class NotificationGrpcService final : public v1::NotificationService::Service {
 
  private:
   template <typename Fn>
-  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
 
   NotificationEngine& engine_;
-  logging::Logger& logger_;
 };
 
 }  // namespace clinical::notification

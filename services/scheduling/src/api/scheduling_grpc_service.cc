@@ -5,30 +5,16 @@
 namespace clinical::scheduling {
 
 template <typename Fn>
-grpc::Status SchedulingGrpcService::Handle(const char* rpc, grpc::ServerContext* context, Fn fn) {
-  const absl::Time started = absl::Now();
-  absl::Status status;
+grpc::Status SchedulingGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
+  // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
   auto caller = grpcx::CallerFrom(*context);
-  if (!caller.ok()) {
-    status = caller.status();
-  } else {
-    status = fn(*caller);
-  }
-  const int64_t micros = absl::ToInt64Microseconds(absl::Now() - started);
-  if (status.ok()) {
-    logger_.Debug("rpc", {{"rpc", rpc}, {"code", "OK"}, {"us", micros}});
-  } else {
-    logger_.Info("rpc", {{"rpc", rpc},
-                         {"code", absl::StatusCodeToString(status.code())},
-                         {"us", micros}});
-  }
-  return grpcx::ToGrpcStatus(status);
+  return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status());
 }
 
 grpc::Status SchedulingGrpcService::CreateCalendar(grpc::ServerContext* context,
                                                    const v1::CreateCalendarRequest* request,
                                                    v1::CreateCalendarResponse* response) {
-  return Handle("CreateCalendar", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto outcome = engine_.CreateCalendar(caller, *request);
     if (!outcome.ok()) return outcome.status();
     response->set_calendar_id(outcome->id);
@@ -41,7 +27,7 @@ grpc::Status SchedulingGrpcService::CreateCalendar(grpc::ServerContext* context,
 grpc::Status SchedulingGrpcService::UpdateCalendarRules(grpc::ServerContext* context,
                                                         const v1::UpdateCalendarRulesRequest* request,
                                                         v1::UpdateCalendarRulesResponse* response) {
-  return Handle("UpdateCalendarRules", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto outcome = engine_.UpdateCalendarRules(caller, *request);
     if (!outcome.ok()) return outcome.status();
     response->set_version(outcome->version);
@@ -53,7 +39,7 @@ grpc::Status SchedulingGrpcService::UpdateCalendarRules(grpc::ServerContext* con
 grpc::Status SchedulingGrpcService::AddCalendarException(
     grpc::ServerContext* context, const v1::AddCalendarExceptionRequest* request,
     v1::AddCalendarExceptionResponse* response) {
-  return Handle("AddCalendarException", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto outcome = engine_.AddCalendarException(caller, *request);
     if (!outcome.ok()) return outcome.status();
     response->set_exception_id(outcome->detail);
@@ -66,7 +52,7 @@ grpc::Status SchedulingGrpcService::AddCalendarException(
 grpc::Status SchedulingGrpcService::GetCalendar(grpc::ServerContext* context,
                                                 const v1::GetCalendarRequest* request,
                                                 v1::GetCalendarResponse* response) {
-  return Handle("GetCalendar", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto calendar = engine_.GetCalendar(caller.tenant_id, *request);
     if (!calendar.ok()) return calendar.status();
     *response->mutable_calendar() = *calendar;
@@ -77,7 +63,7 @@ grpc::Status SchedulingGrpcService::GetCalendar(grpc::ServerContext* context,
 grpc::Status SchedulingGrpcService::FindAvailableSlots(grpc::ServerContext* context,
                                                        const v1::FindAvailableSlotsRequest* request,
                                                        v1::FindAvailableSlotsResponse* response) {
-  return Handle("FindAvailableSlots", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto found = engine_.FindAvailableSlots(caller, *request);
     if (!found.ok()) return found.status();
     *response = std::move(*found);
@@ -88,7 +74,7 @@ grpc::Status SchedulingGrpcService::FindAvailableSlots(grpc::ServerContext* cont
 grpc::Status SchedulingGrpcService::BookAppointment(grpc::ServerContext* context,
                                                     const v1::BookAppointmentRequest* request,
                                                     v1::BookAppointmentResponse* response) {
-  return Handle("BookAppointment", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto booked = engine_.Book(caller, *request);
     if (!booked.ok()) return booked.status();
     *response = std::move(*booked);
@@ -99,7 +85,7 @@ grpc::Status SchedulingGrpcService::BookAppointment(grpc::ServerContext* context
 grpc::Status SchedulingGrpcService::RescheduleAppointment(
     grpc::ServerContext* context, const v1::RescheduleAppointmentRequest* request,
     v1::RescheduleAppointmentResponse* response) {
-  return Handle("RescheduleAppointment", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto moved = engine_.Reschedule(caller, *request);
     if (!moved.ok()) return moved.status();
     *response = std::move(*moved);
@@ -110,7 +96,7 @@ grpc::Status SchedulingGrpcService::RescheduleAppointment(
 grpc::Status SchedulingGrpcService::CancelAppointment(grpc::ServerContext* context,
                                                       const v1::CancelAppointmentRequest* request,
                                                       v1::CancelAppointmentResponse* response) {
-  return Handle("CancelAppointment", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto cancelled = engine_.Cancel(caller, *request);
     if (!cancelled.ok()) return cancelled.status();
     *response = std::move(*cancelled);
@@ -121,7 +107,7 @@ grpc::Status SchedulingGrpcService::CancelAppointment(grpc::ServerContext* conte
 grpc::Status SchedulingGrpcService::UpdateAppointmentStatus(
     grpc::ServerContext* context, const v1::UpdateAppointmentStatusRequest* request,
     v1::UpdateAppointmentStatusResponse* response) {
-  return Handle("UpdateAppointmentStatus", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto updated = engine_.UpdateStatus(caller, *request);
     if (!updated.ok()) return updated.status();
     *response = std::move(*updated);
@@ -132,7 +118,7 @@ grpc::Status SchedulingGrpcService::UpdateAppointmentStatus(
 grpc::Status SchedulingGrpcService::GetAppointment(grpc::ServerContext* context,
                                                    const v1::GetAppointmentRequest* request,
                                                    v1::GetAppointmentResponse* response) {
-  return Handle("GetAppointment", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     auto appointment = engine_.GetAppointment(caller.tenant_id, request->appointment_id());
     if (!appointment.ok()) return appointment.status();
     *response->mutable_appointment() = std::move(*appointment);
@@ -143,7 +129,7 @@ grpc::Status SchedulingGrpcService::GetAppointment(grpc::ServerContext* context,
 grpc::Status SchedulingGrpcService::ListCaseAppointments(
     grpc::ServerContext* context, const v1::ListCaseAppointmentsRequest* request,
     v1::ListCaseAppointmentsResponse* response) {
-  return Handle("ListCaseAppointments", context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
     if (request->case_id().empty()) {
       return grpcx::InvalidArgument("invalid request", {{"case_id", "is required"}});
     }

@@ -1,7 +1,6 @@
 #pragma once
 
 #include "clinical/grpcx/caller.h"
-#include "clinical/logging/logger.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "scheduling_engine.h"
 
@@ -14,8 +13,7 @@ namespace clinical::scheduling {
 // duration only, never request fields.
 class SchedulingGrpcService final : public v1::SchedulingService::Service {
  public:
-  SchedulingGrpcService(SchedulingEngine& engine, logging::Logger& logger)
-      : engine_(engine), logger_(logger) {}
+  explicit SchedulingGrpcService(SchedulingEngine& engine) : engine_(engine) {}
 
   grpc::Status CreateCalendar(grpc::ServerContext*, const v1::CreateCalendarRequest*,
                               v1::CreateCalendarResponse*) override;
@@ -42,10 +40,9 @@ class SchedulingGrpcService final : public v1::SchedulingService::Service {
 
  private:
   template <typename Fn>
-  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
 
   SchedulingEngine& engine_;
-  logging::Logger& logger_;
 };
 
 }  // namespace clinical::scheduling

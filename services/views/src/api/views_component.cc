@@ -78,7 +78,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   query.contact_threshold_days = std::move(*thresholds);
   query.caseload_limits = std::move(*limits);
   runtime->service =
-      std::make_unique<ViewsGrpcService>(std::move(query), runtime->projection.get(), logger);
+      std::make_unique<ViewsGrpcService>(std::move(query), runtime->projection.get());
   host.AddService(runtime->service.get());
   // Lag per partition, dead letters, errors; the collector holds `runtime`, so the
   // projection outlives every scrape.

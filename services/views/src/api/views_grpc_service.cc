@@ -164,9 +164,8 @@ absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadL
   return out;
 }
 
-ViewsGrpcService::ViewsGrpcService(QueryOptions options, const projection::Projection* projection,
-                                   logging::Logger& logger)
-    : options_(std::move(options)), projection_(projection), logger_(logger) {}
+ViewsGrpcService::ViewsGrpcService(QueryOptions options, const projection::Projection* projection)
+    : options_(std::move(options)), projection_(projection) {}
 
 absl::StatusOr<std::unique_ptr<redis::Connection>> ViewsGrpcService::Acquire() {
   {
@@ -234,8 +233,7 @@ absl::Status ViewsGrpcService::WaitFor(
 }
 
 template <typename Fn>
-grpc::Status ViewsGrpcService::Handle(const char* rpc, grpc::ServerContext* context, Fn fn) {
-  const absl::Time started = absl::Now();
+grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
   absl::Status status;
   auto caller = grpcx::CallerFrom(*context);
   if (!caller.ok()) {
@@ -252,14 +250,7 @@ grpc::Status ViewsGrpcService::Handle(const char* rpc, grpc::ServerContext* cont
       Release(std::move(*redis));
     }
   }
-  const auto code = status.code();
-  const bool server_side = code == absl::StatusCode::kInternal ||
-                           code == absl::StatusCode::kUnavailable ||
-                           code == absl::StatusCode::kUnknown;
-  logger_.Log(server_side ? logging::Level::kWarn : logging::Level::kDebug, "rpc",
-              {{"rpc", rpc},
-               {"code", absl::StatusCodeToString(code)},
-               {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+  // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
   return grpcx::ToGrpcStatus(status);
 }
 
@@ -288,7 +279,7 @@ absl::Status NotForCaseManagers(const grpcx::Caller& caller) {
 grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
                                            const vv1::GetCaseloadRequest* request,
                                            vv1::GetCaseloadResponse* response) {
-  return Handle("GetCaseload", context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->case_manager_id(), "case_manager_id", true, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
@@ -342,7 +333,7 @@ grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::GetWorklist(grpc::ServerContext* context,
                                            const vv1::GetWorklistRequest* request,
                                            vv1::GetWorklistResponse* response) {
-  return Handle("GetWorklist", context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->case_manager_id(), "case_manager_id", true, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
@@ -376,7 +367,7 @@ grpc::Status ViewsGrpcService::GetWorklist(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
                                            const vv1::ListRollupsRequest* request,
                                            vv1::ListRollupsResponse* response) {
-  return Handle("ListRollups", context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");
@@ -421,7 +412,7 @@ grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
                                                    const vv1::SuggestCaseManagersRequest* request,
                                                    vv1::SuggestCaseManagersResponse* response) {
-  return Handle("SuggestCaseManagers", context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->program(), "program", true, v);
     if (request->acuity() < 1 || request->acuity() > 5) v.Add("acuity", "must be between 1 and 5");
@@ -495,7 +486,7 @@ grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
                                            const vv1::GetOutcomesRequest* request,
                                            vv1::GetOutcomesResponse* response) {
-  return Handle("GetOutcomes", context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");

@@ -10,7 +10,6 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "clinical/grpcx/caller.h"
-#include "clinical/logging/logger.h"
 #include "clinical/projection/projection.h"
 #include "clinical/redis/connection.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
@@ -41,8 +40,8 @@ absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadL
 
 // clinical.views.v1.ViewsService over the views in Redis (sync API: handlers may block on
 // WaitForPosition and Redis round trips, each bounded). Thread-safe: Redis connections come
-// from a small pool, one per call in flight. `projection` (may be null: no waiting) and
-// `logger` must outlive the service.
+// from a small pool, one per call in flight. `projection` (may be null: no waiting) must
+// outlive the service.
 //
 // Errors: UNAUTHENTICATED (no identity), PERMISSION_DENIED (a case manager asking for
 // another's caseload or for supervisor views), INVALID_ARGUMENT with field violations,
@@ -50,8 +49,7 @@ absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadL
 // of the view built yet).
 class ViewsGrpcService final : public vv1::ViewsService::Service {
  public:
-  ViewsGrpcService(QueryOptions options, const projection::Projection* projection,
-                   logging::Logger& logger);
+  ViewsGrpcService(QueryOptions options, const projection::Projection* projection);
 
   grpc::Status GetCaseload(grpc::ServerContext* context, const vv1::GetCaseloadRequest* request,
                            vv1::GetCaseloadResponse* response) override;
@@ -71,11 +69,10 @@ class ViewsGrpcService final : public vv1::ViewsService::Service {
   absl::Status WaitFor(const google::protobuf::RepeatedPtrField<common::v1::LogPosition>& positions,
                        const grpc::ServerContext& context, redis::Connection& redis) const;
   template <typename Fn>
-  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
 
   const QueryOptions options_;
   const projection::Projection* projection_;
-  logging::Logger& logger_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<redis::Connection>> idle_ ABSL_GUARDED_BY(mutex_);
 };
