@@ -9,12 +9,21 @@
 namespace clinical::scheduling {
 namespace {
 
+// `isolation` is the consumer's isolation.level. The reader reads committed records only;
+// the watermark client must not: librdkafka answers query_watermark_offsets with the last
+// stable offset under read_committed, and a transaction's commit markers reach the
+// partition only after the producer's commit has returned. The case service's
+// acknowledged close would then lie above the "end" and a lookup made right after it
+// would answer from the state before it. Under read_uncommitted the high watermark
+// includes every acknowledged record, and the reader passes it once the markers land.
 absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeConsumer(const std::string& bootstrap,
+                                                                     const std::string& isolation,
                                                                      RdKafka::EventCb* events) {
   // group.id is mandatory for a KafkaConsumer even with manual assignment; nothing is ever
   // committed under it (the directory always rebuilds from offset 0).
   kafka::Properties props = kafka::ConsumerDefaults(bootstrap, "clinical-scheduling-case-reader");
   props["fetch.wait.max.ms"] = "20";
+  props["isolation.level"] = isolation;
   auto conf = kafka::MakeConf(props, events);
   if (!conf.ok()) return conf.status();
   std::string error;
@@ -38,9 +47,9 @@ absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> KafkaCaseDirectory::Start(
     logging::Logger& logger) {
   std::unique_ptr<KafkaCaseDirectory> directory(
       new KafkaCaseDirectory(bootstrap, topic, sync_timeout, logger));
-  auto reader = MakeConsumer(bootstrap, &directory->bridge_);
+  auto reader = MakeConsumer(bootstrap, "read_committed", &directory->bridge_);
   if (!reader.ok()) return reader.status();
-  auto meta = MakeConsumer(bootstrap, &directory->bridge_);
+  auto meta = MakeConsumer(bootstrap, "read_uncommitted", &directory->bridge_);
   if (!meta.ok()) return meta.status();
   directory->reader_ = std::move(*reader);
   directory->meta_ = std::move(*meta);
