@@ -50,8 +50,14 @@ absl::Status ServiceHost::Start() {
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
-  // Not ready until the service says so: a fresh process reports NOT_SERVING.
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Alive from now on; not ready until the service says so (a fresh process reports
+  // NOT_SERVING unless readiness was already granted during setup).
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(kLivenessService, true);
+  {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    health->SetServingStatus("", serving_);
+  }
   logger_.Info("listening", {{"address", options_.host}, {"port", port_}});
   return absl::OkStatus();
 }
@@ -59,14 +65,30 @@ absl::Status ServiceHost::Start() {
 std::string ServiceHost::address() const { return absl::StrCat(options_.host, ":", port_); }
 
 void ServiceHost::SetServing(bool serving) {
-  if (server_ == nullptr || shut_down_) return;
-  server_->GetHealthCheckService()->SetServingStatus(serving);
+  std::lock_guard<std::mutex> lock(state_mutex_);
+  if (shut_down_ || serving_ == serving) return;
+  serving_ = serving;
+  // Before Start the wish is kept; Start applies it.
+  if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus("", serving);
   logger_.Info(serving ? "serving" : "not serving");
 }
 
+void ServiceHost::HoldReadiness() {
+  std::lock_guard<std::mutex> lock(state_mutex_);
+  readiness_held_ = true;
+}
+
+bool ServiceHost::readiness_held() const {
+  std::lock_guard<std::mutex> lock(state_mutex_);
+  return readiness_held_;
+}
+
 void ServiceHost::Shutdown() {
-  if (server_ == nullptr || shut_down_) return;
-  shut_down_ = true;
+  {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    if (server_ == nullptr || shut_down_) return;
+    shut_down_ = true;
+  }
   // Health first, so probes and balancers see NOT_SERVING while calls drain.
   server_->GetHealthCheckService()->Shutdown();
   const auto started = absl::Now();
@@ -138,7 +160,7 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
     logger.Error("start failed", {{"reason", std::string(started.message())}});
     return 1;
   }
-  host.SetServing(true);
+  if (!host.readiness_held()) host.SetServing(true);
 
   shutdown.Wait();
   logger.Info("shutting down", {{"signal", shutdown.signal_number()}});

@@ -1,6 +1,7 @@
 #include "clinical/grpcx/service_host.h"
 
 #include <sstream>
+#include <thread>
 
 #include "clinical/grpcx/shutdown_signal.h"
 #include "../src/rpc_observer.h"
@@ -16,10 +17,56 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-grpc::Status CheckHealth(Health::Stub& stub, HealthCheckResponse* response) {
+grpc::Status CheckHealth(Health::Stub& stub, HealthCheckResponse* response,
+                         const std::string& service = "") {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  return stub.Check(&context, HealthCheckRequest(), response);
+  HealthCheckRequest request;
+  request.set_service(service);
+  return stub.Check(&context, request, response);
+}
+
+TEST(ServiceHostTest, LivenessIsServingWhileReadinessIsHeld) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  ServiceHost host("test", ServerOptions{}, logger);
+  host.HoldReadiness();
+  EXPECT_TRUE(host.readiness_held());
+  ASSERT_TRUE(host.Start().ok());
+  auto stub = Health::NewStub(
+      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  HealthCheckResponse response;
+  ASSERT_TRUE(CheckHealth(*stub, &response, ServiceHost::kLivenessService).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING) << "alive while catching up";
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING) << "not ready while held";
+
+  // Readiness granted from another thread (a projection that has caught up).
+  std::thread caught_up([&] { host.SetServing(true); });
+  caught_up.join();
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  // Falling behind again takes readiness away but leaves liveness alone.
+  host.SetServing(false);
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  ASSERT_TRUE(CheckHealth(*stub, &response, ServiceHost::kLivenessService).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  host.Shutdown();
+}
+
+TEST(ServiceHostTest, ReadinessGrantedBeforeStartAppliesAtStart) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  ServiceHost host("test", ServerOptions{}, logger);
+  host.SetServing(true);
+  ASSERT_TRUE(host.Start().ok());
+  auto stub = Health::NewStub(
+      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  HealthCheckResponse response;
+  ASSERT_TRUE(CheckHealth(*stub, &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  host.Shutdown();
 }
 
 TEST(ServiceHostTest, ReportsNotServingUntilReadyThenServing) {

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,9 +49,21 @@ class ServiceHost {
   int port() const { return port_; }
   std::string address() const;
 
-  // Readiness: health reports SERVING for "" and for each registered service name only
-  // after this is called with true (e.g. once an event-store owner has caught up).
+  // Readiness: health reports SERVING for "" (the overall status Kubernetes readiness
+  // probes and load balancers ask for) only after this is called with true, e.g. once an
+  // event-store owner has caught up. May be called from any thread, before or after Start.
   void SetServing(bool serving);
+
+  // RunService marks the host ready as soon as `setup` returns. A component that catches
+  // up in the background (a projection reading its topics) calls this from `setup` and
+  // SetServing(true) itself once it has caught up.
+  void HoldReadiness();
+  bool readiness_held() const;
+
+  // Liveness is a separate health entry, `kLivenessService`: SERVING from Start until
+  // Shutdown, whatever the readiness. A process catching up is alive, not ready; a
+  // liveness probe must not restart it for being behind.
+  static constexpr const char* kLivenessService = "liveness";
 
   // The process's metrics: every RPC is counted and timed here (clinical_grpc_server_*);
   // components add their own series or scrape-time collectors.
@@ -63,10 +76,12 @@ class ServiceHost {
   const ServerOptions options_;
   logging::Logger& logger_;
   metrics::Registry metrics_;
-  std::vector<std::string> service_names_;
   grpc::ServerBuilder builder_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  mutable std::mutex state_mutex_;  // guards the readiness state below and shut_down_
+  bool serving_ = false;             // the readiness wanted, applied once started
+  bool readiness_held_ = false;
   bool shut_down_ = false;
 };
 
