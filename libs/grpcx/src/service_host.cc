@@ -9,6 +9,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "access_interceptor.h"
+#include "clinical/access/recorder.h"
 #include "rpc_observer.h"
 
 namespace clinical::grpcx {
@@ -23,9 +25,6 @@ ServiceHost::ServiceHost(std::string service_name, ServerOptions options,
   // (grpcurl, Kubernetes tooling) could list it but not call it. Touching our generated
   // copy links it in and registers grpc.health.v1 in the descriptor pool reflection reads.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
-  observers.push_back(std::make_unique<internal::RpcObserverFactory>(metrics_, logger_));
-  builder_.experimental().SetInterceptorCreators(std::move(observers));
   const int64_t started = absl::ToUnixSeconds(absl::Now());
   metrics_.AddCollector([name = service_name_, started](metrics::Sink& sink) {
     sink.Gauge("clinical_service_start_time_seconds", "When the process started (Unix time).",
@@ -40,6 +39,12 @@ void ServiceHost::AddService(grpc::Service* service) {
 }
 
 absl::Status ServiceHost::Start() {
+  // Access first: server-side send hooks run in this order, so the observer counts and
+  // logs the status the access interceptor settled (UNAVAILABLE when it failed closed).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, logger_));
+  interceptors.push_back(std::make_unique<internal::RpcObserverFactory>(metrics_, logger_));
+  builder_.experimental().SetInterceptorCreators(std::move(interceptors));
   const std::string address = absl::StrCat(options_.host, ":", options_.port);
   // gRPC enables SO_REUSEPORT by default, which would let a second process silently share
   // a busy port; a service must fail loudly instead.
@@ -108,8 +113,28 @@ std::vector<config::Option> StandardOptions(int default_port) {
       {"log-level", OptionType::kString, "info", "debug, info, warn or error"},
       {"metrics-port", OptionType::kInt, "-1",
        "HTTP port for Prometheus /metrics on the gRPC host (-1 = off, 0 = any free port)"},
+      {"access-topic", OptionType::kString, "clinical.access.v1",
+       "Kafka topic of access records (one per read of patient data; created if missing)"},
+      {"access-timeout", OptionType::kDuration, "5s",
+       "longest a read waits for its access record to be acknowledged before failing closed"},
   };
 }
+
+namespace {
+
+// The Kafka bootstrap of a service that declares one (writers and readers of topics do;
+// a service without Kafka serves no recorded reads).
+bool HasKafka(const ServiceSpec& spec, const config::Config& config, std::string* bootstrap) {
+  for (const auto& option : spec.extra_options) {
+    if (option.name == "kafka-bootstrap") {
+      *bootstrap = config.GetString("kafka-bootstrap");
+      return !bootstrap->empty();
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
                const char* const* argv) {
@@ -135,7 +160,26 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
   server_options.host = config->GetString("grpc-host");
   server_options.port = static_cast<int>(config->GetInt("grpc-port"));
   server_options.shutdown_grace = config->GetDuration("shutdown-grace");
+  // Declared before the host: the server's interceptors use it until the host is gone.
+  std::unique_ptr<access::KafkaRecorder> access_recorder;
   ServiceHost host(spec.name, server_options, logger);
+  if (access::KafkaRecorderOptions access_options; HasKafka(spec, *config, &access_options.bootstrap)) {
+    access_options.topic = config->GetString("access-topic");
+    access_options.ack_timeout = config->GetDuration("access-timeout");
+    if (access_options.topic.empty() || access_options.ack_timeout <= absl::ZeroDuration()) {
+      std::cerr << spec.name << ": config key 'access-topic' or 'access-timeout' has an invalid value\n";
+      return 2;
+    }
+    auto recorder = access::KafkaRecorder::Create(access_options, logger, host.metrics());
+    if (!recorder.ok()) {
+      logger.Error("setup failed", {{"code", absl::StatusCodeToString(recorder.status().code())},
+                                    {"reason", std::string(recorder.status().message())}});
+      return 1;
+    }
+    access_recorder = std::move(*recorder);
+    host.SetAccessRecorder(access_recorder.get());
+    logger.Info("access records", {{"topic", access_options.topic}});
+  }
 
   std::function<void()> after_stop = [] {};
   if (spec.setup) {

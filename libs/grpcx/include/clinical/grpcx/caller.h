@@ -16,6 +16,9 @@ inline constexpr char kRoleHeader[] = "x-clinical-role";        // e.g. "case_ma
 inline constexpr char kTenantHeader[] = "x-clinical-tenant";
 inline constexpr char kOnBehalfOfHeader[] = "x-clinical-on-behalf-of";
 inline constexpr char kTraceparentHeader[] = "traceparent";     // W3C trace context
+// HL7 v3 PurposeOfUse code the caller declares for a read (e.g. "TREAT"), copied into the
+// access record; optional.
+inline constexpr char kPurposeHeader[] = "x-clinical-purpose";
 
 struct Caller {
   common::v1::Actor actor;

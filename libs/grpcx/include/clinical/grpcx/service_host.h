@@ -15,6 +15,10 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 
+namespace clinical::access {
+class Recorder;
+}
+
 namespace clinical::grpcx {
 
 class ShutdownSignal;
@@ -43,6 +47,13 @@ class ServiceHost {
 
   // Sync and callback-API services alike (both derive from grpc::Service in gRPC 1.51).
   void AddService(grpc::Service* service);
+
+  // Where access records of reads go (docs/architecture.md, "Access records"). Every
+  // method carrying the clinical.common.v1.access option with a resource type is recorded
+  // and fails closed (UNAVAILABLE, no data) when its record is not acknowledged; without
+  // a recorder such methods always fail closed. Call before Start; `recorder` must
+  // outlive the host. RunService sets it from --access-topic and --kafka-bootstrap.
+  void SetAccessRecorder(access::Recorder* recorder) { access_recorder_ = recorder; }
 
   // Binds and starts serving. UNAVAILABLE if the address cannot be bound.
   absl::Status Start();
@@ -76,6 +87,7 @@ class ServiceHost {
   const ServerOptions options_;
   logging::Logger& logger_;
   metrics::Registry metrics_;
+  access::Recorder* access_recorder_ = nullptr;
   grpc::ServerBuilder builder_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -85,8 +97,8 @@ class ServiceHost {
   bool shut_down_ = false;
 };
 
-// Options every service accepts (host, port, shutdown grace, log level, metrics port); a
-// service appends its own to these.
+// Options every service accepts (host, port, shutdown grace, log level, metrics port,
+// access topic and timeout); a service appends its own to these.
 std::vector<config::Option> StandardOptions(int default_port);
 
 // The shape of every service's main(): load config (unknown flags rejected), log where it
