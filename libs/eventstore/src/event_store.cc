@@ -1,5 +1,6 @@
 #include "clinical/eventstore/event_store.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -960,6 +961,10 @@ absl::Status ReadLog(const std::string& bootstrap, const std::string& topic,
   }
   bool keep_going = true;
   for (int32_t p = 0; p < *partitions && keep_going; ++p) {
+    if (!start.partitions.empty() &&
+        std::find(start.partitions.begin(), start.partitions.end(), p) == start.partitions.end()) {
+      continue;
+    }
     auto read = internal::ReadPartition(
         **reader, topic, p, from.contains(p) ? from[p] : 0,
         [&](const LoggedEvent& event) { return keep_going = visit(event); }, timeout);

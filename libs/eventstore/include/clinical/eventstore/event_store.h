@@ -144,6 +144,8 @@ struct ReplayStart {
   std::optional<absl::Time> from_time;
   // ... or per-partition offsets (missing partitions start at 0).
   std::map<int32_t, int64_t> from_offsets;
+  // Only these partitions (all when empty): one aggregate's events live in one partition.
+  std::vector<int32_t> partitions;
 };
 // Calls `visit` for every event; stops early when it returns false. A record that is not an
 // EventEnvelope fails the read with DATA_LOSS naming its partition and offset: a writer's
