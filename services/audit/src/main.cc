@@ -1,15 +1,14 @@
-// The audit service: keeps the hash-chained audit log and access records, replays history.
-//
-// Until its API lands (see the project's issues) it serves gRPC health checking and
-// server reflection only, with the platform's standard config and graceful shutdown.
+// The audit service: the hash-chained audit log of every event and access record, its
+// signed checkpoints, verification, queries and FHIR export (docs/audit-service.md).
+#include "audit_component.h"
 #include "clinical/grpcx/service_host.h"
 #include "clinical/grpcx/shutdown_signal.h"
 
 int main(int argc, char** argv) {
   // First: block SIGTERM/SIGINT before any thread exists (see ShutdownSignal).
   clinical::grpcx::ShutdownSignal shutdown;
-  clinical::grpcx::ServiceSpec spec;
-  spec.name = "audit";
-  spec.default_port = 50053;
+  clinical::grpcx::ServiceSpec spec = clinical::audit::AuditServiceSpec();
+  // More components of this process register here, e.g.
+  //   clinical::audit::AddComponent(spec, clinical::audit::ReplayComponent());
   return clinical::grpcx::RunService(spec, shutdown, argc, argv);
 }

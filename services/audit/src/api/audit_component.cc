@@ -1,0 +1,216 @@
+#include "audit_component.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "audit_grpc_service.h"
+#include "audit_log.h"
+#include "chainer.h"
+
+namespace clinical::audit {
+namespace {
+
+struct Runtime {
+  std::unique_ptr<CheckpointSigner> signer;
+  std::unique_ptr<CheckpointVerifier> verifier;
+  std::unique_ptr<Chainer> chainer;
+  std::unique_ptr<AuditLog> log;
+  std::unique_ptr<AuditGrpcService> service;
+};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("config key '", key, "': cannot read the file"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> SplitTopics(const std::string& list) {
+  std::vector<std::string> topics;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    std::string topic(absl::StripAsciiWhitespace(part));
+    if (!topic.empty()) topics.push_back(topic);
+  }
+  return topics;
+}
+
+absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
+                                            logging::Logger& logger) {
+  const std::string bootstrap = config.GetString("kafka-bootstrap");
+  if (bootstrap.empty()) {
+    return absl::InvalidArgumentError(
+        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
+  }
+  const std::vector<std::string> event_topics = SplitTopics(config.GetString("audit-source-topics"));
+  const std::string access_topic = config.GetString("access-topic");
+  if (event_topics.empty() && access_topic.empty()) {
+    return absl::InvalidArgumentError("config keys 'audit-source-topics' and 'access-topic' are both empty");
+  }
+  const int64_t every = config.GetInt("checkpoint-every");
+  if (every < 1) return absl::InvalidArgumentError("config key 'checkpoint-every' must be at least 1");
+  const absl::Duration interval = config.GetDuration("checkpoint-interval");
+  if (interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("config key 'checkpoint-interval' must be positive");
+  }
+
+  auto runtime = std::make_shared<Runtime>();
+  if (const std::string path = config.GetString("signing-key-file"); !path.empty()) {
+    auto pem = ReadFile(path, "signing-key-file");
+    if (!pem.ok()) return pem.status();
+    auto signer = CheckpointSigner::FromPem(*pem);
+    if (!signer.ok()) return signer.status();
+    runtime->signer = std::move(*signer);
+  } else {
+    logger.Warn("no signing key (signing-key-file): checkpoints are not signed; "
+                "the log is hash-chained but verifiable only against its source");
+  }
+  std::string public_pem;
+  if (const std::string path = config.GetString("verify-key-file"); !path.empty()) {
+    auto pem = ReadFile(path, "verify-key-file");
+    if (!pem.ok()) return pem.status();
+    public_pem = *pem;
+  } else if (runtime->signer != nullptr) {
+    public_pem = runtime->signer->public_pem();
+  }
+  if (!public_pem.empty()) {
+    auto verifier = CheckpointVerifier::FromPem(public_pem);
+    if (!verifier.ok()) return verifier.status();
+    runtime->verifier = std::move(*verifier);
+  }
+  std::string patient_key;
+  if (const std::string path = config.GetString("patient-index-key-file"); !path.empty()) {
+    auto key = ReadFile(path, "patient-index-key-file");
+    if (!key.ok()) return key.status();
+    if (key->size() < 16) {
+      return absl::InvalidArgumentError("config key 'patient-index-key-file': key must be at least 16 bytes");
+    }
+    patient_key = std::move(*key);
+  }
+
+  ChainerOptions chainer;
+  chainer.kafka_bootstrap = bootstrap;
+  chainer.redis_host = config.GetString("redis-host");
+  chainer.redis_port = static_cast<int>(config.GetInt("redis-port"));
+  chainer.event_topics = event_topics;
+  chainer.access_topic = access_topic;
+  chainer.checkpoint_topic = config.GetString("audit-topic");
+  chainer.key_root = config.GetString("audit-key-root");
+  chainer.checkpoint_every = every;
+  chainer.checkpoint_interval = interval;
+  chainer.patient_index_key = patient_key;
+  chainer.kafka_timeout = config.GetDuration("kafka-timeout");
+  chainer.redis_timeout = config.GetDuration("redis-timeout");
+  auto created = Chainer::Create(chainer, runtime->signer.get(), [] { return absl::Now(); }, logger);
+  if (!created.ok()) return created.status();
+  runtime->chainer = std::move(*created);
+
+  AuditLogOptions log;
+  log.kafka_bootstrap = bootstrap;
+  log.redis_host = chainer.redis_host;
+  log.redis_port = chainer.redis_port;
+  log.key_root = chainer.key_root;
+  log.event_topics = event_topics;
+  log.access_topic = access_topic;
+  log.checkpoint_topic = chainer.checkpoint_topic;
+  log.patient_index_key = patient_key;
+  log.redis_timeout = chainer.redis_timeout;
+  log.kafka_timeout = chainer.kafka_timeout;
+  runtime->log = std::make_unique<AuditLog>(log, runtime->verifier.get());
+  runtime->service = std::make_unique<AuditGrpcService>(*runtime->log, [] { return absl::Now(); });
+  host.AddService(runtime->service.get());
+  host.metrics().AddCollector([runtime, collect = ChainerMetrics(*runtime->chainer)](
+                                  metrics::Sink& sink) { collect(sink); });
+  runtime->chainer->Start();
+  logger.Info("audit log started",
+              {{"event_topics", event_topics.size()},
+               {"access_topic", access_topic},
+               {"checkpoint_topic", chainer.checkpoint_topic},
+               {"signing", runtime->signer != nullptr},
+               {"verifying", runtime->verifier != nullptr},
+               {"key_id", runtime->signer != nullptr ? runtime->signer->key_id() : ""},
+               {"patient_index", !patient_key.empty()}});
+  return std::function<void()>([runtime, &logger] {
+    runtime->chainer->Stop();
+    const ChainStats stats = runtime->chainer->Stats();
+    logger.Info("audit chainer stopped", {{"records_chained", stats.records_chained},
+                                          {"checkpoints_signed", stats.checkpoints_signed}});
+  });
+}
+
+}  // namespace
+
+Component AuditLogComponent() {
+  using config::OptionType;
+  Component component;
+  component.options = {
+      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+      {"redis-host", OptionType::kString, "127.0.0.1", "Redis host of the audit log"},
+      {"redis-port", OptionType::kInt, "6379", "Redis port of the audit log"},
+      {"audit-source-topics", OptionType::kString,
+       "clinical.case.events.v1,clinical.scheduling.events.v1,clinical.notification.events.v1",
+       "comma-separated event topics to chain (topics not created yet are waited for)"},
+      {"access-topic", OptionType::kString, "clinical.access.v1",
+       "topic of access records to chain (empty: none)"},
+      {"audit-topic", OptionType::kString, "clinical.audit.checkpoints.v1",
+       "the topic this service writes: signed checkpoints (created if missing)"},
+      {"audit-key-root", OptionType::kString, "audit", "prefix of the audit log's Redis keys"},
+      {"signing-key-file", OptionType::kString, "",
+       "PEM file with the Ed25519 private key that signs checkpoints (empty: no checkpoints)"},
+      {"verify-key-file", OptionType::kString, "",
+       "PEM file with the Ed25519 public key VerifyChain checks checkpoints with "
+       "(default: the signing key's public half)"},
+      {"patient-index-key-file", OptionType::kString, "",
+       "file with the secret (>= 16 bytes) that keys the patient index's MRN hashes "
+       "(empty: no queries by patient)"},
+      {"checkpoint-every", OptionType::kInt, "100", "sign a chain's head after this many records"},
+      {"checkpoint-interval", OptionType::kDuration, "10s",
+       "or once its oldest unsigned record is this old"},
+      {"kafka-timeout", OptionType::kDuration, "20s", "bound on each broker operation"},
+      {"redis-timeout", OptionType::kDuration, "2s", "bound on each Redis round trip"},
+  };
+  component.setup = Setup;
+  return component;
+}
+
+void AddComponent(grpcx::ServiceSpec& spec, Component component) {
+  for (config::Option& option : component.options) {
+    const bool known = std::any_of(spec.extra_options.begin(), spec.extra_options.end(),
+                                   [&](const config::Option& o) { return o.name == option.name; });
+    if (!known) spec.extra_options.push_back(std::move(option));  // shared keys (kafka-bootstrap) once
+  }
+  if (!spec.setup) {
+    spec.setup = std::move(component.setup);
+    return;
+  }
+  spec.setup = [first = std::move(spec.setup), second = std::move(component.setup)](
+                   const config::Config& config, grpcx::ServiceHost& host,
+                   logging::Logger& logger) -> absl::StatusOr<std::function<void()>> {
+    auto first_stop = first(config, host, logger);
+    if (!first_stop.ok()) return first_stop.status();
+    auto second_stop = second(config, host, logger);
+    if (!second_stop.ok()) {
+      (*first_stop)();
+      return second_stop.status();
+    }
+    return std::function<void()>([a = std::move(*first_stop), b = std::move(*second_stop)] {
+      b();
+      a();
+    });
+  };
+}
+
+grpcx::ServiceSpec AuditServiceSpec() {
+  grpcx::ServiceSpec spec;
+  spec.name = "audit";
+  spec.default_port = 50053;
+  AddComponent(spec, AuditLogComponent());
+  return spec;
+}
+
+}  // namespace clinical::audit

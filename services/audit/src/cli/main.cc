@@ -1,0 +1,309 @@
+// clinical-audit: the auditors' command line for the audit service (docs/audit-service.md).
+//
+//   clinical-audit [connection] chains
+//   clinical-audit [connection] verify --chain=<topic>/<partition> [--from=N] [--to=N]
+//   clinical-audit [connection] query [--case=ID | --patient-mrn=MRN | --actor=ID] [--action=A]
+//                                     [--kind=event|access] [--since=TIME] [--until=TIME]
+//                                     [--page-size=N] [--all]
+//   clinical-audit [connection] access-report (--case=ID | --patient-mrn=MRN) [--since] [--until] [--all]
+//   clinical-audit [connection] export [filters as for query] [--format=ndjson|bundle]
+//                                      [--output=FILE] [--all]
+//
+// connection: --address=HOST:PORT (CLINICAL_AUDIT_ADDRESS, default 127.0.0.1:50053),
+//             --user, --role (default auditor), --tenant (CLINICAL_AUDIT_USER/_ROLE/_TENANT),
+//             --timeout=SECONDS (default 60).
+// Results are JSON lines on stdout. Exit: 0 done (verify: chain intact), 3 verification
+// found a problem, 1 the call failed, 2 usage error.
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "clinical/audit/v1/audit_service.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace {
+
+namespace v1 = clinical::audit::v1;
+
+constexpr int kUsage = 2;
+constexpr int kFailed = 1;
+constexpr int kMismatch = 3;
+
+const char kUsageText[] =
+    "usage: clinical-audit [--address=HOST:PORT] [--user=ID] [--role=ROLE] [--tenant=ID]\n"
+    "                      (chains | verify | query | access-report | export) [options]\n"
+    "  verify --chain=<topic>/<partition> [--from=N] [--to=N]\n"
+    "  query [--case=ID|--patient-mrn=MRN|--actor=ID] [--action=A] [--kind=event|access]\n"
+    "        [--since=RFC3339] [--until=RFC3339] [--page-size=N] [--all]\n"
+    "  access-report (--case=ID|--patient-mrn=MRN) [--since] [--until] [--page-size=N] [--all]\n"
+    "  export [query filters] [--format=ndjson|bundle] [--output=FILE] [--all]\n";
+
+struct Args {
+  std::string command;
+  std::map<std::string, std::string> flags;
+  bool Has(const std::string& name) const { return flags.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    auto it = flags.find(name);
+    return it == flags.end() ? fallback : it->second;
+  }
+};
+
+std::string Env(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value == nullptr || *value == '\0' ? fallback : value;
+}
+
+bool ParseTime(const std::string& text, google::protobuf::Timestamp* out) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) return false;
+  const int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  return true;
+}
+
+std::string Json(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
+  return out;
+}
+
+class Client {
+ public:
+  explicit Client(const Args& args)
+      : user_(args.Get("user", Env("CLINICAL_AUDIT_USER", ""))),
+        role_(args.Get("role", Env("CLINICAL_AUDIT_ROLE", "auditor"))),
+        tenant_(args.Get("tenant", Env("CLINICAL_AUDIT_TENANT", ""))),
+        stub_(v1::AuditService::NewStub(grpc::CreateChannel(
+            args.Get("address", Env("CLINICAL_AUDIT_ADDRESS", "127.0.0.1:50053")),
+            grpc::InsecureChannelCredentials()))) {
+    int seconds = 60;
+    if (args.Has("timeout")) absl::SimpleAtoi(args.Get("timeout"), &seconds);
+    timeout_ = absl::Seconds(seconds);
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    context->AddMetadata("x-clinical-user", user_);
+    context->AddMetadata("x-clinical-role", role_);
+    context->AddMetadata("x-clinical-tenant", tenant_);
+    return context;
+  }
+  v1::AuditService::Stub& stub() { return *stub_; }
+
+ private:
+  std::string user_, role_, tenant_;
+  absl::Duration timeout_;
+  std::unique_ptr<v1::AuditService::Stub> stub_;
+};
+
+int Failed(const grpc::Status& status) {
+  std::cerr << "clinical-audit: call failed: " << status.error_code() << " "
+            << status.error_message() << "\n";
+  return kFailed;
+}
+
+// The filter flags shared by query and export; false (with a message) on a bad value.
+bool Filter(const Args& args, v1::RecordFilter* filter) {
+  filter->set_case_id(args.Get("case"));
+  filter->set_patient_mrn(args.Get("patient-mrn"));
+  filter->set_actor_id(args.Get("actor"));
+  filter->set_action(args.Get("action"));
+  const std::string kind = args.Get("kind");
+  if (kind == "event") {
+    filter->set_kind(v1::RECORD_KIND_EVENT);
+  } else if (kind == "access") {
+    filter->set_kind(v1::RECORD_KIND_ACCESS);
+  } else if (!kind.empty()) {
+    std::cerr << "clinical-audit: --kind must be event or access\n";
+    return false;
+  }
+  if (args.Has("since") && !ParseTime(args.Get("since"), filter->mutable_from_time())) {
+    std::cerr << "clinical-audit: --since must be an RFC 3339 time\n";
+    return false;
+  }
+  if (args.Has("until") && !ParseTime(args.Get("until"), filter->mutable_to_time())) {
+    std::cerr << "clinical-audit: --until must be an RFC 3339 time\n";
+    return false;
+  }
+  return true;
+}
+
+int PageSize(const Args& args) {
+  int size = 0;
+  if (args.Has("page-size")) absl::SimpleAtoi(args.Get("page-size"), &size);
+  return size;
+}
+
+int Chains(Client& client) {
+  v1::ListChainsResponse response;
+  const grpc::Status status = client.stub().ListChains(client.Context().get(), {}, &response);
+  if (!status.ok()) return Failed(status);
+  for (const v1::ChainHead& head : response.chains()) std::cout << Json(head) << "\n";
+  return 0;
+}
+
+int Verify(Client& client, const Args& args) {
+  v1::VerifyChainRequest request;
+  request.set_chain_id(args.Get("chain"));
+  int64_t value = 0;
+  if (args.Has("from") && absl::SimpleAtoi(args.Get("from"), &value)) request.set_from_sequence(value);
+  if (args.Has("to") && absl::SimpleAtoi(args.Get("to"), &value)) request.set_to_sequence(value);
+  std::vector<std::string> chains;
+  if (request.chain_id().empty()) {
+    // Every chain the service holds.
+    v1::ListChainsResponse list;
+    const grpc::Status status = client.stub().ListChains(client.Context().get(), {}, &list);
+    if (!status.ok()) return Failed(status);
+    for (const v1::ChainHead& head : list.chains()) chains.push_back(head.chain_id());
+  } else {
+    chains.push_back(request.chain_id());
+  }
+  int exit_code = 0;
+  for (const std::string& chain : chains) {
+    request.set_chain_id(chain);
+    v1::VerifyChainResponse response;
+    const grpc::Status status = client.stub().VerifyChain(client.Context().get(), request, &response);
+    if (!status.ok()) return Failed(status);
+    std::cout << Json(response) << "\n";
+    if (!response.ok()) exit_code = kMismatch;
+  }
+  return exit_code;
+}
+
+int Query(Client& client, const Args& args) {
+  v1::QueryRecordsRequest request;
+  if (!Filter(args, request.mutable_filter())) return kUsage;
+  request.set_page_size(PageSize(args));
+  request.set_page_token(args.Get("page-token"));
+  do {
+    v1::QueryRecordsResponse response;
+    const grpc::Status status = client.stub().QueryRecords(client.Context().get(), request, &response);
+    if (!status.ok()) return Failed(status);
+    for (const v1::ChainedRecord& record : response.records()) std::cout << Json(record) << "\n";
+    request.set_page_token(response.next_page_token());
+  } while (args.Has("all") && !request.page_token().empty());
+  if (!request.page_token().empty()) std::cerr << "next page: --page-token=" << request.page_token() << "\n";
+  return 0;
+}
+
+int AccessReport(Client& client, const Args& args) {
+  v1::GetAccessReportRequest request;
+  request.set_case_id(args.Get("case"));
+  request.set_patient_mrn(args.Get("patient-mrn"));
+  if (args.Has("since") && !ParseTime(args.Get("since"), request.mutable_from_time())) return kUsage;
+  if (args.Has("until") && !ParseTime(args.Get("until"), request.mutable_to_time())) return kUsage;
+  request.set_page_size(PageSize(args));
+  do {
+    v1::GetAccessReportResponse response;
+    const grpc::Status status =
+        client.stub().GetAccessReport(client.Context().get(), request, &response);
+    if (!status.ok()) return Failed(status);
+    for (const v1::AccessEntry& entry : response.entries()) std::cout << Json(entry) << "\n";
+    request.set_page_token(response.next_page_token());
+  } while (args.Has("all") && !request.page_token().empty());
+  return 0;
+}
+
+int Export(Client& client, const Args& args) {
+  v1::ExportAuditEventsRequest request;
+  if (!Filter(args, request.mutable_filter())) return kUsage;
+  const std::string format = args.Get("format", "ndjson");
+  if (format == "ndjson") {
+    request.set_format(v1::EXPORT_FORMAT_NDJSON);
+  } else if (format == "bundle") {
+    request.set_format(v1::EXPORT_FORMAT_BUNDLE);
+  } else {
+    std::cerr << "clinical-audit: --format must be ndjson or bundle\n";
+    return kUsage;
+  }
+  request.set_page_size(PageSize(args));
+  std::ofstream file;
+  if (args.Has("output")) {
+    file.open(args.Get("output"), std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "clinical-audit: cannot write --output\n";
+      return kFailed;
+    }
+  }
+  std::ostream& out = args.Has("output") ? file : std::cout;
+  do {
+    v1::ExportAuditEventsResponse response;
+    const grpc::Status status =
+        client.stub().ExportAuditEvents(client.Context().get(), request, &response);
+    if (!status.ok()) return Failed(status);
+    // One Bundle per page; NDJSON pages simply continue the stream.
+    out << response.content();
+    if (format == "bundle") out << "\n";
+    request.set_page_token(response.next_page_token());
+  } while (args.Has("all") && !request.page_token().empty());
+  out.flush();
+  return out ? 0 : kFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsageText;
+      return 0;
+    }
+    if (arg.rfind("--", 0) == 0) {
+      const size_t eq = arg.find('=');
+      if (eq == std::string::npos) {
+        args.flags[arg.substr(2)] = "";
+      } else {
+        args.flags[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
+      }
+    } else if (args.command.empty()) {
+      args.command = arg;
+    } else {
+      std::cerr << "clinical-audit: unexpected argument\n" << kUsageText;
+      return kUsage;
+    }
+  }
+  static const std::map<std::string, std::vector<std::string>> kFlags = {
+      {"chains", {}},
+      {"verify", {"chain", "from", "to"}},
+      {"query", {"case", "patient-mrn", "actor", "action", "kind", "since", "until", "page-size",
+                 "page-token", "all"}},
+      {"access-report", {"case", "patient-mrn", "since", "until", "page-size", "all"}},
+      {"export", {"case", "patient-mrn", "actor", "action", "kind", "since", "until", "page-size",
+                  "format", "output", "all"}}};
+  auto command = kFlags.find(args.command);
+  if (command == kFlags.end()) {
+    std::cerr << kUsageText;
+    return kUsage;
+  }
+  for (const auto& [name, value] : args.flags) {
+    const bool common = name == "address" || name == "user" || name == "role" ||
+                        name == "tenant" || name == "timeout";
+    if (!common && std::find(command->second.begin(), command->second.end(), name) ==
+                       command->second.end()) {
+      std::cerr << "clinical-audit: unknown option --" << name << " for " << args.command << "\n";
+      return kUsage;
+    }
+  }
+  Client client(args);
+  if (args.command == "chains") return Chains(client);
+  if (args.command == "verify") return Verify(client, args);
+  if (args.command == "query") return Query(client, args);
+  if (args.command == "access-report") return AccessReport(client, args);
+  return Export(client, args);
+}

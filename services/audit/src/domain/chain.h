@@ -1,0 +1,58 @@
+#pragma once
+
+// The audit log's hash chain, as pure functions: no I/O, no clock, no randomness. The same
+// source record, sequence and previous hash always give the same ChainedRecord, byte for
+// byte, so rebuilding the log from Kafka reproduces it and a verifier can recompute it.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "clinical/audit/v1/audit_service.pb.h"
+
+namespace clinical::audit {
+
+// One Kafka record as the chain sees it.
+struct SourceRecord {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string value;
+};
+
+// The hash of "no previous record": 64 zeros.
+inline constexpr std::string_view kGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// "<topic>/<partition>". Topics cannot contain '/', so the id splits unambiguously.
+std::string ChainId(std::string_view topic, int32_t partition);
+// INVALID_ARGUMENT unless `chain_id` is "<topic>/<non-negative partition>".
+absl::Status ParseChainId(std::string_view chain_id, std::string* topic, int32_t* partition);
+
+// Lowercase hex SHA-256.
+std::string Sha256Hex(std::string_view data);
+
+// Whether `topic` carries access records (clinical.audit.v1.AccessRecord) rather than
+// event envelopes. Decided by the caller's configuration, passed in.
+enum class SourceFormat { kEvents, kAccess };
+
+// The record for `source` at `sequence` of its chain, after `previous_hash`. Decodes the
+// value as an EventEnvelope or AccessRecord (per `format`) to fill the indexed fields; a
+// value that does not decode is chained as RECORD_KIND_UNDECODABLE with its digest only.
+audit::v1::ChainedRecord BuildRecord(const SourceRecord& source, SourceFormat format,
+                                     int64_t sequence, std::string_view previous_hash);
+
+// The canonical encoding of every field of `record` except `hash`: a domain tag, then each
+// field in a fixed order as an 8-byte big-endian length followed by its bytes (numbers and
+// times as decimal text, repeated fields as a count then each element). Unambiguous: no
+// two different records encode to the same bytes.
+std::string CanonicalEncoding(const audit::v1::ChainedRecord& record);
+
+// SHA-256 (hex) of CanonicalEncoding(record); record.previous_hash is part of it.
+std::string ComputeHash(const audit::v1::ChainedRecord& record);
+
+// The lowercase role name ("case_manager") for an event's actor role.
+std::string RoleName(int role);
+
+}  // namespace clinical::audit
