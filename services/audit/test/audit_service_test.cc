@@ -1,0 +1,680 @@
+// The audit service as a real process against the test run's Kafka and Redis: it chains a
+// transactional event topic and an access topic, signs checkpoints onto its own topic, and
+// answers over gRPC. Tampering with the stored log in each way (change, remove, reorder,
+// append a forged record) is named by VerifyChain at the exact record; the untouched log
+// verifies clean; a restart continues the chain; queries, the access report and the FHIR
+// export (validated by a real FHIR R4 validator from PyPI) answer per tenant and role.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "chain.h"
+#include "clinical/audit/v1/access.pb.h"
+#include "clinical/audit/v1/audit_service.grpc.pb.h"
+#include "clinical/case/v1/events.pb.h"
+#include "clinical/common/v1/envelope.pb.h"
+#include "clinical/kafka/admin.h"
+#include "clinical/kafka/client_config.h"
+#include "clinical/redis/connection.h"
+#include "clinical/testing/platform.h"
+#include "clinical/testing/subprocess.h"
+#include "clinical/testing/wait.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "nlohmann/json.hpp"
+
+namespace clinical::audit {
+namespace {
+
+namespace v1 = ::clinical::audit::v1;
+using ::clinical::testing::Platform;
+using ::clinical::testing::Subprocess;
+using ::clinical::testing::UniqueName;
+using ::clinical::testing::WaitUntil;
+
+constexpr int64_t kBaseSeconds = 1767225600;  // 2026-01-01T00:00:00Z
+
+int ListeningPort(const std::string& line) {
+  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.value("msg", "") != "listening") return 0;
+  return parsed.value("port", 0);
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// A fresh Ed25519 key pair written as PEM files (private, public).
+void WriteKeyPair(const std::string& private_path, const std::string& public_path) {
+  EVP_PKEY* key = nullptr;
+  EVP_PKEY_CTX* context = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+  ASSERT_EQ(EVP_PKEY_keygen_init(context), 1);
+  ASSERT_EQ(EVP_PKEY_keygen(context, &key), 1);
+  EVP_PKEY_CTX_free(context);
+  FILE* private_file = std::fopen(private_path.c_str(), "w");
+  FILE* public_file = std::fopen(public_path.c_str(), "w");
+  ASSERT_NE(private_file, nullptr);
+  ASSERT_NE(public_file, nullptr);
+  EXPECT_EQ(PEM_write_PrivateKey(private_file, key, nullptr, nullptr, 0, nullptr, nullptr), 1);
+  EXPECT_EQ(PEM_write_PUBKEY(public_file, key), 1);
+  std::fclose(private_file);
+  std::fclose(public_file);
+  EVP_PKEY_free(key);
+}
+
+std::string Envelope(const std::string& case_id, int version, const std::string& tenant,
+                     const std::string& actor, const google::protobuf::Message& payload,
+                     int64_t seconds) {
+  common::v1::EventEnvelope event;
+  event.set_event_id(UniqueName("evt"));
+  event.set_aggregate_type("case");
+  event.set_aggregate_id(case_id);
+  event.set_aggregate_version(version);
+  event.set_event_type(payload.GetDescriptor()->full_name());
+  event.mutable_occurred_at()->set_seconds(seconds);
+  event.mutable_recorded_at()->set_seconds(seconds + 1);
+  event.mutable_actor()->set_user_id(actor);
+  event.mutable_actor()->set_role(common::v1::ROLE_CASE_MANAGER);
+  event.set_tenant_id(tenant);
+  event.set_command_id(UniqueName("cmd"));
+  event.set_schema_version(1);
+  event.mutable_payload()->PackFrom(payload);
+  return event.SerializeAsString();
+}
+
+std::string Access(const std::string& case_id, const std::string& tenant, const std::string& actor,
+                   v1::AccessOutcome outcome, int64_t seconds) {
+  v1::AccessRecord access;
+  access.set_record_id(UniqueName("acc"));
+  access.mutable_occurred_at()->set_seconds(seconds);
+  access.set_actor_id(actor);
+  access.set_actor_role("case_manager");
+  access.set_tenant_id(tenant);
+  access.set_service("case");
+  access.set_method("/clinical.case.v1.CaseService/GetCase");
+  access.set_resource_type("case");
+  access.add_resource_ids(case_id);
+  access.add_case_ids(case_id);
+  access.set_purpose_of_use("TREAT");
+  access.set_source_address("ipv4:127.0.0.1:40000");
+  access.set_outcome(outcome);
+  access.set_status_code(outcome == v1::ACCESS_OUTCOME_ALLOWED ? 0 : 7);
+  return access.SerializeAsString();
+}
+
+struct Produced {
+  std::string topic;
+  int32_t partition;
+  std::string value;
+};
+
+// Writes records to fixed partitions; events in Kafka transactions, like the writers do
+// (their commit markers leave gaps in the offsets the chain must step over).
+class Producer {
+ public:
+  explicit Producer(bool transactional) : transactional_(transactional) {
+    kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_bootstrap);
+    if (transactional) props["transactional.id"] = UniqueName("audit-test-writer");
+    auto conf = kafka::MakeConf(props);
+    EXPECT_TRUE(conf.ok());
+    std::string error;
+    producer_.reset(RdKafka::Producer::create(conf->get(), error));
+    EXPECT_NE(producer_, nullptr) << error;
+    if (transactional) Check(producer_->init_transactions(30000));
+  }
+  void Send(const std::vector<Produced>& records) {
+    if (transactional_) Check(producer_->begin_transaction());
+    for (const Produced& record : records) {
+      const std::string key = UniqueName("k");
+      const RdKafka::ErrorCode err = producer_->produce(
+          record.topic, record.partition, RdKafka::Producer::RK_MSG_COPY,
+          const_cast<char*>(record.value.data()), record.value.size(), key.data(), key.size(), 0,
+          nullptr);
+      ASSERT_EQ(err, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(err);
+    }
+    if (transactional_) {
+      Check(producer_->commit_transaction(30000));
+    } else {
+      ASSERT_EQ(producer_->flush(30000), RdKafka::ERR_NO_ERROR);
+    }
+  }
+
+ private:
+  static void Check(RdKafka::Error* raw) {
+    std::unique_ptr<RdKafka::Error> error(raw);
+    ASSERT_EQ(error, nullptr) << error->str();
+  }
+  bool transactional_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+};
+
+struct Who {
+  std::string user = "auditor-1";
+  std::string role = "auditor";
+  std::string tenant = "tenant-a";
+};
+
+class AuditServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string("/tmp/" + UniqueName("audit-test"));
+    ASSERT_EQ(mkdir(dir_->c_str(), 0700), 0);
+    WriteKeyPair(*dir_ + "/signing.pem", *dir_ + "/public.pem");
+    WriteFile(*dir_ + "/patient-index.key", "test-patient-index-key-0123456789");
+    events_ = new std::string(UniqueName("audit-test-events"));
+    access_ = new std::string(UniqueName("audit-test-access"));
+    late_ = new std::string(UniqueName("audit-test-late"));
+    checkpoints_ = new std::string(UniqueName("audit-test-checkpoints"));
+    root_ = new std::string(UniqueName("audit-test"));
+    kafka::TopicSpec events;
+    events.name = *events_;
+    events.partitions = 2;
+    kafka::TopicSpec access;
+    access.name = *access_;
+    access.partitions = 1;
+    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {events, access},
+                                    absl::Seconds(30))
+                    .ok());
+    events_producer_ = new Producer(true);
+    access_producer_ = new Producer(false);
+
+    // Tenant A: case-a1 (patient MRN-100) on partition 0, case-a2 (the same patient) on 1;
+    // tenant B: case-b1 on partition 0.
+    case_::v1::CaseOpened opened;
+    opened.mutable_patient()->set_mrn("MRN-100");
+    opened.set_program("elder_care");
+    case_::v1::CaseOpened opened_b;
+    opened_b.mutable_patient()->set_mrn("MRN-900");
+    case_::v1::CaseStatusChanged changed;
+    changed.set_reason("ready");
+    std::vector<Produced> batch;
+    batch.push_back({*events_, 0, Envelope("case-a1", 1, "tenant-a", "cm-1", opened, kBaseSeconds)});
+    batch.push_back({*events_, 0, Envelope("case-b1", 1, "tenant-b", "cm-9", opened_b, kBaseSeconds + 10)});
+    batch.push_back({*events_, 1, Envelope("case-a2", 1, "tenant-a", "cm-2", opened, kBaseSeconds + 20)});
+    events_producer_->Send(batch);
+    batch.clear();
+    for (int i = 0; i < 6; ++i) {
+      batch.push_back({*events_, 0, Envelope("case-a1", 2 + i, "tenant-a", i % 2 ? "cm-1" : "cm-3",
+                                             changed, kBaseSeconds + 100 + i)});
+    }
+    events_producer_->Send(batch);
+    access_producer_->Send(
+        {{*access_, 0, Access("case-a1", "tenant-a", "cm-5", v1::ACCESS_OUTCOME_ALLOWED, kBaseSeconds + 200)},
+         {*access_, 0, Access("case-a1", "tenant-a", "cm-6", v1::ACCESS_OUTCOME_DENIED, kBaseSeconds + 210)},
+         {*access_, 0, Access("case-a2", "tenant-a", "cm-5", v1::ACCESS_OUTCOME_ALLOWED, kBaseSeconds + 220)},
+         {*access_, 0, Access("case-b1", "tenant-b", "cm-9", v1::ACCESS_OUTCOME_ALLOWED, kBaseSeconds + 230)}});
+    StartService();
+    // Every record chained and signed: events/0 has 8, events/1 has 1, access/0 has 4.
+    WaitForHeads({{EventsChain(0), 8}, {EventsChain(1), 1}, {AccessChain(), 4}});
+  }
+
+  static void TearDownTestSuite() {
+    StopService();
+    delete events_producer_;
+    delete access_producer_;
+  }
+
+  static std::string EventsChain(int partition) { return absl::StrCat(*events_, "/", partition); }
+  static std::string AccessChain() { return absl::StrCat(*access_, "/0"); }
+
+  static void StartService() {
+    auto process = Subprocess::Start(
+        {testing::BinaryPath("services/audit/audit_service"), "--grpc-port=0", "--shutdown-grace=5s",
+         "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap,
+         "--redis-host=" + Platform::Get().redis_host,
+         absl::StrCat("--redis-port=", Platform::Get().redis_port),
+         "--audit-source-topics=" + *events_ + "," + *late_, "--access-topic=" + *access_,
+         "--audit-topic=" + *checkpoints_, "--audit-key-root=" + *root_,
+         "--signing-key-file=" + *dir_ + "/signing.pem",
+         "--verify-key-file=" + *dir_ + "/public.pem",
+         "--patient-index-key-file=" + *dir_ + "/patient-index.key", "--checkpoint-every=5",
+         "--checkpoint-interval=500ms"});
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = process->release();
+    auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
+                                      absl::Seconds(60));
+    ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
+    stub_ = v1::AuditService::NewStub(grpc::CreateChannel(
+                absl::StrCat("127.0.0.1:", ListeningPort(*line)), grpc::InsecureChannelCredentials()))
+                .release();
+  }
+
+  static void StopService() {
+    if (process_ == nullptr) return;
+    process_->Signal(SIGTERM);
+    auto status = process_->Wait(absl::Seconds(30));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+    // No patient identifier ever reaches the log lines.
+    for (const std::string& line : process_->Lines()) {
+      EXPECT_EQ(line.find("MRN-"), std::string::npos) << line;
+    }
+    delete stub_;
+    stub_ = nullptr;
+    delete process_;
+    process_ = nullptr;
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(const Who& who) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    if (!who.user.empty()) context->AddMetadata("x-clinical-user", who.user);
+    if (!who.role.empty()) context->AddMetadata("x-clinical-role", who.role);
+    if (!who.tenant.empty()) context->AddMetadata("x-clinical-tenant", who.tenant);
+    return context;
+  }
+
+  static std::map<std::string, v1::ChainHead> Heads() {
+    v1::ListChainsResponse response;
+    const grpc::Status status = stub_->ListChains(Context({}).get(), {}, &response);
+    std::map<std::string, v1::ChainHead> heads;
+    if (!status.ok()) return heads;
+    for (const v1::ChainHead& head : response.chains()) heads[head.chain_id()] = head;
+    return heads;
+  }
+
+  // Waits until each chain holds exactly `sequence` records, all of them signed.
+  static void WaitForHeads(const std::map<std::string, int64_t>& expected) {
+    std::map<std::string, v1::ChainHead> heads;
+    const bool reached = WaitUntil(
+        [&] {
+          heads = Heads();
+          for (const auto& [chain, sequence] : expected) {
+            auto it = heads.find(chain);
+            if (it == heads.end() || it->second.sequence() != sequence ||
+                it->second.checkpoint_sequence() != sequence) {
+              return false;
+            }
+          }
+          return true;
+        },
+        absl::Seconds(60), absl::Milliseconds(100));
+    std::string seen;
+    for (const auto& [chain, head] : heads) {
+      absl::StrAppend(&seen, chain, "=", head.sequence(), "/", head.checkpoint_sequence(), " ");
+    }
+    ASSERT_TRUE(reached) << "heads: " << seen << "\n" << absl::StrJoin(process_->Lines(), "\n");
+  }
+
+  static v1::VerifyChainResponse Verify(const std::string& chain) {
+    v1::VerifyChainRequest request;
+    request.set_chain_id(chain);
+    v1::VerifyChainResponse response;
+    const grpc::Status status = stub_->VerifyChain(Context({}).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+    return response;
+  }
+
+  static redis::Connection Redis() {
+    auto connection =
+        redis::Connection::Connect(Platform::Get().redis_host, Platform::Get().redis_port, absl::Seconds(5));
+    EXPECT_TRUE(connection.ok());
+    return std::move(*connection);
+  }
+  static std::string RecordsKey(const std::string& chain) { return *root_ + ":rec:" + chain; }
+
+  static std::string StoredRecord(redis::Connection& redis, const std::string& chain, int64_t sequence) {
+    auto reply = redis.Command({"HGET", RecordsKey(chain), absl::StrCat(sequence)});
+    EXPECT_TRUE(reply.ok() && !reply->is_nil());
+    return reply.ok() ? reply->str() : "";
+  }
+  static void Store(redis::Connection& redis, const std::string& chain, int64_t sequence,
+                    const std::string& bytes) {
+    ASSERT_TRUE(redis.Command({"HSET", RecordsKey(chain), absl::StrCat(sequence), bytes}).ok());
+  }
+
+  static v1::QueryRecordsResponse Query(const v1::RecordFilter& filter, const Who& who = {},
+                                        int page_size = 0, const std::string& token = "",
+                                        grpc::Status* status_out = nullptr) {
+    v1::QueryRecordsRequest request;
+    *request.mutable_filter() = filter;
+    request.set_page_size(page_size);
+    request.set_page_token(token);
+    v1::QueryRecordsResponse response;
+    const grpc::Status status = stub_->QueryRecords(Context(who).get(), request, &response);
+    if (status_out != nullptr) {
+      *status_out = status;
+    } else {
+      EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+    }
+    return response;
+  }
+
+  static inline std::string* dir_ = nullptr;
+  static inline std::string* events_ = nullptr;
+  static inline std::string* access_ = nullptr;
+  static inline std::string* late_ = nullptr;
+  static inline std::string* checkpoints_ = nullptr;
+  static inline std::string* root_ = nullptr;
+  static inline Producer* events_producer_ = nullptr;
+  static inline Producer* access_producer_ = nullptr;
+  static inline Subprocess* process_ = nullptr;
+  static inline v1::AuditService::Stub* stub_ = nullptr;
+};
+
+TEST_F(AuditServiceTest, UntouchedLogVerifiesCleanWithSignedCheckpoints) {
+  for (const std::string& chain : {EventsChain(0), EventsChain(1), AccessChain()}) {
+    const v1::VerifyChainResponse result = Verify(chain);
+    EXPECT_TRUE(result.ok()) << chain << ": " << result.detail();
+    EXPECT_EQ(result.failure(), v1::VERIFY_FAILURE_UNSPECIFIED);
+    EXPECT_EQ(result.records_checked(), result.to_sequence());
+    EXPECT_GE(result.checkpoints_checked(), 1) << chain;
+    EXPECT_EQ(result.last_signed_sequence(), result.to_sequence()) << chain;
+  }
+  // Records chain in offset order across the commit markers' gaps.
+  redis::Connection redis = Redis();
+  v1::ChainedRecord first, second;
+  ASSERT_TRUE(first.ParseFromString(StoredRecord(redis, EventsChain(0), 2)));
+  ASSERT_TRUE(second.ParseFromString(StoredRecord(redis, EventsChain(0), 3)));
+  EXPECT_EQ(second.previous_hash(), first.hash());
+  EXPECT_GT(second.source_offset(), first.source_offset() + 1);  // a commit marker between
+}
+
+TEST_F(AuditServiceTest, ChangedRecordIsNamed) {
+  redis::Connection redis = Redis();
+  const std::string original = StoredRecord(redis, EventsChain(0), 4);
+  v1::ChainedRecord changed;
+  ASSERT_TRUE(changed.ParseFromString(original));
+  changed.set_actor_id("someone-else");
+  Store(redis, EventsChain(0), 4, changed.SerializeAsString());
+  v1::VerifyChainResponse result = Verify(EventsChain(0));
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.failure(), v1::VERIFY_FAILURE_HASH_MISMATCH) << result.detail();
+  EXPECT_EQ(result.failed_sequence(), 4);
+
+  // Re-hashing the changed record does not help: it no longer matches its source.
+  changed.set_hash(ComputeHash(changed));
+  Store(redis, EventsChain(0), 4, changed.SerializeAsString());
+  result = Verify(EventsChain(0));
+  EXPECT_EQ(result.failure(), v1::VERIFY_FAILURE_NOT_IN_SOURCE) << result.detail();
+  EXPECT_EQ(result.failed_sequence(), 4);
+
+  Store(redis, EventsChain(0), 4, original);
+  EXPECT_TRUE(Verify(EventsChain(0)).ok());
+}
+
+TEST_F(AuditServiceTest, RemovedRecordIsNamed) {
+  redis::Connection redis = Redis();
+  const std::string original = StoredRecord(redis, EventsChain(0), 6);
+  ASSERT_TRUE(redis.Command({"HDEL", RecordsKey(EventsChain(0)), "6"}).ok());
+  const v1::VerifyChainResponse result = Verify(EventsChain(0));
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.failure(), v1::VERIFY_FAILURE_SEQUENCE_GAP) << result.detail();
+  EXPECT_EQ(result.failed_sequence(), 6);
+  EXPECT_EQ(result.records_checked(), 5);
+  Store(redis, EventsChain(0), 6, original);
+  EXPECT_TRUE(Verify(EventsChain(0)).ok());
+}
+
+TEST_F(AuditServiceTest, ReorderedRecordsAreNamed) {
+  redis::Connection redis = Redis();
+  const std::string second = StoredRecord(redis, AccessChain(), 2);
+  const std::string third = StoredRecord(redis, AccessChain(), 3);
+  Store(redis, AccessChain(), 2, third);
+  Store(redis, AccessChain(), 3, second);
+  const v1::VerifyChainResponse result = Verify(AccessChain());
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.failure(), v1::VERIFY_FAILURE_OUT_OF_ORDER) << result.detail();
+  EXPECT_EQ(result.failed_sequence(), 2);
+  Store(redis, AccessChain(), 2, second);
+  Store(redis, AccessChain(), 3, third);
+  EXPECT_TRUE(Verify(AccessChain()).ok());
+}
+
+TEST_F(AuditServiceTest, ForgedAppendedRecordIsNamed) {
+  redis::Connection redis = Redis();
+  v1::ChainedRecord last;
+  ASSERT_TRUE(last.ParseFromString(StoredRecord(redis, EventsChain(1), 1)));
+  // A well-formed record, correctly chained and hashed (anyone can compute SHA-256), that
+  // no writer ever appended to the source topic.
+  case_::v1::CaseClosed closed;
+  const SourceRecord fake{*events_, 1, last.source_offset() + 2,
+                          Envelope("case-a2", 2, "tenant-a", "cm-2", closed, kBaseSeconds + 30)};
+  const v1::ChainedRecord forged = BuildRecord(fake, SourceFormat::kEvents, 2, last.hash());
+  Store(redis, EventsChain(1), 2, forged.SerializeAsString());
+  const v1::VerifyChainResponse result = Verify(EventsChain(1));
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.failure(), v1::VERIFY_FAILURE_NOT_IN_SOURCE) << result.detail();
+  EXPECT_EQ(result.failed_sequence(), 2);
+  ASSERT_TRUE(redis.Command({"HDEL", RecordsKey(EventsChain(1)), "2"}).ok());
+  EXPECT_TRUE(Verify(EventsChain(1)).ok());
+}
+
+TEST_F(AuditServiceTest, CheckpointsComeFromTheirTopicNotFromRedis) {
+  // Wiping the Redis copy of the checkpoints removes no evidence: VerifyChain reads the
+  // signed checkpoints from the checkpoint topic.
+  redis::Connection redis = Redis();
+  ASSERT_TRUE(redis.Command({"DEL", *root_ + ":ckpt:" + EventsChain(0)}).ok());
+  const v1::VerifyChainResponse result = Verify(EventsChain(0));
+  EXPECT_TRUE(result.ok()) << result.detail();
+  EXPECT_GE(result.checkpoints_checked(), 2);  // 8 records, every 5 or 500 ms
+  EXPECT_EQ(result.last_signed_sequence(), 8);
+}
+
+TEST_F(AuditServiceTest, VerifyRejectsBadRequests) {
+  v1::VerifyChainRequest request;
+  v1::VerifyChainResponse response;
+  grpc::Status status = stub_->VerifyChain(Context({}).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  ASSERT_EQ(details.details_size(), 1);
+  google::rpc::BadRequest bad;
+  ASSERT_TRUE(details.details(0).UnpackTo(&bad));
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "chain_id");
+
+  request.set_chain_id("not-a-followed-topic/0");
+  status = stub_->VerifyChain(Context({}).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  request.set_chain_id(EventsChain(0));
+  request.set_from_sequence(3);
+  request.set_to_sequence(99);
+  status = stub_->VerifyChain(Context({}).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  request.set_to_sequence(6);
+  status = stub_->VerifyChain(Context({}).get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(response.ok()) << response.detail();
+  EXPECT_EQ(response.records_checked(), 4);
+}
+
+TEST_F(AuditServiceTest, OnlyAuditorsAndPrivacyOfficersMayRead) {
+  v1::ListChainsResponse response;
+  EXPECT_EQ(stub_->ListChains(Context({"cm-1", "case_manager", "tenant-a"}).get(), {}, &response)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->ListChains(Context({"sup-1", "supervisor", "tenant-a"}).get(), {}, &response)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->ListChains(Context({"", "auditor", "tenant-a"}).get(), {}, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(stub_->ListChains(Context({"po-1", "privacy_officer", "tenant-a"}).get(), {}, &response).ok());
+  grpc::Status status;
+  Query({}, {"cm-1", "case_manager", "tenant-a"}, 0, "", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(AuditServiceTest, QueriesByCaseActorActionTimeAndPatientAreTenantScoped) {
+  v1::RecordFilter by_case;
+  by_case.set_case_id("case-a1");
+  v1::QueryRecordsResponse page = Query(by_case);
+  ASSERT_EQ(page.records_size(), 9);  // 7 events + 2 reads
+  for (int i = 1; i < page.records_size(); ++i) {
+    EXPECT_LE(page.records(i - 1).occurred_at().seconds(), page.records(i).occurred_at().seconds());
+  }
+  // Another tenant's auditor sees none of tenant A's records.
+  EXPECT_EQ(Query(by_case, {"auditor-b", "auditor", "tenant-b"}).records_size(), 0);
+
+  v1::RecordFilter by_actor;
+  by_actor.set_actor_id("cm-5");
+  page = Query(by_actor);
+  ASSERT_EQ(page.records_size(), 2);
+  EXPECT_EQ(page.records(0).kind(), v1::RECORD_KIND_ACCESS);
+
+  v1::RecordFilter by_action;
+  by_action.set_action("clinical.case.v1.CaseOpened");
+  EXPECT_EQ(Query(by_action).records_size(), 2);  // case-a1 and case-a2 (not tenant B's)
+  by_action.set_case_id("case-a2");
+  EXPECT_EQ(Query(by_action).records_size(), 1);
+
+  v1::RecordFilter window;
+  window.mutable_from_time()->set_seconds(kBaseSeconds + 100);
+  window.mutable_to_time()->set_seconds(kBaseSeconds + 103);
+  page = Query(window);
+  ASSERT_EQ(page.records_size(), 3);
+  EXPECT_EQ(page.records(0).occurred_at().seconds(), kBaseSeconds + 100);
+  EXPECT_EQ(page.records(2).occurred_at().seconds(), kBaseSeconds + 102);
+
+  v1::RecordFilter by_patient;
+  by_patient.set_patient_mrn("MRN-100");
+  page = Query(by_patient);
+  EXPECT_EQ(page.records_size(), 11);  // case-a1's 9 and case-a2's 2
+  by_patient.set_patient_mrn("MRN-900");
+  EXPECT_EQ(Query(by_patient).records_size(), 0);  // tenant B's patient
+  EXPECT_EQ(Query(by_patient, {"auditor-b", "auditor", "tenant-b"}).records_size(), 2);
+
+  // No stored record or index key holds the MRN.
+  redis::Connection redis = Redis();
+  auto keys = redis.Command({"KEYS", *root_ + ":*"});
+  ASSERT_TRUE(keys.ok());
+  for (const redis::Reply& key : keys->elements()) EXPECT_EQ(key.str().find("MRN"), std::string::npos);
+}
+
+TEST_F(AuditServiceTest, PagesWalkEveryRecordOnce) {
+  v1::RecordFilter all;
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::QueryRecordsResponse page = Query(all, {}, 4, token);
+    EXPECT_LE(page.records_size(), 4);
+    for (const v1::ChainedRecord& record : page.records()) {
+      seen.push_back(absl::StrCat(record.chain_id(), "#", record.sequence()));
+    }
+    token = page.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 20);
+  EXPECT_EQ(seen.size(), 11u);  // tenant A: case-a1's 7 events, case-a2's 1, 3 reads
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end());
+  EXPECT_EQ(pages, 3);
+
+  grpc::Status status;
+  v1::RecordFilter two_subjects;
+  two_subjects.set_case_id("case-a1");
+  two_subjects.set_actor_id("cm-1");
+  Query(two_subjects, {}, 0, "", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  Query(all, {}, 5000, "", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  Query(all, {}, 0, "bogus", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AuditServiceTest, AccessReportNamesWhoReadTheRecord) {
+  v1::GetAccessReportRequest request;
+  request.set_case_id("case-a1");
+  v1::GetAccessReportResponse response;
+  grpc::Status status = stub_->GetAccessReport(Context({"po-1", "privacy_officer", "tenant-a"}).get(),
+                                               request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.entries_size(), 2);
+  EXPECT_EQ(response.entries(0).actor_id(), "cm-5");
+  EXPECT_EQ(response.entries(0).outcome(), "ACCESS_OUTCOME_ALLOWED");
+  EXPECT_EQ(response.entries(0).purpose_of_use(), "TREAT");
+  EXPECT_EQ(response.entries(0).case_id(), "case-a1");
+  EXPECT_EQ(response.entries(0).chain_id(), AccessChain());
+  EXPECT_EQ(response.entries(1).actor_id(), "cm-6");
+  EXPECT_EQ(response.entries(1).outcome(), "ACCESS_OUTCOME_DENIED");
+
+  v1::GetAccessReportRequest by_patient;
+  by_patient.set_patient_mrn("MRN-100");
+  response.Clear();
+  ASSERT_TRUE(stub_->GetAccessReport(Context({}).get(), by_patient, &response).ok());
+  ASSERT_EQ(response.entries_size(), 3);
+  EXPECT_EQ(response.entries(2).case_id(), "case-a2");
+
+  v1::GetAccessReportRequest neither;
+  status = stub_->GetAccessReport(Context({}).get(), neither, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AuditServiceTest, ExportedAuditEventsValidateAsFhirR4) {
+  v1::ExportAuditEventsRequest request;
+  request.mutable_filter()->set_case_id("case-a1");
+  request.set_format(v1::EXPORT_FORMAT_NDJSON);
+  v1::ExportAuditEventsResponse ndjson;
+  grpc::Status status = stub_->ExportAuditEvents(Context({}).get(), request, &ndjson);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ndjson.resource_count(), 9);
+  request.set_format(v1::EXPORT_FORMAT_BUNDLE);
+  v1::ExportAuditEventsResponse bundle;
+  status = stub_->ExportAuditEvents(Context({}).get(), request, &bundle);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(bundle.resource_count(), 9);
+  EXPECT_EQ(ndjson.content().find("MRN"), std::string::npos);
+
+  const std::string ndjson_path = *dir_ + "/export.ndjson";
+  const std::string bundle_path = *dir_ + "/export-bundle.json";
+  WriteFile(ndjson_path, ndjson.content());
+  WriteFile(bundle_path, bundle.content());
+  // The validator is fhir.resources (R4 models) from PyPI in a venv the script installs.
+  auto validator = Subprocess::Start({"/bin/bash", testing::SourcePath("services/audit/test/fhir_validate.sh"),
+                                      ndjson_path, bundle_path});
+  ASSERT_TRUE(validator.ok());
+  auto exit_status = (*validator)->Wait(absl::Seconds(600));
+  ASSERT_TRUE(exit_status.has_value());
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0)
+      << absl::StrJoin((*validator)->Lines(), "\n");
+  bool counted = false;
+  for (const std::string& line : (*validator)->Lines()) {
+    counted = counted || line.find("valid: 9 AuditEvent (ndjson), 1 Bundle of 9") != std::string::npos;
+  }
+  EXPECT_TRUE(counted) << absl::StrJoin((*validator)->Lines(), "\n");
+}
+
+// Last: restarts the service. A restart continues each chain where Redis says it ends (no
+// record twice, none skipped), and a topic created after start is picked up.
+TEST_F(AuditServiceTest, ZzRestartContinuesTheChainAndLateTopicsArePickedUp) {
+  StopService();
+  case_::v1::CaseStatusChanged changed;
+  events_producer_->Send({{*events_, 0, Envelope("case-a1", 8, "tenant-a", "cm-1", changed, kBaseSeconds + 300)},
+                          {*events_, 0, Envelope("case-a1", 9, "tenant-a", "cm-1", changed, kBaseSeconds + 301)}});
+  StartService();
+  WaitForHeads({{EventsChain(0), 10}, {EventsChain(1), 1}, {AccessChain(), 4}});
+  v1::VerifyChainResponse result = Verify(EventsChain(0));
+  EXPECT_TRUE(result.ok()) << result.detail();
+  EXPECT_EQ(result.records_checked(), 10);
+
+  kafka::TopicSpec late;
+  late.name = *late_;
+  late.partitions = 1;
+  ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {late}, absl::Seconds(30)).ok());
+  events_producer_->Send({{*late_, 0, Envelope("case-a3", 1, "tenant-a", "cm-1", changed, kBaseSeconds + 400)}});
+  WaitForHeads({{absl::StrCat(*late_, "/0"), 1}});
+  result = Verify(absl::StrCat(*late_, "/0"));
+  EXPECT_TRUE(result.ok()) << result.detail();
+}
+
+}  // namespace
+}  // namespace clinical::audit
