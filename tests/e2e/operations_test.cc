@@ -1,4 +1,4 @@
-// Operational behaviour of a writing service as a real process: SIGTERM under load drains
+// Operational behaviour of every service as a real process: SIGTERM under load drains
 // in-flight calls, exits 0 and loses nothing acknowledged; /metrics exposes the documented
 // series with values that match what was done.
 #include <arpa/inet.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -16,62 +17,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/platform.h"
-#include "clinical/testing/subprocess.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/wait.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
+#include "clinical/views/v1/views_service.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
 
 namespace clinical {
 namespace {
 
 namespace v1 = ::clinical::case_::v1;
-using testing::Subprocess;
+namespace sv1 = ::clinical::scheduling::v1;
+namespace nv1 = ::clinical::notification::v1;
+namespace vv1 = ::clinical::views::v1;
+using testing::ServiceLaunch;
+using testing::ServiceProcess;
 
-// The port a JSON log line with msg `message` announces, or 0.
-int AnnouncedPort(const std::string& line, const std::string& message) {
-  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object() || parsed.value("msg", "") != message) return 0;
-  return parsed.value("port", 0);
-}
+constexpr char kTenant[] = "tenant-ops";
 
-struct RunningService {
-  std::unique_ptr<Subprocess> process;
-  std::unique_ptr<v1::CaseService::Stub> stub;
-  int metrics_port = 0;
-};
-
-// Starts the case service on its own topic; `grace` bounds its drain on SIGTERM.
-RunningService StartCaseService(const std::string& topic, const std::string& writer_id) {
-  RunningService running;
-  auto process = Subprocess::Start(
-      {testing::BinaryPath("services/case/case_service"), "--grpc-port=0", "--metrics-port=0",
-       "--shutdown-grace=10s", "--case-topic-partitions=3", "--case-topic=" + topic,
-       "--writer-id=" + writer_id, "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
-  EXPECT_TRUE(process.ok()) << process.status();
-  if (!process.ok()) return running;
-  running.process = std::move(*process);
-  auto grpc_line = running.process->WaitForLine(
-      [](const std::string& l) { return AnnouncedPort(l, "listening") > 0; }, absl::Seconds(90));
-  auto metrics_line = running.process->WaitForLine(
-      [](const std::string& l) { return AnnouncedPort(l, "metrics listening") > 0; }, absl::Seconds(5));
-  EXPECT_TRUE(grpc_line.has_value() && metrics_line.has_value())
-      << absl::StrJoin(running.process->Lines(), "\n");
-  if (!grpc_line || !metrics_line) return running;
-  running.metrics_port = AnnouncedPort(*metrics_line, "metrics listening");
-  running.stub = v1::CaseService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", AnnouncedPort(*grpc_line, "listening")),
-                          grpc::InsecureChannelCredentials()));
-  return running;
-}
-
-void Identify(grpc::ClientContext& context) {
+void Identify(grpc::ClientContext& context, const std::string& user = "intake-1",
+              const std::string& role = "case_manager") {
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  context.AddMetadata("x-clinical-user", "intake-1");
-  context.AddMetadata("x-clinical-role", "case_manager");
-  context.AddMetadata("x-clinical-tenant", "tenant-ops");
+  context.AddMetadata("x-clinical-user", user);
+  context.AddMetadata("x-clinical-role", role);
+  context.AddMetadata("x-clinical-tenant", kTenant);
   context.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 }
 
@@ -92,6 +63,216 @@ v1::OpenCaseRequest Intake(const std::string& command_id) {
   open.set_team_id("team-ops");
   return open;
 }
+
+sv1::CreateCalendarRequest NewCalendar(const std::string& command_id) {
+  sv1::CreateCalendarRequest request;
+  request.set_command_id(command_id);
+  request.set_owner_kind(sv1::CALENDAR_OWNER_KIND_CASE_MANAGER);
+  request.set_owner_id("cm-" + command_id);
+  request.set_time_zone("America/Chicago");
+  for (int d = sv1::WEEKDAY_MONDAY; d <= sv1::WEEKDAY_FRIDAY; ++d) {
+    sv1::WorkingHours* hours = request.add_working_hours();
+    hours->set_weekday(static_cast<sv1::Weekday>(d));
+    hours->set_start_minute(8 * 60);
+    hours->set_end_minute(17 * 60);
+  }
+  return request;
+}
+
+// What a SIGTERM test needs to know about one service: how to start it, one call of its
+// load (returning the id of what a write created, empty for a read) and how to check,
+// after a restart, that an acknowledged write is still there.
+struct DrainCase {
+  std::string service;
+  std::function<ServiceLaunch()> launch;  // called twice: start and restart
+  std::function<grpc::Status(const std::shared_ptr<grpc::Channel>&, const std::string& call_id,
+                             std::string* created)>
+      call;
+  std::function<grpc::Status(const std::shared_ptr<grpc::Channel>&, const std::string& created)>
+      check;  // null: a service under read load only
+};
+
+std::string CaseTopic() {
+  static const std::string topic = testing::UniqueName("ops-case");
+  return topic;
+}
+
+std::vector<DrainCase> DrainCases() {
+  std::vector<DrainCase> cases;
+  // case: a writer (OpenCase), then GetCase of every acknowledged case after a restart.
+  {
+    const std::string topic = testing::UniqueName("drain-case");
+    const std::string writer = testing::UniqueName("drain-case-writer");
+    cases.push_back(DrainCase{
+        "case",
+        [=] {
+          return ServiceLaunch{"case",
+                               {"--case-topic-partitions=3", "--case-topic=" + topic, "--writer-id=" + writer}};
+        },
+        [](const std::shared_ptr<grpc::Channel>& channel, const std::string& id, std::string* created) {
+          grpc::ClientContext context;
+          Identify(context);
+          v1::OpenCaseResponse response;
+          grpc::Status status = v1::CaseService::NewStub(channel)
+                                    ->OpenCase(&context, Intake(id), &response);
+          *created = response.case_id();
+          return status;
+        },
+        [](const std::shared_ptr<grpc::Channel>& channel, const std::string& case_id) {
+          grpc::ClientContext context;
+          Identify(context);
+          v1::GetCaseRequest request;
+          request.set_case_id(case_id);
+          v1::GetCaseResponse response;
+          return v1::CaseService::NewStub(channel)
+              ->GetCase(&context, request, &response);
+        }});
+  }
+  // scheduling: a writer (CreateCalendar), then GetCalendar after a restart.
+  {
+    const std::string topic = testing::UniqueName("drain-scheduling");
+    const std::string writer = testing::UniqueName("drain-scheduling-writer");
+    cases.push_back(DrainCase{
+        "scheduling",
+        [=] {
+          return ServiceLaunch{"scheduling",
+                               {"--scheduling-topic=" + topic, "--case-topic=" + CaseTopic(),
+                                "--writer-id=" + writer}};
+        },
+        [](const std::shared_ptr<grpc::Channel>& channel, const std::string& id, std::string* created) {
+          grpc::ClientContext context;
+          Identify(context);
+          sv1::CreateCalendarResponse response;
+          grpc::Status status =
+              sv1::SchedulingService::NewStub(channel)
+                  ->CreateCalendar(&context, NewCalendar(id), &response);
+          *created = response.calendar_id();
+          return status;
+        },
+        [](const std::shared_ptr<grpc::Channel>& channel, const std::string& calendar_id) {
+          grpc::ClientContext context;
+          Identify(context);
+          sv1::GetCalendarRequest request;
+          request.set_calendar_id(calendar_id);
+          sv1::GetCalendarResponse response;
+          return sv1::SchedulingService::NewStub(channel)
+              ->GetCalendar(&context, request, &response);
+        }});
+  }
+  // notification: reads under load (the inbox of the caller).
+  {
+    const std::string topic = testing::UniqueName("drain-notification");
+    const std::string writer = testing::UniqueName("drain-notification-writer");
+    cases.push_back(DrainCase{
+        "notification",
+        [=] {
+          return ServiceLaunch{"notification",
+                               {"--notification-topic=" + topic, "--case-topic=" + CaseTopic(),
+                                "--writer-id=" + writer}};
+        },
+        [](const std::shared_ptr<grpc::Channel>& channel, const std::string&, std::string*) {
+          grpc::ClientContext context;
+          Identify(context);
+          nv1::ListInboxRequest request;
+          request.set_recipient_id("intake-1");
+          nv1::ListInboxResponse response;
+          return nv1::NotificationService::NewStub(channel)
+              ->ListInbox(&context, request, &response);
+        },
+        nullptr});
+  }
+  // views: reads under load (a caseload).
+  cases.push_back(DrainCase{
+      "views",
+      [] { return ServiceLaunch{"views", {"--case-topic=" + CaseTopic()}}; },
+      [](const std::shared_ptr<grpc::Channel>& channel, const std::string&, std::string*) {
+        grpc::ClientContext context;
+        Identify(context, "cm-ops", "case_manager");
+        vv1::GetCaseloadRequest request;
+        request.set_case_manager_id("cm-ops");
+        vv1::GetCaseloadResponse response;
+        return vv1::ViewsService::NewStub(channel)
+            ->GetCaseload(&context, request, &response);
+      },
+      nullptr});
+  return cases;
+}
+
+class SigtermUnderLoadTest : public ::testing::TestWithParam<DrainCase> {};
+
+// Clients call in a loop while the service gets SIGTERM. Every call ends OK or, once the
+// server has stopped accepting, UNAVAILABLE — an in-flight call is never cut off
+// (CANCELLED) or failed; the process exits 0 within the grace period; every write it
+// acknowledged is there after a restart.
+TEST_P(SigtermUnderLoadTest, DrainsInFlightCallsExitsZeroAndLosesNothingAcknowledged) {
+  const DrainCase& drain = GetParam();
+  auto service = ServiceProcess::Start(drain.launch());
+  ASSERT_TRUE(service.ok()) << service.status();
+
+  constexpr int kClients = 8;
+  std::mutex mutex;
+  std::set<std::string> acknowledged;  // ids of what the service confirmed writing
+  int succeeded = 0;
+  std::vector<std::string> unexpected;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto channel = (*service)->NewChannel();
+      for (int i = 0; !stop; ++i) {
+        std::string created;
+        const grpc::Status status =
+            drain.call(channel, testing::UniqueName(absl::StrCat("drain-", c, "-", i)), &created);
+        std::lock_guard<std::mutex> lock(mutex);
+        if (status.ok()) {
+          ++succeeded;
+          if (!created.empty()) acknowledged.insert(created);
+          continue;
+        }
+        // After SIGTERM the server refuses new calls with UNAVAILABLE; anything else is a
+        // call that the shutdown broke.
+        if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+          unexpected.push_back(absl::StrCat(status.error_code(), ": ", status.error_message()));
+        }
+        return;
+      }
+    });
+  }
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return succeeded >= 40;
+      },
+      absl::Seconds(60)));
+  (*service)->process().Signal(SIGTERM);
+  auto exit_status = (*service)->process().Wait(absl::Seconds(30));
+  stop = true;
+  for (auto& client : clients) client.join();
+  ASSERT_TRUE(exit_status.has_value()) << "no exit within the grace period";
+  ASSERT_TRUE(WIFEXITED(*exit_status)) << "killed by a signal";
+  EXPECT_EQ(WEXITSTATUS(*exit_status), 0);
+  EXPECT_TRUE(unexpected.empty()) << absl::StrJoin(unexpected, "\n");
+  EXPECT_TRUE((*service)
+                  ->process()
+                  .WaitForLine([](const std::string& l) { return l.find("\"msg\":\"stopped\"") != std::string::npos; },
+                               absl::Seconds(1))
+                  .has_value());
+  if (!drain.check) return;
+
+  ASSERT_FALSE(acknowledged.empty());
+  auto restarted = ServiceProcess::Start(drain.launch());
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  auto channel = (*restarted)->NewChannel();
+  for (const std::string& id : acknowledged) {
+    const grpc::Status status = drain.check(channel, id);
+    EXPECT_TRUE(status.ok()) << "acknowledged write lost: " << status.error_message();
+  }
+  channel.reset();
+  ASSERT_TRUE((*restarted)->Terminate(absl::Seconds(30)).has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryService, SigtermUnderLoadTest, ::testing::ValuesIn(DrainCases()),
+                         [](const ::testing::TestParamInfo<DrainCase>& info) { return info.param.service; });
 
 std::string HttpGet(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -123,85 +304,19 @@ double SampleValue(const std::string& exposition, const std::string& series) {
   return -1;
 }
 
-TEST(OperationsTest, SigtermUnderLoadDrainsInFlightCallsExitsZeroAndLosesNothing) {
-  const std::string topic = testing::UniqueName("ops-case");
-  const std::string writer = testing::UniqueName("ops-writer");
-  RunningService service = StartCaseService(topic, writer);
-  ASSERT_NE(service.stub, nullptr);
-
-  constexpr int kClients = 8;
-  std::mutex mutex;
-  std::set<std::string> acknowledged;  // case ids the service confirmed
-  std::atomic<int> internal_errors{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
-      for (int i = 0; !stop; ++i) {
-        grpc::ClientContext context;
-        Identify(context);
-        v1::OpenCaseResponse response;
-        const grpc::Status status =
-            service.stub->OpenCase(&context, Intake(absl::StrCat("ops-", c, "-", i)), &response);
-        if (status.ok()) {
-          std::lock_guard<std::mutex> lock(mutex);
-          acknowledged.insert(response.case_id());
-        } else {
-          // After SIGTERM the server refuses new calls (UNAVAILABLE); nothing else is fine.
-          if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
-              status.error_code() != grpc::StatusCode::CANCELLED) {
-            ++internal_errors;
-          }
-          return;
-        }
-      }
-    });
-  }
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] {
-        std::lock_guard<std::mutex> lock(mutex);
-        return acknowledged.size() >= 40;
-      },
-      absl::Seconds(60)));
-  service.process->Signal(SIGTERM);
-  auto exit_status = service.process->Wait(absl::Seconds(30));
-  stop = true;
-  for (auto& client : clients) client.join();
-  ASSERT_TRUE(exit_status.has_value()) << "no exit within the grace period";
-  ASSERT_TRUE(WIFEXITED(*exit_status));
-  EXPECT_EQ(WEXITSTATUS(*exit_status), 0);
-  EXPECT_EQ(internal_errors, 0);
-  EXPECT_TRUE(service.process
-                  ->WaitForLine([](const std::string& l) { return l.find("\"msg\":\"stopped\"") != std::string::npos; },
-                                absl::Seconds(1))
-                  .has_value());
-
-  // Every acknowledged case is there after a restart.
-  RunningService restarted = StartCaseService(topic, writer);
-  ASSERT_NE(restarted.stub, nullptr);
-  for (const std::string& case_id : acknowledged) {
-    grpc::ClientContext context;
-    Identify(context);
-    v1::GetCaseRequest request;
-    request.set_case_id(case_id);
-    v1::GetCaseResponse response;
-    const grpc::Status status = restarted.stub->GetCase(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << "acknowledged case lost: " << status.error_message();
-  }
-  restarted.process->Signal(SIGTERM);
-  ASSERT_TRUE(restarted.process->Wait(absl::Seconds(30)).has_value());
-}
-
 TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues) {
-  RunningService service = StartCaseService(testing::UniqueName("metrics-case"),
-                                            testing::UniqueName("metrics-writer"));
-  ASSERT_NE(service.stub, nullptr);
+  auto service = ServiceProcess::Start(ServiceLaunch{
+      "case",
+      {"--case-topic-partitions=3", "--case-topic=" + testing::UniqueName("metrics-case"),
+       "--writer-id=" + testing::UniqueName("metrics-writer")}});
+  ASSERT_TRUE(service.ok()) << service.status();
+  auto stub = v1::CaseService::NewStub((*service)->NewChannel());
   constexpr int kOpened = 5;
   for (int i = 0; i < kOpened; ++i) {
     grpc::ClientContext context;
     Identify(context);
     v1::OpenCaseResponse response;
-    ASSERT_TRUE(service.stub->OpenCase(&context, Intake(absl::StrCat("m-", i)), &response).ok());
+    ASSERT_TRUE(stub->OpenCase(&context, Intake(absl::StrCat("m-", i)), &response).ok());
   }
   {
     grpc::ClientContext context;
@@ -209,10 +324,10 @@ TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues
     v1::GetCaseRequest request;
     request.set_case_id("00000000-0000-4000-8000-000000000000");
     v1::GetCaseResponse response;
-    EXPECT_EQ(service.stub->GetCase(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(stub->GetCase(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
   }
 
-  const std::string response = HttpGet(service.metrics_port, "/metrics");
+  const std::string response = HttpGet((*service)->metrics_port(), "/metrics");
   ASSERT_NE(response.find("HTTP/1.1 200 OK"), std::string::npos) << response;
   const std::string body = response.substr(response.find("\r\n\r\n") + 4);
   const std::string rpc = "grpc_service=\"clinical.case.v1.CaseService\"";
@@ -240,10 +355,10 @@ TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues
   EXPECT_NE(body.find("# TYPE clinical_grpc_server_handling_seconds histogram"), std::string::npos);
   // No patient data in the exposition.
   EXPECT_EQ(body.find("MRN-"), std::string::npos);
-  EXPECT_EQ(HttpGet(service.metrics_port, "/").find("404"), 9u);
+  EXPECT_EQ(HttpGet((*service)->metrics_port(), "/").find("404"), 9u);
 
-  service.process->Signal(SIGTERM);
-  ASSERT_TRUE(service.process->Wait(absl::Seconds(30)).has_value());
+  stub.reset();
+  ASSERT_TRUE((*service)->Terminate(absl::Seconds(30)).has_value());
 }
 
 }  // namespace

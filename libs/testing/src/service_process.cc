@@ -1,0 +1,87 @@
+#include "clinical/testing/service_process.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "clinical/testing/platform.h"
+#include "clinical/testing/wait.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "nlohmann/json.hpp"
+
+namespace clinical::testing {
+
+std::map<std::string, std::string> PlatformEnvironment() {
+  const Platform& platform = Platform::Get();
+  return {{"CLINICAL_KAFKA_BOOTSTRAP", platform.kafka_bootstrap},
+          {"CLINICAL_REDIS_HOST", platform.redis_host},
+          {"CLINICAL_REDIS_PORT", std::to_string(platform.redis_port)}};
+}
+
+int AnnouncedPort(const std::string& line, const std::string& message) {
+  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.value("msg", "") != message) return 0;
+  return parsed.value("port", 0);
+}
+
+absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const ServiceLaunch& launch) {
+  std::vector<std::string> argv = {
+      BinaryPath(absl::StrCat("services/", launch.service, "/", launch.service, "_service")),
+      "--grpc-port=0", "--metrics-port=0",
+      absl::StrCat("--shutdown-grace=", absl::ToInt64Seconds(launch.shutdown_grace), "s")};
+  argv.insert(argv.end(), launch.args.begin(), launch.args.end());
+  std::map<std::string, std::string> env = PlatformEnvironment();
+  for (const auto& [key, value] : launch.env) env[key] = value;
+
+  std::unique_ptr<ServiceProcess> running(new ServiceProcess());
+  auto process = Subprocess::Start(argv, env);
+  if (!process.ok()) return process.status();
+  running->process_ = std::move(*process);
+  const absl::Time deadline = absl::Now() + launch.ready_timeout;
+  auto output = [&] { return absl::StrJoin(running->process_->Lines(), "\n"); };
+
+  // The metrics server starts before the gRPC server (RunService), so its line comes first.
+  auto metrics_line = running->process_->WaitForLine(
+      [](const std::string& l) { return AnnouncedPort(l, "metrics listening") > 0; },
+      deadline - absl::Now());
+  auto grpc_line = running->process_->WaitForLine(
+      [](const std::string& l) { return AnnouncedPort(l, "listening") > 0; }, deadline - absl::Now());
+  if (!metrics_line || !grpc_line) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(launch.service, " did not start listening; output:\n", output()));
+  }
+  running->metrics_port_ = AnnouncedPort(*metrics_line, "metrics listening");
+  running->address_ = absl::StrCat("127.0.0.1:", AnnouncedPort(*grpc_line, "listening"));
+
+  auto health = grpc::health::v1::Health::NewStub(running->NewChannel());
+  const bool ready = WaitUntil(
+      [&] {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+        grpc::health::v1::HealthCheckResponse response;
+        return health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response).ok() &&
+               response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      },
+      deadline - absl::Now());
+  if (!ready) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(launch.service, " did not become ready; output:\n", output()));
+  }
+  return running;
+}
+
+std::shared_ptr<grpc::Channel> ServiceProcess::NewChannel() const {
+  grpc::ChannelArguments arguments;
+  // A private subchannel pool: channels to the same address must not share a connection.
+  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), arguments);
+}
+
+std::optional<int> ServiceProcess::Terminate(absl::Duration timeout) {
+  process_->Signal(SIGTERM);
+  return process_->Wait(timeout);
+}
+
+}  // namespace clinical::testing
