@@ -78,10 +78,14 @@ int main(int argc, char** argv) {
   const absl::Duration generated = absl::Now() - gen_start;
 
   // 2. Produce (not timed as part of the rebuild).
+  // The generator's appointment events go to the case topic too (the model tells them apart
+  // by event type); the scheduling topic the model also reads stays empty.
   kafka::TopicSpec spec;
   spec.name = topic;
   spec.partitions = 12;
-  if (auto s = kafka::EnsureTopics(bootstrap, {spec}, absl::Seconds(30)); !s.ok()) {
+  kafka::TopicSpec scheduling_spec;
+  scheduling_spec.name = topic + "-scheduling";
+  if (auto s = kafka::EnsureTopics(bootstrap, {spec, scheduling_spec}, absl::Seconds(30)); !s.ok()) {
     std::cerr << "topic: " << s << "\n";
     return 1;
   }
@@ -128,7 +132,7 @@ int main(int argc, char** argv) {
 
   // 3. The rebuild: a new version from offset 0 until every record is applied.
   logging::Logger logger("views-bench", std::cerr, logging::Level::kWarn);
-  views::CaseViewModel model(topic);
+  views::CaseViewModel model(topic, scheduling_spec.name);
   projection::ProjectionOptions popts;
   popts.kafka_bootstrap = bootstrap;
   popts.redis_host = redis_host;

@@ -2,7 +2,11 @@
 
 // Random VALID case event sequences: random commands run through the case service's own
 // Decide/Evolve (invalid ones are refused by Decide and simply not recorded), so every
-// sequence is one the case service could have written.
+// sequence is one the case service could have written: lifecycle, notes, escalations,
+// care plans, goals, tasks, service referrals and deliveries (closure cost and goals).
+// Plus 0-3 appointments per case on the scheduling topic (booked series of 1-3 weekly
+// occurrences, then valid FHIR moves: reschedule, cancel, arrived, fulfilled, no-show,
+// entered in error), interleaved with the case events in any order.
 
 #include <cstdint>
 #include <string>

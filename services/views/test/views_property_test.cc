@@ -40,13 +40,16 @@ std::string Describe(const Outcome& o) {
                       o.reopened_90, " minutes=", o.contact_minutes, " close n/p50/p90=",
                       o.close_count, "/", o.close_p50, "/", o.close_p90, " first n/p50=",
                       o.first_contact_count, "/", o.first_contact_p50, " reasons=",
-                      o.reasons.size());
+                      o.reasons.size(), " appt kept/noshow=", o.appointments_kept, "/",
+                      o.appointments_no_show, " goals=", o.goals_achieved, "/", o.goals_total,
+                      " cost currencies=", o.delivered_cost.size());
 }
 
 bool HasStoredCount(const Outcome& o) {
   return o.opened || o.assigned || o.closed || o.cancelled || o.entered_in_error ||
          o.goals_met || o.satisfaction_count || o.reopened_30 || o.reopened_90 ||
-         o.contact_minutes;
+         o.contact_minutes || o.appointments_kept || o.appointments_no_show || o.goals_total ||
+         !o.delivered_cost.empty();
 }
 
 class ViewsPropertyTest : public ::testing::TestWithParam<uint64_t> {};
@@ -68,7 +71,7 @@ TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
   const std::string root = clinical::testing::UniqueName("views-prop");
   auto keys = projection::KeySpace::Create(root, "v1");
   ASSERT_TRUE(keys.ok());
-  CaseViewModel model("clinical.case.events.v1");
+  CaseViewModel model("clinical.case.events.v1", "clinical.scheduling.events.v1");
   const auto scripts = model.Scripts();
   for (const auto& script : scripts) {
     ASSERT_TRUE(redis->Command({"SCRIPT", "LOAD", script.source()}).ok());
@@ -92,7 +95,11 @@ TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
   ASSERT_GT(applied_commands, static_cast<size_t>(options.cases));
   ASSERT_TRUE(projection::SetActiveVersion(*redis, root, "v1").ok());
 
-  const ViewFigures expected = BruteForce(events);
+  // The clock-dependent facts (next appointment, overdue tasks, goals due) at a time inside
+  // the generated range, so that some are before it and some after.
+  CaseClock clock;
+  clock.now = options.start_unix + 200 * 86400;
+  const ViewFigures expected = BruteForce(events, clock);
   ViewReader reader(*redis, root);
 
   // Registries and counters of every group.
@@ -121,9 +128,11 @@ TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
 
   // Every case manager's open cases, fact by fact.
   int compared_cases = 0;
+  int with_next_appointment = 0, with_overdue_tasks = 0, with_goals_overdue = 0,
+      with_goals_due_soon = 0;
   for (const auto& [key, counters] : expected.counters) {
     if (key.dim != kDimCaseManager) continue;
-    auto caseload = reader.Caseload(key.tenant, key.id);
+    auto caseload = reader.Caseload(key.tenant, key.id, clock);
     ASSERT_TRUE(caseload.ok()) << caseload.status();
     auto found = expected.caseloads.find({key.tenant, key.id});
     const std::vector<CaseFacts> want =
@@ -133,13 +142,24 @@ TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
       EXPECT_EQ(caseload->value.cases[i], want[i]) << want[i].case_id;
       EXPECT_EQ(caseload->value.cases[i].case_manager_id, key.id);
       ++compared_cases;
+      with_next_appointment += want[i].next_appointment_at != 0 ? 1 : 0;
+      with_overdue_tasks += want[i].overdue_tasks > 0 ? 1 : 0;
+      with_goals_overdue += want[i].goals_overdue > 0 ? 1 : 0;
+      with_goals_due_soon += want[i].goals_due_soon > 0 ? 1 : 0;
     }
   }
   EXPECT_GT(compared_cases, 100);
+  // The generator exercises every clock-dependent fact (else the comparison proves little).
+  EXPECT_GT(with_next_appointment, 10);
+  EXPECT_GT(with_overdue_tasks, 10);
+  EXPECT_GT(with_goals_overdue, 5);
+  EXPECT_GT(with_goals_due_soon, 2);
 
   // Every outcome of every group and period.
   int compared_outcomes = 0;
   int closures_seen = 0;
+  int64_t manager_appointments = 0;
+  int with_cost = 0, with_goals = 0;
   for (const auto& [key, want] : expected.outcomes) {
     auto got = reader.GetOutcome(key.first.tenant, key.first.dim, key.first.id, key.second);
     ASSERT_TRUE(got.ok()) << got.status();
@@ -148,9 +168,17 @@ TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
                                 << "\n brute: " << Describe(want);
     ++compared_outcomes;
     closures_seen += want.close_count > 0 ? 1 : 0;
+    if (key.first.dim == kDimCaseManager) {
+      manager_appointments += want.appointments_kept + want.appointments_no_show;
+    }
+    with_cost += want.delivered_cost.empty() ? 0 : 1;
+    with_goals += want.goals_total > 0 ? 1 : 0;
   }
   EXPECT_GT(compared_outcomes, 1000);
   EXPECT_GT(closures_seen, 100);
+  EXPECT_GT(manager_appointments, 100);
+  EXPECT_GT(with_cost, 10);
+  EXPECT_GT(with_goals, 10);
 
   // Nothing in Redis that the events do not explain.
   std::string cursor = "0";

@@ -12,13 +12,24 @@ namespace {
 using projection::KeySpace;
 
 // Read-only scripts, run with EVAL inside ReadActive's MULTI (so on the same version).
-// A case manager's open cases: for each member of the set, its id and flat hash.
+// A case manager's open cases: for each member of the set, its id, flat hash and the
+// clock-dependent figures {next appointment start or '', overdue tasks, overdue goals, goals
+// due soon}. ARGV: 1 the manager's case set, 2 the prefix of the per-case keys ("P "),
+// 3 the tenant, 4 now, 5 now + due-soon horizon.
 constexpr char kCaseloadScript[] = R"lua(
 local ids = redis.call('SMEMBERS', ARGV[1])
+local P, T, now, soon = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
 for _, id in ipairs(ids) do
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGETALL', ARGV[2] .. id)
+  out[#out + 1] = redis.call('HGETALL', P .. 'c:' .. T .. ':' .. id)
+  local next = redis.call('ZRANGEBYSCORE', P .. 'nx:' .. T .. ':' .. id, '(' .. now, '+inf',
+                          'WITHSCORES', 'LIMIT', 0, 1)
+  local go = P .. 'go:' .. T .. ':' .. id
+  out[#out + 1] = {next[2] or '',
+                   redis.call('ZCOUNT', P .. 'to:' .. T .. ':' .. id, '-inf', '(' .. now),
+                   redis.call('ZCOUNT', go, '-inf', now),
+                   redis.call('ZCOUNT', go, '(' .. now, soon)}
 end
 return out
 )lua";
@@ -133,12 +144,14 @@ absl::StatusOr<Versioned<std::vector<Counters>>> ViewReader::GroupCounters(
 }
 
 absl::StatusOr<Versioned<CaseloadRead>> ViewReader::Caseload(const std::string& tenant,
-                                                             const std::string& cm) {
+                                                             const std::string& cm,
+                                                             const CaseClock& clock) {
   auto read = projection::ReadActive(redis_, root_, [&](const KeySpace& keys) {
     return std::vector<redis::Args>{
         {"HGETALL", keys.Key(GroupKeyName(tenant, kDimCaseManager, cm))},
         {"EVAL", kCaseloadScript, "0", keys.Key(absl::StrCat("gc:", tenant, ":cm:", cm)),
-         keys.Key(absl::StrCat("c:", tenant, ":"))}};
+         keys.prefix(), tenant, absl::StrCat(clock.now),
+         absl::StrCat(clock.now + clock.due_soon_seconds)}};
   });
   if (!read.ok()) return read.status();
   for (const auto& r : read->replies) {
@@ -147,8 +160,15 @@ absl::StatusOr<Versioned<CaseloadRead>> ViewReader::Caseload(const std::string& 
   Versioned<CaseloadRead> out{read->version, {}};
   out.value.counters = ParseCounters(read->replies[0]);
   const auto& flat = read->replies[1].elements();
-  for (size_t i = 0; i + 1 < flat.size(); i += 2) {
-    out.value.cases.push_back(ParseCase(flat[i].str(), flat[i + 1]));
+  for (size_t i = 0; i + 2 < flat.size(); i += 3) {
+    CaseFacts c = ParseCase(flat[i].str(), flat[i + 1]);
+    const auto& timed = flat[i + 2].elements();
+    if (timed.size() != 4) return absl::InternalError("unexpected caseload reply");
+    c.next_appointment_at = ToInt(timed[0].str());
+    c.overdue_tasks = static_cast<int>(ReplyInt(timed[1]));
+    c.goals_overdue = static_cast<int>(ReplyInt(timed[2]));
+    c.goals_due_soon = static_cast<int>(ReplyInt(timed[3]));
+    out.value.cases.push_back(std::move(c));
   }
   std::sort(out.value.cases.begin(), out.value.cases.end(),
             [](const CaseFacts& a, const CaseFacts& b) { return a.case_id < b.case_id; });
@@ -203,6 +223,11 @@ absl::StatusOr<Versioned<Outcome>> ViewReader::GetOutcome(const std::string& ten
     else if (f == "reopen30") o.reopened_30 = v;
     else if (f == "reopen90") o.reopened_90 = v;
     else if (f == "minutes") o.contact_minutes = v;
+    else if (f == "appt_kept") o.appointments_kept = v;
+    else if (f == "appt_noshow") o.appointments_no_show = v;
+    else if (f == "goals_total") o.goals_total = v;
+    else if (f == "goals_achieved") o.goals_achieved = v;
+    else if (f.rfind("cost:", 0) == 0 && v != 0) o.delivered_cost[f.substr(5)] = v;
     else if (f.rfind("r:", 0) == 0 && v != 0) o.reasons[static_cast<int>(ToInt(f.substr(2)))] = v;
   }
   const auto& close = read->replies[1].elements();

@@ -37,9 +37,11 @@ class ViewReader {
   // Counters of the given groups, in order (all zero for an unknown group).
   absl::StatusOr<Versioned<std::vector<Counters>>> GroupCounters(
       const std::string& tenant, const std::string& dim, const std::vector<std::string>& ids);
-  // A case manager's counters and open cases.
+  // A case manager's counters and open cases, with the figures that depend on the clock
+  // (next appointment, overdue tasks, goals overdue / due soon) evaluated at `clock`.
   absl::StatusOr<Versioned<CaseloadRead>> Caseload(const std::string& tenant,
-                                                   const std::string& case_manager_id);
+                                                   const std::string& case_manager_id,
+                                                   const CaseClock& clock);
   struct Position {
     std::string topic;
     int32_t partition = 0;

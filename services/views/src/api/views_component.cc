@@ -1,6 +1,10 @@
 #include "views_component.h"
 
+#include <map>
 #include <memory>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 #include "clinical/kafka/admin.h"
 #include "clinical/projection/projection.h"
@@ -15,7 +19,32 @@ struct Runtime {
   std::unique_ptr<CaseViewModel> model;
   std::unique_ptr<projection::Projection> projection;
   std::unique_ptr<ViewsGrpcService> service;
+  // Readiness: the watcher polls the runtime until it has caught up, then marks the host
+  // ready; stopped (and joined) before the projection stops.
+  absl::Mutex mutex;
+  bool stopping ABSL_GUARDED_BY(mutex) = false;
+  std::thread readiness;
+
+  void StopReadiness() {
+    {
+      absl::MutexLock lock(&mutex);
+      stopping = true;
+    }
+    if (readiness.joinable()) readiness.join();
+  }
+  ~Runtime() { StopReadiness(); }
 };
+
+// Ready = every partition of both topics is known and has been read up to its end at
+// least once since start (Stats().caught_up), or is within `max_lag` records of it. Pure.
+bool CaughtUp(const projection::ProjectionStats& stats, int64_t max_lag) {
+  if (!stats.status.ok() || stats.partitions.empty()) return false;
+  if (stats.caught_up) return true;
+  for (const auto& p : stats.partitions) {
+    if (p.lag < 0 || p.lag > max_lag) return false;
+  }
+  return true;
+}
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
                                             logging::Logger& logger) {
@@ -25,6 +54,27 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
         "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
   }
   const std::string topic = config.GetString("case-topic");
+  const std::string scheduling_topic = config.GetString("scheduling-topic");
+  if (topic.empty() || scheduling_topic.empty() || topic == scheduling_topic) {
+    return absl::InvalidArgumentError(
+        "config keys 'case-topic' and 'scheduling-topic' must name two different topics");
+  }
+  const int64_t ready_max_lag = config.GetInt("ready-max-lag");
+  if (ready_max_lag < 0) return absl::InvalidArgumentError("config key 'ready-max-lag' must be >= 0");
+  const int64_t due_soon_days = config.GetInt("goal-due-soon-days");
+  if (due_soon_days < 0 || due_soon_days > 365) {
+    return absl::InvalidArgumentError("config key 'goal-due-soon-days' must be 0..365");
+  }
+  std::map<std::string, std::map<std::string, std::string>> organisation;
+  const std::string organisation_file = config.GetString("organisation-file");
+  if (!organisation_file.empty()) {
+    auto loaded = LoadOrganisation(organisation_file);
+    if (!loaded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key 'organisation-file': ", loaded.status().message()));
+    }
+    organisation = std::move(*loaded);
+  }
   const int redis_port = static_cast<int>(config.GetInt("redis-port"));
   if (redis_port <= 0 || redis_port > 65535) {
     return absl::InvalidArgumentError("config key 'redis-port' must be a port number");
@@ -44,18 +94,24 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
     return absl::InvalidArgumentError("config key 'contact-threshold-days' must be >= 0");
   }
 
-  // The case topic may not exist yet (the views can start before the case service): create
-  // it with the case service's documented spec. Idempotent; refuses a topic with another
-  // partition count (FAILED_PRECONDITION), which would be a misconfiguration.
+  // The case and scheduling topics may not exist yet (the views can start before their
+  // writers): create them with the writers' documented spec (the platform's event topic:
+  // kept forever, never compacted, 12 partitions by default). Idempotent; refuses a topic
+  // with another partition count (FAILED_PRECONDITION), which would be a misconfiguration.
   kafka::TopicSpec spec;
   spec.name = topic;
   spec.partitions = static_cast<int>(config.GetInt("case-topic-partitions"));
-  if (auto s = kafka::EnsureTopics(bootstrap, {spec}, config.GetDuration("kafka-timeout")); !s.ok()) {
+  kafka::TopicSpec scheduling_spec;
+  scheduling_spec.name = scheduling_topic;
+  scheduling_spec.partitions = static_cast<int>(config.GetInt("scheduling-topic-partitions"));
+  if (auto s = kafka::EnsureTopics(bootstrap, {spec, scheduling_spec},
+                                   config.GetDuration("kafka-timeout"));
+      !s.ok()) {
     return s;
   }
 
   auto runtime = std::make_shared<Runtime>();
-  runtime->model = std::make_unique<CaseViewModel>(topic);
+  runtime->model = std::make_unique<CaseViewModel>(topic, scheduling_topic);
   projection::ProjectionOptions options;
   options.kafka_bootstrap = bootstrap;
   options.redis_host = config.GetString("redis-host");
@@ -71,6 +127,10 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   QueryOptions query;
   query.root = options.root;
   query.case_topic = topic;
+  query.scheduling_topic = scheduling_topic;
+  query.goal_due_soon = absl::Hours(24 * due_soon_days);
+  query.has_organisation = !organisation_file.empty();
+  query.team_supervisors = std::move(organisation);
   query.redis_host = options.redis_host;
   query.redis_port = redis_port;
   query.max_position_wait = config.GetDuration("max-position-wait");
@@ -85,11 +145,31 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   host.metrics().AddCollector(
       [runtime, collect = projection::ProjectionMetrics(*runtime->projection, options.root)](
           metrics::Sink& sink) { collect(sink); });
+  // Not ready until the view has caught up with both topics as they were at start: a
+  // replica that just started (or rebuilds) must not take reads it would answer from far
+  // behind. Queries read the ACTIVE version, so they are right either way; readiness only
+  // keeps load balancers away meanwhile. Liveness is SERVING throughout.
+  host.HoldReadiness();
   runtime->projection->Start();
   logger.Info("projection started", {{"topic", topic},
+                                     {"scheduling_topic", scheduling_topic},
                                      {"root", options.root},
                                      {"version", options.version}});
+  runtime->readiness = std::thread([runtime_ptr = runtime.get(), &host, &logger, ready_max_lag] {
+    Runtime& r = *runtime_ptr;
+    absl::MutexLock lock(&r.mutex);
+    // Polls every 100 ms; ends when stopping (bounded by the process's lifetime).
+    while (!r.stopping) {
+      if (CaughtUp(r.projection->Stats(), ready_max_lag)) {
+        host.SetServing(true);
+        logger.Info("caught up: ready");
+        return;
+      }
+      r.mutex.AwaitWithTimeout(absl::Condition(&r.stopping), absl::Milliseconds(100));
+    }
+  });
   return std::function<void()>([runtime, &logger] {
+    runtime->StopReadiness();
     runtime->projection->Stop();
     const projection::ProjectionStats stats = runtime->projection->Stats();
     logger.Info("projection stopped", {{"events_applied", stats.events_applied},
@@ -112,6 +192,19 @@ grpcx::ServiceSpec ViewsServiceSpec() {
       {"case-topic", OptionType::kString, "clinical.case.events.v1", "the case event topic"},
       {"case-topic-partitions", OptionType::kInt, "12",
        "partitions of the case topic if the views create it (must match the case service)"},
+      {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
+       "the scheduling event topic"},
+      {"scheduling-topic-partitions", OptionType::kInt, "12",
+       "partitions of the scheduling topic if the views create it (must match the scheduling "
+       "service)"},
+      {"ready-max-lag", OptionType::kInt, "100",
+       "health turns SERVING once every partition is within this many records of its end "
+       "(or has reached it)"},
+      {"goal-due-soon-days", OptionType::kInt, "14",
+       "an open goal is due soon when its target date ends within this many days"},
+      {"organisation-file", OptionType::kString, "",
+       "JSON {\"tenants\": {tenant: {team: supervisor}}} for supervisor rollups (none: no "
+       "supervisor rollups)"},
       {"view-root", OptionType::kString, "views", "Redis key root of the views"},
       {"view-version", OptionType::kString, "v1",
        "version this process builds; a new one rebuilds from offset 0 and becomes active once "

@@ -19,13 +19,17 @@ namespace {
 
 namespace cv1 = ::clinical::case_::v1;
 
-const std::vector<std::string> kCaseloadPending = {
-    "overdue_tasks (needs the care-task events)", "goals_due_soon (needs the goal events)",
-    "next_appointment (needs the scheduling events)"};
-const std::vector<std::string> kOutcomePending = {
-    "appointments_kept_vs_no_show (needs the scheduling events)",
-    "goal_achievement_rate (needs the goal events; goals_met_closure_rate is given)",
-    "cost_per_case, cost_per_achieved_goal (need the service delivery events)"};
+// Money per currency over a divisor, rounded half away from zero (nothing when it is 0).
+void Divide(const std::map<std::string, int64_t>& sums, int64_t divisor,
+            google::protobuf::RepeatedPtrField<common::v1::Money>* out) {
+  if (divisor <= 0) return;
+  for (const auto& [currency, minor] : sums) {
+    common::v1::Money* m = out->Add();
+    m->set_currency_code(currency);
+    const int64_t half = divisor / 2;
+    m->set_minor_units(minor >= 0 ? (minor + half) / divisor : -((-minor + half) / divisor));
+  }
+}
 
 google::protobuf::Timestamp Ts(int64_t seconds) {
   google::protobuf::Timestamp t;
@@ -70,6 +74,10 @@ void ToProto(const WorklistEntry& e, vv1::CaseSummary* out) {
   if (c.last_contact_at != 0) *out->mutable_last_contact_at() = Ts(c.last_contact_at);
   out->set_days_since_contact(e.days_since_contact);
   out->set_contact_overdue(e.contact_overdue);
+  if (c.next_appointment_at != 0) *out->mutable_next_appointment_at() = Ts(c.next_appointment_at);
+  out->set_overdue_tasks(c.overdue_tasks);
+  out->set_goals_overdue(c.goals_overdue);
+  out->set_goals_due_soon(c.goals_due_soon);
 }
 
 const char* DimName(vv1::Dimension d) {
@@ -78,6 +86,7 @@ const char* DimName(vv1::Dimension d) {
     case vv1::DIMENSION_PROGRAM: return kDimProgram;
     case vv1::DIMENSION_TEAM: return kDimTeam;
     case vv1::DIMENSION_CASE_MANAGER: return kDimCaseManager;
+    case vv1::DIMENSION_SUPERVISOR: return kDimSupervisor;
     default: return nullptr;
   }
 }
@@ -126,6 +135,33 @@ absl::StatusOr<std::map<std::string, int>> ParseThresholds(const std::string& te
           "contact thresholds must look like 'program=days,program=days'");
     }
     out[kv[0]] = days;
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
+    const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError("organisation file cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("tenants") || !json["tenants"].is_object()) {
+    return absl::InvalidArgumentError("organisation file: no 'tenants' object");
+  }
+  std::map<std::string, std::map<std::string, std::string>> out;
+  for (const auto& [tenant, teams] : json["tenants"].items()) {
+    if (!IsKeySafeId(tenant) || !teams.is_object()) {
+      return absl::InvalidArgumentError("organisation file: a tenant id is invalid or not an object");
+    }
+    for (const auto& [team, supervisor] : teams.items()) {
+      if (!IsKeySafeId(team) || !supervisor.is_string() ||
+          !IsKeySafeId(supervisor.get<std::string>())) {
+        return absl::InvalidArgumentError(
+            "organisation file: team and supervisor ids must be 1..128 characters of [A-Za-z0-9._@-]");
+      }
+      out[tenant][team] = supervisor.get<std::string>();
+    }
   }
   return out;
 }
@@ -194,7 +230,7 @@ absl::Status ViewsGrpcService::WaitFor(
   grpcx::Violations violations;
   for (int i = 0; i < positions.size(); ++i) {
     const auto& p = positions[i];
-    if (p.topic() != options_.case_topic) {
+    if (p.topic() != options_.case_topic && p.topic() != options_.scheduling_topic) {
       violations.Add(absl::StrCat("min_positions[", i, "].topic"),
                      "is not a topic this view is built from");
     }
@@ -297,22 +333,29 @@ grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
     if (auto s = OwnCaseloadOnly(caller, request->case_manager_id()); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
-    auto read = reader.Caseload(caller.tenant_id, request->case_manager_id());
+    const absl::Time now = options_.now();
+    auto read = reader.Caseload(caller.tenant_id, request->case_manager_id(), Clock(now));
     if (!read.ok()) return read.status();
-    const auto ranked = RankWorklist(read->value.cases, options_.now(),
+    const auto ranked = RankWorklist(read->value.cases, now,
                                      options_.contact_threshold_days,
                                      options_.default_contact_threshold_days);
     std::map<std::string, const WorklistEntry*> by_id;
     int64_t overdue = 0;
+    const int64_t week_ahead = absl::ToUnixSeconds(now + absl::Hours(7 * 24));
     for (const auto& e : ranked) {
       by_id[e.facts.case_id] = &e;
       overdue += e.contact_overdue ? 1 : 0;
+      response->set_overdue_tasks(response->overdue_tasks() + e.facts.overdue_tasks);
+      response->set_goals_overdue(response->goals_overdue() + e.facts.goals_overdue);
+      response->set_goals_due_soon(response->goals_due_soon() + e.facts.goals_due_soon);
+      if (e.facts.next_appointment_at != 0 && e.facts.next_appointment_at <= week_ahead) {
+        response->set_cases_with_appointment_next_7d(response->cases_with_appointment_next_7d() + 1);
+      }
     }
     response->set_case_manager_id(request->case_manager_id());
     ToProto(read->value.counters, response->mutable_counters());
     response->set_contact_overdue_cases(overdue);
     response->set_view_version(read->version);
-    for (const auto& p : kCaseloadPending) response->add_pending_figures(p);
     const int size = PageSize(request->page_size(), 100);
     int index = 0;
     for (const auto& [id, e] : by_id) {
@@ -343,9 +386,10 @@ grpc::Status ViewsGrpcService::GetWorklist(grpc::ServerContext* context,
     if (auto s = OwnCaseloadOnly(caller, request->case_manager_id()); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
-    auto read = reader.Caseload(caller.tenant_id, request->case_manager_id());
+    const absl::Time now = options_.now();
+    auto read = reader.Caseload(caller.tenant_id, request->case_manager_id(), Clock(now));
     if (!read.ok()) return read.status();
-    const auto ranked = RankWorklist(read->value.cases, options_.now(),
+    const auto ranked = RankWorklist(read->value.cases, now,
                                      options_.contact_threshold_days,
                                      options_.default_contact_threshold_days);
     response->set_view_version(read->version);
@@ -364,6 +408,47 @@ grpc::Status ViewsGrpcService::GetWorklist(grpc::ServerContext* context,
   });
 }
 
+absl::Status ViewsGrpcService::SupervisorRollups(const std::string& tenant,
+                                                 const vv1::ListRollupsRequest& request,
+                                                 ViewReader& reader,
+                                                 vv1::ListRollupsResponse* response) const {
+  if (!options_.has_organisation) {
+    return absl::FailedPreconditionError(
+        "supervisor rollups need the organisation file (--organisation-file: team -> supervisor)");
+  }
+  std::map<std::string, std::vector<std::string>> teams_of;  // supervisor -> teams, sorted
+  if (auto found = options_.team_supervisors.find(tenant); found != options_.team_supervisors.end()) {
+    for (const auto& [team, supervisor] : found->second) teams_of[supervisor].push_back(team);
+  }
+  std::vector<std::string> ids;
+  for (const auto& [supervisor, teams] : teams_of) {
+    if (!request.group_id().empty() ? supervisor == request.group_id()
+                                    : supervisor > request.page_token()) {
+      ids.push_back(supervisor);
+    }
+  }
+  const size_t size = static_cast<size_t>(PageSize(request.page_size(), 100));
+  if (request.group_id().empty() && ids.size() > size) {
+    ids.resize(size);
+    response->set_next_page_token(ids.back());
+  }
+  std::vector<std::string> teams;
+  for (const auto& id : ids) teams.insert(teams.end(), teams_of[id].begin(), teams_of[id].end());
+  auto counters = reader.GroupCounters(tenant, kDimTeam, teams);
+  if (!counters.ok()) return counters.status();
+  response->set_view_version(counters->version);
+  size_t next = 0;
+  for (const auto& id : ids) {
+    vv1::Rollup* r = response->add_rollups();
+    r->set_dimension(vv1::DIMENSION_SUPERVISOR);
+    r->set_group_id(id);
+    Counters sum;
+    for (size_t i = 0; i < teams_of[id].size(); ++i) sum += counters->value[next++];
+    ToProto(sum, r->mutable_counters());
+  }
+  return absl::OkStatus();
+}
+
 grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
                                            const vv1::ListRollupsRequest* request,
                                            vv1::ListRollupsResponse* response) {
@@ -377,6 +462,9 @@ grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
     if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
+    if (request->dimension() == vv1::DIMENSION_SUPERVISOR) {
+      return SupervisorRollups(caller.tenant_id, *request, reader, response);
+    }
     std::vector<std::string> ids;
     std::string version;
     if (request->dimension() == vv1::DIMENSION_TENANT) {
@@ -444,7 +532,7 @@ grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
     if (!request->team_id().empty()) {
       // Case managers currently carrying a case of the team.
       for (size_t i = 0; i < managers->value.size(); ++i) {
-        auto caseload = reader.Caseload(caller.tenant_id, managers->value[i]);
+        auto caseload = reader.Caseload(caller.tenant_id, managers->value[i], Clock(options_.now()));
         if (!caseload.ok()) return caseload.status();
         for (const auto& c : caseload->value.cases) {
           if (c.team_id == request->team_id()) {
@@ -490,6 +578,9 @@ grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");
+    if (request->dimension() == vv1::DIMENSION_SUPERVISOR) {
+      v.Add("dimension", "outcomes are per tenant, program, team or case manager");
+    }
     if (request->dimension() != vv1::DIMENSION_TENANT) {
       CheckId(request->group_id(), "group_id", true, v);
     }
@@ -543,8 +634,26 @@ grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
     response->set_reopened_within_30d(o.reopened_30);
     response->set_reopened_within_90d(o.reopened_90);
     response->set_contact_minutes(o.contact_minutes);
+    response->set_appointments_kept(o.appointments_kept);
+    response->set_appointments_no_show(o.appointments_no_show);
+    if (o.appointments_kept + o.appointments_no_show > 0) {
+      response->set_appointment_kept_rate(static_cast<double>(o.appointments_kept) /
+                                          static_cast<double>(o.appointments_kept + o.appointments_no_show));
+    }
+    response->set_closure_goals(o.goals_total);
+    response->set_closure_goals_achieved(o.goals_achieved);
+    if (o.goals_total > 0) {
+      response->set_goal_achievement_rate(static_cast<double>(o.goals_achieved) /
+                                          static_cast<double>(o.goals_total));
+    }
+    for (const auto& [currency, minor] : o.delivered_cost) {
+      common::v1::Money* m = response->add_delivered_cost();
+      m->set_currency_code(currency);
+      m->set_minor_units(minor);
+    }
+    Divide(o.delivered_cost, o.closed, response->mutable_cost_per_case());
+    Divide(o.delivered_cost, o.goals_achieved, response->mutable_cost_per_achieved_goal());
     response->set_view_version(read->version);
-    for (const auto& p : kOutcomePending) response->add_pending_figures(p);
     return absl::OkStatus();
   });
 }

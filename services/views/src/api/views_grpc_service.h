@@ -13,20 +13,28 @@
 #include "clinical/projection/projection.h"
 #include "clinical/redis/connection.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
+#include "figures.h"
 
 namespace clinical::views {
 
 namespace vv1 = ::clinical::views::v1;
 
+class ViewReader;
+
 struct QueryOptions {
   std::string root = "views";       // the view's key root (versions under it)
-  std::string case_topic;           // positions must name this topic
+  std::string case_topic;           // positions must name this topic ...
+  std::string scheduling_topic;     // ... or this one
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
   absl::Duration redis_timeout = absl::Seconds(2);
   absl::Duration max_position_wait = absl::Seconds(10);
   int default_contact_threshold_days = 14;
   std::map<std::string, int> contact_threshold_days;  // per program
+  absl::Duration goal_due_soon = absl::Hours(14 * 24);
+  // The organisation file: tenant -> team -> supervisor (empty: no supervisor rollups).
+  std::map<std::string, std::map<std::string, std::string>> team_supervisors;
+  bool has_organisation = false;
   // Acuity-weighted caseload limit per (tenant or "" for default, program).
   std::map<std::pair<std::string, std::string>, int> caseload_limits;
   std::function<absl::Time()> now = [] { return absl::Now(); };
@@ -34,6 +42,10 @@ struct QueryOptions {
 
 // Reads "program=days,program=days" (empty: none). INVALID_ARGUMENT on a bad entry.
 absl::StatusOr<std::map<std::string, int>> ParseThresholds(const std::string& text);
+// The organisation file: {"tenants": {"<tenant>": {"<team id>": "<supervisor id>", ...}}}.
+// INVALID_ARGUMENT when unreadable or when an id is not key-safe.
+absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
+    const std::string& path);
 // The caseload limits of the case service's programs file (services/case/config/programs.json).
 absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadLimits(
     const std::string& path);
@@ -64,10 +76,15 @@ class ViewsGrpcService final : public vv1::ViewsService::Service {
                            vv1::GetOutcomesResponse* response) override;
 
  private:
+  CaseClock Clock(absl::Time now) const {
+    return {absl::ToUnixSeconds(now), absl::ToInt64Seconds(options_.goal_due_soon)};
+  }
   absl::StatusOr<std::unique_ptr<redis::Connection>> Acquire();
   void Release(std::unique_ptr<redis::Connection> connection);
   absl::Status WaitFor(const google::protobuf::RepeatedPtrField<common::v1::LogPosition>& positions,
                        const grpc::ServerContext& context, redis::Connection& redis) const;
+  absl::Status SupervisorRollups(const std::string& tenant, const vv1::ListRollupsRequest& request,
+                                ViewReader& reader, vv1::ListRollupsResponse* response) const;
   template <typename Fn>
   grpc::Status Handle(grpc::ServerContext* context, Fn fn);
 

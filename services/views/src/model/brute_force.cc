@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "case_domain.h"
+#include "scheduling_domain.h"
+#include "view_model.h"
 
 namespace clinical::views {
 namespace {
@@ -43,7 +46,7 @@ std::vector<GroupKey> GroupsOf(const case_service::CaseState& s) {
   return GroupsOf(s.tenant_id(), s.program(), s.team_id(), ManagerOf(s));
 }
 
-CaseFacts FactsOf(const case_service::CaseState& s) {
+CaseFacts FactsOf(const case_service::CaseState& s, const CaseClock& clock) {
   CaseFacts f;
   f.case_id = s.case_id();
   f.program = s.program();
@@ -58,13 +61,25 @@ CaseFacts FactsOf(const case_service::CaseState& s) {
   f.assigned_at = s.has_assignment() ? s.assignment().assigned_at().seconds() : 0;
   f.opened_at = s.opened_at().seconds();
   f.last_contact_at = s.has_last_contact_at() ? s.last_contact_at().seconds() : 0;
+  for (const auto& task : s.tasks()) {
+    const int64_t due = task.has_due_at() ? task.due_at().seconds() : 0;
+    if (IsOpenTask(task.status()) && due > 0 && due < clock.now) ++f.overdue_tasks;
+  }
+  for (const auto& goal : s.goals()) {
+    const int64_t due = GoalDueAt(goal.target_date()).value_or(0);
+    if (!IsOpenGoal(goal.lifecycle_status()) || due <= 0) continue;
+    if (due <= clock.now) ++f.goals_overdue;
+    else if (due <= clock.now + clock.due_soon_seconds) ++f.goals_due_soon;
+  }
   return f;
 }
 
 }  // namespace
 
-ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events) {
+ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events, const CaseClock& clock) {
   ViewFigures out;
+  // Appointments per (tenant, appointment id), folded with the scheduling service's Evolve.
+  std::map<std::pair<std::string, std::string>, scheduling::v1::Appointment> appointments;
   std::map<std::pair<std::string, std::string>, CaseTrack> cases;  // (tenant, case id)
   std::map<std::pair<GroupKey, std::string>, Samples> samples;
   auto count = [&](const std::vector<GroupKey>& groups, const std::vector<std::string>& labels,
@@ -76,6 +91,13 @@ ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events) {
   };
 
   for (const auto& envelope : events) {
+    if (absl::StartsWith(envelope.event_type(), "clinical.scheduling.")) {
+      auto event = scheduling::FromEnvelope(envelope);
+      if (!event.ok() || scheduling::IsCalendarEvent(*event)) continue;
+      scheduling::EvolveAppointment(appointments[{envelope.tenant_id(), envelope.aggregate_id()}],
+                                    *event, absl::FromUnixSeconds(envelope.occurred_at().seconds()));
+      continue;
+    }
     auto decoded = case_service::FromEnvelope(envelope);
     if (!decoded.ok()) continue;
     const v1::CaseEvent& e = decoded->body;
@@ -89,7 +111,9 @@ ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events) {
       case v1::CaseEvent::kCaseClosed: case v1::CaseEvent::kCaseReopened:
       case v1::CaseEvent::kCaseCancelled: case v1::CaseEvent::kCaseEnteredInError:
       case v1::CaseEvent::kCasePutOnHold: case v1::CaseEvent::kCaseEscalated:
-      case v1::CaseEvent::kEscalationResolved:
+      case v1::CaseEvent::kEscalationResolved: case v1::CaseEvent::kGoalAdded:
+      case v1::CaseEvent::kGoalStatusChanged: case v1::CaseEvent::kCareTaskAdded:
+      case v1::CaseEvent::kCareTaskStatusChanged:
         break;
       default:
         continue;  // events the views do not show (see CaseViewModel::Translate)
@@ -138,6 +162,18 @@ ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events) {
         const auto groups = GroupsOf(s);
         const int reason = e.case_closed().reason();
         count(groups, labels, &Outcome::closed, 1);
+        const auto& closed = e.case_closed();
+        count(groups, labels, &Outcome::goals_total, std::max(0, closed.goals_total()));
+        count(groups, labels, &Outcome::goals_achieved, std::max(0, closed.goals_achieved()));
+        std::string currency = closed.delivered_cost().currency_code();
+        if (!currency.empty() && !IsKeySafeId(currency)) currency = "invalid";
+        if (!currency.empty()) {
+          for (const GroupKey& g : groups) {
+            for (const std::string& l : labels) {
+              out.outcomes[{g, l}].delivered_cost[currency] += closed.delivered_cost().minor_units();
+            }
+          }
+        }
         for (const GroupKey& g : groups) {
           for (const std::string& l : labels) out.outcomes[{g, l}].reasons[reason] += 1;
         }
@@ -184,10 +220,40 @@ ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events) {
     }
   }
 
+  // Appointments: kept / no-show in the periods of each occurrence's start, to the tenant and
+  // the case's final program, team and case manager; the next booked one per case.
+  std::map<std::pair<std::string, std::string>, int64_t> next_appointment;  // (tenant, case)
+  for (const auto& [key, appointment] : appointments) {
+    const auto& [tenant, appointment_id] = key;
+    std::vector<GroupKey> groups = {{tenant, kDimTenant, kTenantGroup}};
+    auto found = cases.find({tenant, appointment.case_id()});
+    if (found != cases.end()) groups = GroupsOf(found->second.state);
+    for (const auto& o : appointment.occurrences()) {
+      const int64_t start = o.start_time().seconds();
+      if (IsBookedAppointment(o.status()) && start > clock.now) {
+        int64_t& next = next_appointment[{tenant, appointment.case_id()}];
+        if (next == 0 || start < next) next = start;
+      }
+      int64_t Outcome::*member = nullptr;
+      if (IsKeptAppointment(o.status())) member = &Outcome::appointments_kept;
+      if (IsNoShow(o.status())) member = &Outcome::appointments_no_show;
+      if (member == nullptr) continue;
+      const absl::Time at = absl::FromUnixSeconds(start);
+      for (const GroupKey& g : groups) {
+        for (Period p : {Period::kWeek, Period::kMonth, Period::kQuarter}) {
+          out.outcomes[{g, PeriodLabel(p, at)}].*member += 1;
+        }
+      }
+    }
+  }
+
   for (const auto& [key, track] : cases) {
     const case_service::CaseState& s = track.state;
     if (!case_service::IsOpen(s.status())) continue;
-    const CaseFacts facts = FactsOf(s);
+    CaseFacts facts = FactsOf(s, clock);
+    if (auto next = next_appointment.find(key); next != next_appointment.end()) {
+      facts.next_appointment_at = next->second;
+    }
     for (const GroupKey& g : GroupsOf(s)) {
       Counters& c = out.counters[g];
       c.open += 1;
@@ -209,6 +275,9 @@ ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events) {
   for (auto& [key, list] : out.caseloads) {
     std::sort(list.begin(), list.end(),
               [](const CaseFacts& a, const CaseFacts& b) { return a.case_id < b.case_id; });
+  }
+  for (auto& [key, o] : out.outcomes) {
+    std::erase_if(o.delivered_cost, [](const auto& entry) { return entry.second == 0; });
   }
   for (auto& [key, s] : samples) {
     Outcome& o = out.outcomes[key];

@@ -31,8 +31,10 @@ struct ViewFigures {
   std::map<std::pair<GroupKey, std::string>, Outcome> outcomes;
 };
 
-// `events` in log order (each case's events in version order; cases may interleave).
-// Events that are not case events are ignored.
-ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events);
+// `events`: case events in log order (each case's events in version order; cases may
+// interleave) mixed with scheduling events (each appointment's in order) in any order
+// relative to the case events. Other events are ignored. The caseloads' clock-dependent
+// facts (next appointment, overdue tasks, goals) are evaluated at `clock`.
+ViewFigures BruteForce(const std::vector<common::v1::EventEnvelope>& events, const CaseClock& clock);
 
 }  // namespace clinical::views

@@ -8,6 +8,28 @@
 
 namespace clinical::views {
 
+Counters& Counters::operator+=(const Counters& o) {
+  open += o.open;
+  load += o.load;
+  high_risk += o.high_risk;
+  unaccepted += o.unaccepted;
+  unassigned += o.unassigned;
+  escalations += o.escalations;
+  for (auto [k, v] : o.by_status) by_status[k] += v;
+  for (auto [k, v] : o.by_stage) by_stage[k] += v;
+  return *this;
+}
+
+std::string Describe(const CaseFacts& c) {
+  return absl::StrCat(c.case_id, " program=", c.program, " team=", c.team_id, " cm=",
+                      c.case_manager_id, " status=", c.status, " stage=", c.stage,
+                      " priority=", c.priority, " acuity=", c.acuity, " esc=", c.escalations,
+                      " accepted=", c.accepted, " assigned_at=", c.assigned_at, " opened_at=",
+                      c.opened_at, " last_contact=", c.last_contact_at, " next_appt=",
+                      c.next_appointment_at, " overdue_tasks=", c.overdue_tasks,
+                      " goals_overdue=", c.goals_overdue, " goals_due_soon=", c.goals_due_soon);
+}
+
 bool IsHighRisk(const CaseFacts& c) { return c.acuity >= 4 || c.escalations > 0; }
 
 int64_t NearestRankIndex(int64_t n, int percent) {
@@ -79,6 +101,24 @@ std::vector<WorklistEntry> RankWorklist(const std::vector<CaseFacts>& cases, abs
     if (c.last_contact_at == 0 && c.assigned_at != 0) {
       e.score += 150;
       e.reasons.push_back("no contact since assignment");
+    }
+    if (c.overdue_tasks > 0) {
+      e.score += std::min(300, 100 * c.overdue_tasks);
+      e.reasons.push_back(absl::StrCat(c.overdue_tasks, " overdue task(s)"));
+    }
+    if (c.goals_overdue > 0) {
+      e.score += std::min(150, 50 * c.goals_overdue);
+      e.reasons.push_back(absl::StrCat(c.goals_overdue, " goal(s) past their target date"));
+    }
+    if (c.goals_due_soon > 0) {
+      e.score += std::min(60, 20 * c.goals_due_soon);
+      e.reasons.push_back(absl::StrCat(c.goals_due_soon, " goal(s) due soon"));
+    }
+    const int64_t now_s = absl::ToUnixSeconds(now);
+    if (c.next_appointment_at > now_s && c.next_appointment_at - now_s <= 86400) {
+      e.score += 80;
+      e.reasons.push_back(absl::StrCat("appointment in ", (c.next_appointment_at - now_s + 3599) / 3600,
+                                       " hour(s)"));
     }
     e.score += 20 * c.priority + std::min(60, e.days_since_contact);
     entries.push_back(std::move(e));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ inline constexpr char kDimTenant[] = "tenant";
 inline constexpr char kDimProgram[] = "program";
 inline constexpr char kDimTeam[] = "team";
 inline constexpr char kDimCaseManager[] = "cm";
+// Not stored: a supervisor's figures are summed from their teams' at query time.
+inline constexpr char kDimSupervisor[] = "supervisor";
 // The id of the one tenant-wide group.
 inline constexpr char kTenantGroup[] = "_";
 
@@ -34,6 +37,8 @@ struct Counters {
   std::map<int, int64_t> by_status;  // CaseStatus number -> open cases (zeros omitted)
   std::map<int, int64_t> by_stage;
   friend bool operator==(const Counters&, const Counters&) = default;
+  // Sum of groups without common cases (a supervisor's teams).
+  Counters& operator+=(const Counters& other);
 };
 
 // What the caseload view keeps of one open case. Times are Unix seconds, 0 = none.
@@ -51,7 +56,22 @@ struct CaseFacts {
   int64_t assigned_at = 0;
   int64_t opened_at = 0;
   int64_t last_contact_at = 0;
+  // Evaluated against the query's clock (`now`, see CaseClock):
+  int64_t next_appointment_at = 0;  // earliest booked occurrence starting after now, 0 none
+  int overdue_tasks = 0;            // open tasks due before now
+  int goals_overdue = 0;            // open goals whose target day has ended by now
+  int goals_due_soon = 0;           // open goals whose target day ends within the horizon
   friend bool operator==(const CaseFacts&, const CaseFacts&) = default;
+};
+
+// For test failure messages.
+std::string Describe(const CaseFacts& c);
+inline void PrintTo(const CaseFacts& c, std::ostream* os) { *os << Describe(c); }
+
+// The clock a caseload is evaluated at: `now` and how far ahead "due soon" looks.
+struct CaseClock {
+  int64_t now = 0;                  // Unix seconds
+  int64_t due_soon_seconds = 14 * 86400;
 };
 
 bool IsHighRisk(const CaseFacts& c);
@@ -70,6 +90,11 @@ struct Outcome {
   int64_t reopened_30 = 0;
   int64_t reopened_90 = 0;
   int64_t contact_minutes = 0;
+  int64_t appointments_kept = 0;    // occurrences starting in the period: arrived/checked in/fulfilled
+  int64_t appointments_no_show = 0;
+  int64_t goals_total = 0;          // goals of the closures (CaseClosed.goals_total)
+  int64_t goals_achieved = 0;
+  std::map<std::string, int64_t> delivered_cost;  // currency -> minor units, of the closures
   std::map<int, int64_t> reasons;  // ClosureReason number -> closures
   int64_t close_count = 0;         // durations recorded (== closed)
   int64_t close_p50 = 0;           // seconds from opening to closure
@@ -99,6 +124,10 @@ std::string PeriodLabel(Period period, absl::Time t);
 //   never contacted since assignment  150
 //   priority                          20 x priority (1..5)
 //   days since contact                1 per day (capped at 60)
+//   overdue tasks                     100 each (capped at 300)
+//   overdue goals                     50 each (capped at 150)
+//   goals due soon                    20 each (capped at 60)
+//   appointment within 24 hours       80 (prepare for it)
 // Ties: earlier assignment first, then case id. Reasons list the terms that applied.
 struct WorklistEntry {
   CaseFacts facts;

@@ -1,8 +1,11 @@
 #include "view_model.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "case_domain.h"
 #include "figures.h"
+#include "scheduling_domain.h"
 
 namespace clinical::views {
 namespace {
@@ -23,6 +26,11 @@ local function num(v) return tonumber(v or '0') or 0 end
 local function str(v) return v or '' end
 local function incr(key, field, by)
   if by ~= 0 then redis.call('HINCRBY', key, field, by) end
+end
+-- For counts that can move between groups: a field back at 0 is removed (and an empty hash
+-- with it), so the stored view does not depend on the order the two topics were read in.
+local function adjust(key, field, by)
+  if by ~= 0 and redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
 end
 local c = {}
 local flat = redis.call('HGETALL', ck)
@@ -85,6 +93,7 @@ local function sample(ds, kind, member, score)
 end
 
 local old_cm = contribute(-1)
+local before = {program = str(c.program), team = str(c.team), cm = str(c.cm)}
 local set = {}
 local function put(k, v)
   v = tostring(v)
@@ -149,6 +158,9 @@ elseif op == 'closed' then
   put('status', 5)
   local ds = dims(c)
   outcome(ds, labels, 'closed', 1)
+  outcome(ds, labels, 'goals_total', tonumber(ARGV[12]))
+  outcome(ds, labels, 'goals_achieved', tonumber(ARGV[13]))
+  if ARGV[11] ~= '' then outcome(ds, labels, 'cost:' .. ARGV[11], tonumber(ARGV[10])) end
   outcome(ds, labels, 'r:' .. ARGV[9], 1)
   if ARGV[9] == '1' then outcome(ds, labels, 'goals_met', 1) end
   local sat = num(c.sat)
@@ -180,6 +192,23 @@ elseif op == 'cancel' then
 elseif op == 'eie' then
   put('status', 7)
   outcome(dims(c), labels, 'eie', 1)
+elseif op == 'due_add' or op == 'due_st' then
+  -- Goals (kind g) and tasks (kind t) with a due time: hash id -> due time of every one,
+  -- zset of the open ones (overdue / due soon are counted against the query's clock).
+  local dk = P .. ARGV[9] .. 'd:' .. T .. ':' .. C
+  local ok = P .. ARGV[9] .. 'o:' .. T .. ':' .. C
+  local due
+  if op == 'due_add' then
+    due = tonumber(ARGV[12])
+    if due > 0 then redis.call('HSET', dk, ARGV[10], due) end
+  else
+    due = tonumber(redis.call('HGET', dk, ARGV[10]) or '0')
+  end
+  if ARGV[11] == '1' and due > 0 then
+    redis.call('ZADD', ok, due, ARGV[10])
+  else
+    redis.call('ZREM', ok, ARGV[10])
+  end
 elseif op == 'esc' or op == 'escres' then
   local ek = P .. 'e:' .. T .. ':' .. C
   if op == 'esc' then redis.call('SADD', ek, ARGV[9]) else redis.call('SREM', ek, ARGV[9]) end
@@ -196,6 +225,122 @@ if old_cm ~= new_cm then
   if old_cm then redis.call('SREM', P .. 'gc:' .. T .. ':cm:' .. old_cm, C) end
   if new_cm then redis.call('SADD', P .. 'gc:' .. T .. ':cm:' .. new_cm, C) end
 end
+-- Appointments kept / no-show count to the case's CURRENT program, team and case manager
+-- (the scheduling topic is read independently of the case topic, so only the final state
+-- of both is order-free): when one of them changes, the case's tallies move with it.
+local moved = false
+for _, dim in ipairs({'program', 'team', 'cm'}) do
+  if before[dim] ~= str(c[dim]) then moved = true end
+end
+if moved then
+  local tallies = redis.call('HGETALL', P .. 'ca:' .. T .. ':' .. C)
+  for _, dim in ipairs({'program', 'team', 'cm'}) do
+    local old, new = before[dim], str(c[dim])
+    if old ~= new then
+      for i = 1, #tallies, 2 do
+        local label, kind = string.match(tallies[i], '^(.*)|(.)$')
+        local field = kind == 'k' and 'appt_kept' or 'appt_noshow'
+        local by = tonumber(tallies[i + 1])
+        if old ~= '' then adjust(P .. 'o:' .. T .. ':' .. dim .. ':' .. old .. ':' .. label, field, -by) end
+        if new ~= '' then adjust(P .. 'o:' .. T .. ':' .. dim .. ':' .. new .. ':' .. label, field, by) end
+      end
+    end
+  end
+end
+return 1
+)lua";
+
+// The scheduling events of one appointment (a series). ARGV: 1 prefix, 2 tenant,
+// 3 appointment id, 4 op, then:
+//   book     5 case id, 6 status, 7.. per occurrence: index, start (Unix s), week, month,
+//            quarter label of the start
+//   resched  5.. per change: index, start, week, month, quarter
+//   status   5.. per occurrence: index, new status
+// Per occurrence the appointment hash keeps its status (s<i>), start (t<i>) and period
+// labels (l<i>). An occurrence counts as kept (arrived, checked in, fulfilled) or no-show
+// in the periods of its start, to the case's tallies (ca:, per label) and to the outcome
+// hashes of the tenant and the case's current program, team and case manager; a booked one
+// is in the case's next-appointment zset (nx:, member <appointment>#<index>, score start).
+// Each change retracts the occurrence's old contribution and adds the new one.
+constexpr char kAppointmentScript[] = R"lua(
+local P, T, A, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ak = P .. 'a:' .. T .. ':' .. A
+local a = {}
+local flat = redis.call('HGETALL', ak)
+for i = 1, #flat, 2 do a[flat[i]] = flat[i + 1] end
+local C = a.case
+if op == 'book' then
+  C = ARGV[5]
+elseif not C then
+  return 0  -- a change to an appointment this view never saw booked: nothing to count
+end
+local f = redis.call('HMGET', P .. 'c:' .. T .. ':' .. C, 'program', 'team', 'cm')
+local ds = {{'tenant', '_'}}
+if f[1] and f[1] ~= '' then ds[#ds + 1] = {'program', f[1]} end
+if f[2] and f[2] ~= '' then ds[#ds + 1] = {'team', f[2]} end
+if f[3] and f[3] ~= '' then ds[#ds + 1] = {'cm', f[3]} end
+local tk = P .. 'ca:' .. T .. ':' .. C
+local nk = P .. 'nx:' .. T .. ':' .. C
+local function adjust(key, field, by)
+  if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
+end
+local function contribute(i, sign)
+  local st = tonumber(a['s' .. i] or '0')
+  if st == 3 then
+    if sign > 0 then redis.call('ZADD', nk, tonumber(a['t' .. i]), A .. '#' .. i)
+    else redis.call('ZREM', nk, A .. '#' .. i) end
+  end
+  local field, kind
+  if st == 4 or st == 5 or st == 6 then field, kind = 'appt_kept', 'k'
+  elseif st == 8 then field, kind = 'appt_noshow', 'n' end
+  if not field then return end
+  for label in string.gmatch(a['l' .. i] or '', '[^|]+') do
+    adjust(tk, label .. '|' .. kind, sign)
+    for _, g in ipairs(ds) do
+      adjust(P .. 'o:' .. T .. ':' .. g[1] .. ':' .. g[2] .. ':' .. label, field, sign)
+    end
+  end
+end
+local set = {}
+local function put(k, v)
+  a[k] = v
+  set[#set + 1] = k
+  set[#set + 1] = v
+end
+if op == 'book' then
+  -- Booked once per aggregate; a second booking replaces every occurrence.
+  for k, _ in pairs(a) do
+    local i = string.match(k, '^s(%d+)$')
+    if i then contribute(i, -1); redis.call('HDEL', ak, 's' .. i, 't' .. i, 'l' .. i); a['s' .. i] = nil end
+  end
+  put('case', C)
+  for j = 7, #ARGV, 5 do
+    local i = ARGV[j]
+    put('s' .. i, ARGV[6]); put('t' .. i, ARGV[j + 1])
+    put('l' .. i, ARGV[j + 2] .. '|' .. ARGV[j + 3] .. '|' .. ARGV[j + 4])
+    contribute(i, 1)
+  end
+elseif op == 'resched' then
+  for j = 5, #ARGV, 5 do
+    local i = ARGV[j]
+    if a['s' .. i] then
+      contribute(i, -1)
+      put('t' .. i, ARGV[j + 1])
+      put('l' .. i, ARGV[j + 2] .. '|' .. ARGV[j + 3] .. '|' .. ARGV[j + 4])
+      contribute(i, 1)
+    end
+  end
+elseif op == 'status' then
+  for j = 5, #ARGV, 2 do
+    local i = ARGV[j]
+    if a['s' .. i] then
+      contribute(i, -1)
+      put('s' .. i, ARGV[j + 1])
+      contribute(i, 1)
+    end
+  end
+end
+if #set > 0 then redis.call('HSET', ak, unpack(set)) end
 return 1
 )lua";
 
@@ -213,12 +358,106 @@ bool IsKeySafeId(const std::string& id) {
   return true;
 }
 
-CaseViewModel::CaseViewModel(std::string case_topic)
-    : case_topic_(std::move(case_topic)), script_("case_event", kCaseEventScript) {}
+std::optional<int64_t> GoalDueAt(const std::string& target_date) {
+  absl::CivilDay day;
+  if (target_date.size() != 10 || !absl::ParseCivilTime(target_date, &day)) return std::nullopt;
+  return absl::ToUnixSeconds(absl::FromCivil(day + 1, absl::UTCTimeZone()));
+}
+
+bool IsOpenGoal(int s) {
+  return s == v1::GOAL_LIFECYCLE_STATUS_PROPOSED || s == v1::GOAL_LIFECYCLE_STATUS_PLANNED ||
+         s == v1::GOAL_LIFECYCLE_STATUS_ACCEPTED || s == v1::GOAL_LIFECYCLE_STATUS_ACTIVE ||
+         s == v1::GOAL_LIFECYCLE_STATUS_ON_HOLD;
+}
+
+bool IsOpenTask(int s) {
+  return s == v1::TASK_STATUS_DRAFT || s == v1::TASK_STATUS_REQUESTED ||
+         s == v1::TASK_STATUS_RECEIVED || s == v1::TASK_STATUS_ACCEPTED ||
+         s == v1::TASK_STATUS_READY || s == v1::TASK_STATUS_IN_PROGRESS ||
+         s == v1::TASK_STATUS_ON_HOLD;
+}
+
+namespace sv1 = ::clinical::scheduling::v1;
+
+bool IsKeptAppointment(int s) {
+  return s == sv1::APPOINTMENT_STATUS_ARRIVED || s == sv1::APPOINTMENT_STATUS_CHECKED_IN ||
+         s == sv1::APPOINTMENT_STATUS_FULFILLED;
+}
+bool IsNoShow(int s) { return s == sv1::APPOINTMENT_STATUS_NOSHOW; }
+bool IsBookedAppointment(int s) { return s == sv1::APPOINTMENT_STATUS_BOOKED; }
+
+CaseViewModel::CaseViewModel(std::string case_topic, std::string scheduling_topic)
+    : case_topic_(std::move(case_topic)),
+      scheduling_topic_(std::move(scheduling_topic)),
+      script_("case_event", kCaseEventScript),
+      appointment_script_("appointment_event", kAppointmentScript) {}
+
+absl::Status CaseViewModel::TranslateScheduling(const common::v1::EventEnvelope& envelope,
+                                                const projection::KeySpace& keys,
+                                                std::vector<projection::RedisCommand>& out) const {
+  auto decoded = scheduling::FromEnvelope(envelope);
+  if (!decoded.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("views: not a known scheduling event (type ", envelope.event_type(), ")"));
+  }
+  if (!IsKeySafeId(envelope.tenant_id())) {
+    return absl::InvalidArgumentError("views: tenant_id is missing or has unsupported characters");
+  }
+  if (!IsKeySafeId(envelope.aggregate_id())) {
+    return absl::InvalidArgumentError("views: aggregate_id is missing or has unsupported characters");
+  }
+  std::vector<std::string> args = {keys.prefix(), envelope.tenant_id(), envelope.aggregate_id(), ""};
+  auto occurrence = [&](int32_t index, const google::protobuf::Timestamp& start) {
+    const absl::Time at = absl::FromUnixSeconds(start.seconds());
+    args.push_back(absl::StrCat(index));
+    args.push_back(absl::StrCat(start.seconds()));
+    args.push_back(PeriodLabel(Period::kWeek, at));
+    args.push_back(PeriodLabel(Period::kMonth, at));
+    args.push_back(PeriodLabel(Period::kQuarter, at));
+  };
+  const sv1::SchedulingEvent& e = *decoded;
+  switch (e.event_case()) {
+    case sv1::SchedulingEvent::kAppointmentBooked: {
+      const auto& b = e.appointment_booked();
+      if (!IsKeySafeId(b.case_id())) {
+        return absl::InvalidArgumentError("views: AppointmentBooked.case_id has unsupported characters");
+      }
+      args[3] = "book";
+      args.push_back(b.case_id());
+      args.push_back(absl::StrCat(static_cast<int>(b.status())));
+      for (const auto& o : b.occurrences()) occurrence(o.index(), o.start_time());
+      break;
+    }
+    case sv1::SchedulingEvent::kAppointmentRescheduled:
+      args[3] = "resched";
+      for (const auto& c : e.appointment_rescheduled().changes()) occurrence(c.index(), c.start_time());
+      break;
+    case sv1::SchedulingEvent::kAppointmentCancelled:
+      args[3] = "status";
+      for (int32_t index : e.appointment_cancelled().indexes()) {
+        args.push_back(absl::StrCat(index));
+        args.push_back(absl::StrCat(static_cast<int>(sv1::APPOINTMENT_STATUS_CANCELLED)));
+      }
+      break;
+    case sv1::SchedulingEvent::kAppointmentStatusChanged:
+      args[3] = "status";
+      args.push_back(absl::StrCat(e.appointment_status_changed().index()));
+      args.push_back(absl::StrCat(static_cast<int>(e.appointment_status_changed().to())));
+      break;
+    default:
+      // Calendars and reminders change no figure of the views.
+      return absl::OkStatus();
+  }
+  out.push_back(appointment_script_.Call({}, args));
+  return absl::OkStatus();
+}
 
 absl::Status CaseViewModel::Translate(const common::v1::EventEnvelope& envelope,
                                       const projection::KeySpace& keys,
                                       std::vector<projection::RedisCommand>& out) const {
+  if (absl::StartsWith(envelope.event_type(), "clinical.scheduling.")) {
+    return TranslateScheduling(envelope, keys, out);
+  }
   auto decoded = case_service::FromEnvelope(envelope);
   if (!decoded.ok()) {
     return absl::InvalidArgumentError(
@@ -318,9 +557,47 @@ absl::Status CaseViewModel::Translate(const common::v1::EventEnvelope& envelope,
     case v1::CaseEvent::kClosureRejected:
       op("closerej");
       break;
-    case v1::CaseEvent::kCaseClosed:
+    case v1::CaseEvent::kCaseClosed: {
+      const auto& closed = e.case_closed();
       op("closed");
-      n(e.case_closed().reason());
+      n(closed.reason());
+      n(closed.delivered_cost().minor_units());
+      // A hash field name, not a key; an odd code still must not reach a field name.
+      const std::string& currency = closed.delivered_cost().currency_code();
+      args.push_back(currency.empty() || IsKeySafeId(currency) ? currency : "invalid");
+      n(std::max(0, closed.goals_total()));
+      n(std::max(0, closed.goals_achieved()));
+      break;
+    }
+    case v1::CaseEvent::kGoalAdded: {
+      const auto& g = e.goal_added();
+      op("due_add");
+      args.push_back("g");
+      args.push_back(g.goal_id());  // a hash field / set member, not part of a key
+      n(IsOpenGoal(g.lifecycle_status()) ? 1 : 0);
+      n(GoalDueAt(g.target_date()).value_or(0));
+      break;
+    }
+    case v1::CaseEvent::kGoalStatusChanged:
+      op("due_st");
+      args.push_back("g");
+      args.push_back(e.goal_status_changed().goal_id());
+      n(IsOpenGoal(e.goal_status_changed().to()) ? 1 : 0);
+      break;
+    case v1::CaseEvent::kCareTaskAdded: {
+      const auto& t = e.care_task_added();
+      op("due_add");
+      args.push_back("t");
+      args.push_back(t.task_id());
+      n(IsOpenTask(t.status()) ? 1 : 0);
+      n(t.has_due_at() ? std::max<int64_t>(0, t.due_at().seconds()) : 0);
+      break;
+    }
+    case v1::CaseEvent::kCareTaskStatusChanged:
+      op("due_st");
+      args.push_back("t");
+      args.push_back(e.care_task_status_changed().task_id());
+      n(IsOpenTask(e.care_task_status_changed().to()) ? 1 : 0);
       break;
     case v1::CaseEvent::kCaseReopened:
       op("reopen");
