@@ -251,9 +251,34 @@ class AuditServiceTest : public ::testing::Test {
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(60));
     ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
-    stub_ = v1::AuditService::NewStub(grpc::CreateChannel(
-                absl::StrCat("127.0.0.1:", ListeningPort(*line)), grpc::InsecureChannelCredentials()))
+    address_ = new std::string(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
+    stub_ = v1::AuditService::NewStub(grpc::CreateChannel(*address_, grpc::InsecureChannelCredentials()))
                 .release();
+  }
+
+  // SIGKILL: no drain, no clean close; whatever the chainer had in flight is lost.
+  static void KillService() {
+    process_->Signal(SIGKILL);
+    ASSERT_TRUE(process_->Wait(absl::Seconds(30)).has_value());
+    delete stub_;
+    stub_ = nullptr;
+    delete process_;
+    process_ = nullptr;
+  }
+
+  // Runs clinical-audit against the service as a tenant-a auditor; returns the exit code
+  // and fills `lines` with its stdout and stderr.
+  static int Cli(std::vector<std::string> args, std::vector<std::string>* lines) {
+    std::vector<std::string> argv = {testing::BinaryPath("services/audit/clinical-audit"),
+                                     "--address=" + *address_, "--user=aud-cli", "--tenant=tenant-a"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto process = Subprocess::Start(argv);
+    EXPECT_TRUE(process.ok());
+    if (!process.ok()) return -1;
+    auto status = (*process)->Wait(absl::Seconds(120));
+    EXPECT_TRUE(status.has_value());
+    *lines = (*process)->Lines();
+    return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
   }
 
   static void StopService() {
@@ -366,6 +391,7 @@ class AuditServiceTest : public ::testing::Test {
   static inline Producer* events_producer_ = nullptr;
   static inline Producer* access_producer_ = nullptr;
   static inline Subprocess* process_ = nullptr;
+  static inline std::string* address_ = nullptr;
   static inline v1::AuditService::Stub* stub_ = nullptr;
 };
 
@@ -464,7 +490,7 @@ TEST_F(AuditServiceTest, CheckpointsComeFromTheirTopicNotFromRedis) {
   ASSERT_TRUE(redis.Command({"DEL", *root_ + ":ckpt:" + EventsChain(0)}).ok());
   const v1::VerifyChainResponse result = Verify(EventsChain(0));
   EXPECT_TRUE(result.ok()) << result.detail();
-  EXPECT_GE(result.checkpoints_checked(), 1);
+  EXPECT_EQ(result.checkpoints_checked(), 2);  // at record 5 (every 5) and 8 (after 500 ms)
   EXPECT_EQ(result.last_signed_sequence(), 8);
 }
 
@@ -653,13 +679,52 @@ TEST_F(AuditServiceTest, ExportedAuditEventsValidateAsFhirR4) {
   EXPECT_TRUE(counted) << absl::StrJoin((*validator)->Lines(), "\n");
 }
 
-// Last: restarts the service. A restart continues each chain where Redis says it ends (no
-// record twice, none skipped), and a topic created after start is picked up.
+TEST_F(AuditServiceTest, CliVerifiesQueriesAndExports) {
+  std::vector<std::string> lines;
+  ASSERT_EQ(Cli({"verify"}, &lines), 0) << absl::StrJoin(lines, "\n");
+  int verified = 0;
+  for (const std::string& line : lines) {
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    if (!json.is_object() || !json.contains("chain_id")) continue;
+    EXPECT_EQ(json.value("ok", false), true) << line;
+    ++verified;
+  }
+  EXPECT_EQ(verified, 3);  // events/0, events/1, access/0
+
+  redis::Connection redis = Redis();
+  const std::string original = StoredRecord(redis, AccessChain(), 3);
+  ASSERT_TRUE(redis.Command({"HDEL", RecordsKey(AccessChain()), "3"}).ok());
+  EXPECT_EQ(Cli({"verify", "--chain=" + AccessChain()}, &lines), 3);
+  ASSERT_FALSE(lines.empty());
+  auto failed = nlohmann::json::parse(lines.back(), nullptr, false);
+  EXPECT_EQ(failed.value("failure", ""), "VERIFY_FAILURE_SEQUENCE_GAP") << lines.back();
+  EXPECT_EQ(failed.value("failed_sequence", ""), "3") << lines.back();
+  Store(redis, AccessChain(), 3, original);
+
+  ASSERT_EQ(Cli({"query", "--case=case-a1", "--page-size=4", "--all"}, &lines), 0);
+  EXPECT_EQ(lines.size(), 9u) << absl::StrJoin(lines, "\n");
+  ASSERT_EQ(Cli({"access-report", "--case=case-a1"}, &lines), 0);
+  EXPECT_EQ(lines.size(), 2u) << absl::StrJoin(lines, "\n");
+  const std::string bundle_path = *dir_ + "/cli-bundle.json";
+  ASSERT_EQ(Cli({"export", "--case=case-a1", "--format=bundle", "--output=" + bundle_path}, &lines), 0);
+  std::ifstream in(bundle_path);
+  auto bundle = nlohmann::json::parse(in, nullptr, false);
+  EXPECT_EQ(bundle.value("resourceType", ""), "Bundle");
+  EXPECT_EQ(bundle["entry"].size(), 9u);
+
+  EXPECT_EQ(Cli({"query", "--kind=sometimes"}, &lines), 2);
+  EXPECT_EQ(Cli({"frobnicate"}, &lines), 2);
+  EXPECT_EQ(Cli({"--role=case_manager", "chains"}, &lines), 1);  // PERMISSION_DENIED
+}
+
+// Last: restarts the service. After a SIGKILL, a restart continues each chain where Redis
+// says it ends (no record twice, none skipped), and a topic created after start is picked up.
 TEST_F(AuditServiceTest, ZzRestartContinuesTheChainAndLateTopicsArePickedUp) {
-  StopService();
+  // The chainer may be anywhere in appending these when it is killed.
   case_::v1::CaseStatusChanged changed;
   events_producer_->Send({{*events_, 0, Envelope("case-a1", 8, "tenant-a", "cm-1", changed, kBaseSeconds + 300)},
                           {*events_, 0, Envelope("case-a1", 9, "tenant-a", "cm-1", changed, kBaseSeconds + 301)}});
+  KillService();
   StartService();
   WaitForHeads({{EventsChain(0), 10}, {EventsChain(1), 1}, {AccessChain(), 4}});
   v1::VerifyChainResponse result = Verify(EventsChain(0));
@@ -674,6 +739,16 @@ TEST_F(AuditServiceTest, ZzRestartContinuesTheChainAndLateTopicsArePickedUp) {
   WaitForHeads({{absl::StrCat(*late_, "/0"), 1}});
   result = Verify(absl::StrCat(*late_, "/0"));
   EXPECT_TRUE(result.ok()) << result.detail();
+
+  // A clean stop and start once more: nothing new, nothing chained twice.
+  StopService();
+  StartService();
+  WaitForHeads({{EventsChain(0), 10}, {EventsChain(1), 1}, {AccessChain(), 4},
+                {absl::StrCat(*late_, "/0"), 1}});
+  redis::Connection redis = Redis();
+  auto count = redis.Command({"HLEN", RecordsKey(EventsChain(0))});
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(count->integer(), 10);
 }
 
 }  // namespace

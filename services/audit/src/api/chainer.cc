@@ -399,6 +399,17 @@ class Chainer::Impl {
     return absl::OkStatus();
   }
 
+  // How many records the chain of `tp` may take before it is due for a checkpoint (all
+  // of a batch when nothing signs).
+  size_t ChunkSize(const TopicPartition& tp) {
+    if (signer_ == nullptr) return static_cast<size_t>(options_.max_batch_records);
+    absl::MutexLock lock(&mutex_);
+    const ChainState& state = chains_[tp];
+    const int64_t room = options_.checkpoint_every - (state.sequence - state.checkpoint_sequence);
+    // Due already (its signing failed and is retried): take a full cadence's worth.
+    return static_cast<size_t>(room > 0 ? room : options_.checkpoint_every);
+  }
+
   absl::Status ApplyWithRetry(const TopicPartition& tp, const std::vector<SourceRecord>& records) {
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
@@ -485,15 +496,27 @@ class Chainer::Impl {
       Collect(pending);
       bool resync = false;
       for (auto& [tp, records] : pending) {
-        const absl::Status applied = ApplyWithRetry(tp, records);
-        if (applied.ok()) continue;
-        if (applied.code() == absl::StatusCode::kCancelled) return;
-        if (applied.code() == absl::StatusCode::kAborted) {
-          resync = true;
-          break;
+        // Cut the batch where the chain reaches checkpoint_every unsigned records, so each
+        // checkpoint signs exactly that record (not wherever the batch happened to end).
+        size_t begin = 0;
+        while (begin < records.size() && !resync) {
+          const size_t size = std::min(records.size() - begin, ChunkSize(tp));
+          const std::vector<SourceRecord> chunk(records.begin() + static_cast<ptrdiff_t>(begin),
+                                                records.begin() + static_cast<ptrdiff_t>(begin + size));
+          begin += size;
+          const absl::Status applied = ApplyWithRetry(tp, chunk);
+          if (applied.code() == absl::StatusCode::kCancelled) return;
+          if (applied.code() == absl::StatusCode::kAborted) {
+            resync = true;
+            break;
+          }
+          if (!applied.ok()) {
+            Fail(applied);
+            return;
+          }
+          if (begin < records.size() && SignDueCheckpoints().ok()) continue;
         }
-        Fail(applied);
-        return;
+        if (resync) break;
       }
       if (resync) {
         ready = false;
