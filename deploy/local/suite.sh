@@ -47,6 +47,21 @@ build() {
   cmake --build "${BUILD_DIR}" -j "$(nproc)" "${targets[@]}"
 }
 
+# Development keys of the audit service (docs/audit-service.md): an Ed25519 key that signs
+# the audit log's checkpoints and a secret for its patient index. Made once per suite
+# folder, never in the repository; production keys come from the deployment's secrets.
+audit_dev_keys() {
+  local keys="${SUITE_DIR}/keys"
+  mkdir -p "${keys}" && chmod 700 "${keys}"
+  [[ -f ${keys}/audit-signing.pem ]] ||
+    openssl genpkey -algorithm ed25519 -out "${keys}/audit-signing.pem" 2>/dev/null ||
+    die "cannot generate the audit signing key (openssl)"
+  [[ -f ${keys}/audit-patient-index.key ]] ||
+    (umask 077 && head -c 32 /dev/urandom >"${keys}/audit-patient-index.key")
+  printf '%s\n' "--signing-key-file=${keys}/audit-signing.pem" \
+    "--patient-index-key-file=${keys}/audit-patient-index.key"
+}
+
 start_service() {  # start_service NAME
   local name="$1" port pidfile
   port="$(port_of "${name}")"
@@ -57,8 +72,14 @@ start_service() {  # start_service NAME
   fi
   # shellcheck disable=SC1091
   source "${CLINICAL_PLATFORM_DIR}/platform.env"
+  local extra=()
+  if [[ ${name} == audit ]]; then
+    local flags
+    flags="$(audit_dev_keys)" || exit 1
+    mapfile -t extra <<<"${flags}"
+  fi
   setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
-    --metrics-port="$(metrics_port_of "${name}")" \
+    --metrics-port="$(metrics_port_of "${name}")" "${extra[@]}" \
     >"${SUITE_DIR}/logs/${name}.log" 2>&1 </dev/null &
   echo $! >"${pidfile}"
 }
