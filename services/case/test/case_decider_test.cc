@@ -530,5 +530,48 @@ TEST(CaseCodecTest, UnknownEventTypeIsDataLoss) {
   EXPECT_EQ(FromEnvelope(envelope).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Facts recorded late (docs/audit-replay.md): the event's occurred_at is when the fact
+// happened, so replays "as it was" place it there; recorded_at is the store's.
+TEST_F(CaseDeciderTest, LateIntakeNoteAndAssessmentCarryWhenTheyHappened) {
+  const absl::Time intake = context_.now - absl::Hours(24 * 30);
+  v1::OpenCaseRequest open = Intake(S::CASE_STATUS_ACTIVE);
+  open.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(intake));
+  auto opened = Run(open);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ((*opened)[0].occurred_at, intake);
+  EXPECT_EQ(state_.opened_at().seconds(), absl::ToUnixSeconds(intake));
+
+  Ok(ContactNote(context_.now));
+  const auto updated = state_.updated_at();
+  const absl::Time visit = intake + absl::Hours(24 * 7);
+  auto noted = Run(ContactNote(visit));
+  ASSERT_TRUE(noted.ok());
+  EXPECT_EQ((*noted)[0].occurred_at, visit);
+  // updated_at does not move back for a fact recorded late.
+  EXPECT_EQ(state_.updated_at().seconds(), updated.seconds());
+
+  v1::RecordAssessmentRequest phq;
+  phq.set_instrument(v1::ASSESSMENT_INSTRUMENT_PHQ9);
+  for (int a : {2, 2, 2, 1, 1, 2, 1, 1, 1}) phq.add_responses(a);
+  const absl::Time administered = intake + absl::Hours(24 * 10);
+  phq.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(administered));
+  auto assessed = Run(phq);
+  ASSERT_TRUE(assessed.ok()) << assessed.status();
+  ASSERT_EQ(assessed->size(), 2u);  // AssessmentRecorded + HighRiskIdentified
+  for (const Event& e : *assessed) EXPECT_EQ(e.occurred_at, administered);
+  EXPECT_EQ(state_.assessments(0).administered_at().seconds(), absl::ToUnixSeconds(administered));
+  common::v1::EventEnvelope envelope;
+  ToEnvelope((*assessed)[0], &envelope);
+  EXPECT_EQ(envelope.occurred_at().seconds(), absl::ToUnixSeconds(administered));
+
+  // Not in the future, for any of them.
+  phq.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(context_.now + absl::Minutes(5)));
+  EXPECT_EQ(Code(phq), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Code(ContactNote(context_.now + absl::Minutes(5))), absl::StatusCode::kInvalidArgument);
+  state_ = NewCase("case-2", kTenant);
+  open.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(context_.now + absl::Minutes(5)));
+  EXPECT_EQ(Code(open), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace clinical::case_service

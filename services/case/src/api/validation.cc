@@ -71,6 +71,21 @@ absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
+// A fact recorded late (an intake entered after a downtime, an assessment administered at
+// a home visit): not in the future, and not older than kMaxBackdate, so a typo in the year
+// cannot move a fact years back in the case's history.
+constexpr absl::Duration kMaxBackdate = absl::Hours(24 * 90);
+void Backdated(const google::protobuf::Timestamp& t, const ValidationContext& c,
+               grpcx::Violations& v) {
+  if (!ValidTimestamp(t)) {
+    v.Add("occurred_at", "is not a valid timestamp");
+  } else if (ToTime(t) > c.now) {
+    v.Add("occurred_at", "must not be in the future");
+  } else if (ToTime(t) < c.now - kMaxBackdate) {
+    v.Add("occurred_at", "must be at most 90 days ago");
+  }
+}
+
 template <typename Enum>
 void RequiredEnum(int value, bool (*is_valid)(int), const char* field, grpcx::Violations& v) {
   if (value == 0) {
@@ -167,6 +182,7 @@ void Validate(const v1::OpenCaseRequest& r, const ValidationContext& c, grpcx::V
     v.Add("initial_status", "must be PLANNED, WAITLIST or ACTIVE");
   }
   Id(r.team_id(), "team_id", v, false);
+  if (r.has_occurred_at()) Backdated(r.occurred_at(), c, v);
 }
 
 void Validate(const v1::ChangeCaseStatusRequest& r, const ValidationContext&, grpcx::Violations& v) {
@@ -415,8 +431,10 @@ void ConsentOverrideReason(const v1::ConsentOverride& o, grpcx::Violations& v) {
 
 }  // namespace
 
-void Validate(const v1::RecordAssessmentRequest& r, const ValidationContext&, grpcx::Violations& v) {
+void Validate(const v1::RecordAssessmentRequest& r, const ValidationContext& c,
+              grpcx::Violations& v) {
   Envelope(r, v);
+  if (r.has_occurred_at()) Backdated(r.occurred_at(), c, v);
   for (const auto& violation : CheckResponses(r.instrument(), r.responses())) {
     v.Add(violation.field, violation.description);
   }

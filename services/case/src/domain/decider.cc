@@ -34,11 +34,21 @@ class Decider {
   template <CareCommand C>
   absl::StatusOr<std::vector<Event>> operator()(const C& c) {
     if (auto s = OpenCase(); !s.ok()) return s;
+    // A command that says when its fact happened (an assessment recorded late) stamps its
+    // events with that time: occurred_at earlier than recorded_at.
+    absl::Time occurred = context_.now;
+    if constexpr (requires { c.has_occurred_at(); }) {
+      if (c.has_occurred_at()) occurred = ToTime(c.occurred_at());
+      if (occurred > context_.now) {
+        return absl::InvalidArgumentError("occurred_at must not be in the future");
+      }
+    }
     auto bodies = DecideCare(state_, c, context_);
     if (!bodies.ok()) return bodies.status();
     std::vector<Event> events;
     for (auto& body : *bodies) {
       events.push_back(Make([&](v1::CaseEvent& e) { e = std::move(body); }));
+      events.back().occurred_at = occurred;
     }
     return events;
   }
@@ -63,7 +73,13 @@ class Decider {
     opened.set_status(status);
     opened.set_stage(v1::CASE_STAGE_INTAKE);
     opened.set_team_id(c.team_id());
-    return One([&](v1::CaseEvent& e) { *e.mutable_case_opened() = std::move(opened); });
+    const absl::Time occurred = c.has_occurred_at() ? ToTime(c.occurred_at()) : context_.now;
+    if (occurred > context_.now) {
+      return absl::InvalidArgumentError("occurred_at must not be in the future");
+    }
+    auto events = One([&](v1::CaseEvent& e) { *e.mutable_case_opened() = std::move(opened); });
+    events[0].occurred_at = occurred;  // an intake entered late
+    return events;
   }
 
   absl::StatusOr<std::vector<Event>> operator()(const v1::ChangeCaseStatusRequest& c) {
@@ -219,7 +235,9 @@ class Decider {
     *event.mutable_occurred_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(occurred));
     event.set_text(c.text());
     event.set_duration_minutes(c.duration_minutes());
-    return One([&](v1::CaseEvent& e) { *e.mutable_note_added() = std::move(event); });
+    auto events = One([&](v1::CaseEvent& e) { *e.mutable_note_added() = std::move(event); });
+    events[0].occurred_at = occurred;  // a contact documented late
+    return events;
   }
 
   absl::StatusOr<std::vector<Event>> operator()(const v1::AmendNoteRequest& c) {

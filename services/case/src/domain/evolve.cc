@@ -274,7 +274,8 @@ CaseState Evolve(CaseState state, const Event& event) {
       break;
   }
   state.set_version(state.version() + 1);
-  *state.mutable_updated_at() = at;
+  // Monotonic: a fact recorded late (occurred_at in the past) does not move it back.
+  if (!state.has_updated_at() || at > state.updated_at()) *state.mutable_updated_at() = at;
   return state;
 }
 
