@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <map>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -71,6 +72,16 @@ class Process {
     ASSERT_TRUE(process_->Wait(absl::Seconds(30)).has_value());
   }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  // The first log line whose "msg" is `msg`, parsed.
+  nlohmann::json WaitForLog(const std::string& msg, absl::Duration timeout) {
+    auto line = process_->WaitForLine(
+        [&](const std::string& l) {
+          auto parsed = nlohmann::json::parse(l, nullptr, /*allow_exceptions=*/false);
+          return parsed.is_object() && parsed.value("msg", "") == msg;
+        },
+        timeout);
+    return line ? nlohmann::json::parse(*line) : nlohmann::json();
+  }
 
  private:
   std::unique_ptr<Subprocess> process_;
@@ -414,6 +425,175 @@ TEST_F(NotificationServiceTest, WebhookRetriesSurviveKillAndDeliverExactlyOnceSi
   status = stub_->Resend(Context("cm-nohook").get(), resend, &again);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   std::filesystem::remove(file);
+}
+
+// Timer events on the notification topic, per (kind, task id).
+struct TimerLog {
+  std::map<std::pair<int, std::string>, int> scheduled, cancelled, fired;
+};
+TimerLog ReadTimers(const std::string& topic) {
+  TimerLog out;
+  std::map<std::string, std::pair<int, std::string>> key_of;  // timer id -> (kind, task)
+  absl::Status read = eventstore::ReadLog(
+      testing::Platform::Get().kafka_bootstrap, topic, eventstore::ReplayStart{},
+      [&](const eventstore::LoggedEvent& logged) {
+        const auto& any = logged.envelope.payload();
+        const std::string& id = logged.envelope.aggregate_id();
+        nv1::TimerScheduled scheduled;
+        if (any.Is<nv1::TimerScheduled>() && any.UnpackTo(&scheduled)) {
+          key_of[id] = {scheduled.kind(), scheduled.subject_id()};
+          ++out.scheduled[key_of[id]];
+        } else if (any.Is<nv1::TimerCancelled>() && key_of.count(id) > 0) {
+          ++out.cancelled[key_of[id]];
+        } else if (any.Is<nv1::TimerFired>() && key_of.count(id) > 0) {
+          ++out.fired[key_of[id]];
+        }
+        return true;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(read.ok()) << read;
+  return out;
+}
+
+int CountRule(const nv1::ListInboxResponse& inbox, const std::string& rule,
+              const std::string& subject) {
+  return static_cast<int>(std::count_if(
+      inbox.notifications().begin(), inbox.notifications().end(),
+      [&](const nv1::Notification& n) { return n.rule_id() == rule && n.subject_id() == subject; }));
+}
+
+TEST_F(NotificationServiceTest, TimersSurviveKillFireOnceAndCancelledNeverFire) {
+  const std::string manager = UniqueName("cm-timer");
+  const std::string supervisor = UniqueName("sup-timer");
+  const std::string rules =
+      (std::filesystem::temp_directory_path() / (UniqueName("rules") + ".json")).string();
+  {
+    // Escalation 4 s after the due time (seconds instead of hours: a short test deployment).
+    std::ofstream out(rules);
+    out << nlohmann::json{
+        {"defaults",
+         {{"supervisors", {{"*", supervisor}}},
+          {"task_escalation_after_seconds", 4},
+          {"no_contact_after_hours", 24},
+          {"rules",
+           {{{"id", "task.overdue"}, {"trigger", "task_overdue"},
+             {"audiences", {"task_owner"}}, {"type", "task_overdue"},
+             {"title", "A task is overdue"}},
+            {{"id", "task.overdue.escalation"}, {"trigger", "task_overdue_escalation"},
+             {"audiences", {"supervisor"}}, {"type", "task_overdue"},
+             {"title", "A task is still overdue"}},
+            {{"id", "assignment.new"}, {"trigger", "case_assigned"},
+             {"audiences", {"case_manager"}}, {"type", "assignment"},
+             {"title", "A case was assigned to you"}}}}}}}
+               .dump();
+  }
+  ASSERT_NO_FATAL_FAILURE(notification_.Stop());
+  running_ = false;
+  extra_args_ = {"--rules-file=" + rules};
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+
+  auto cases = cv1::CaseService::NewStub(case_service_->channel());
+  const std::string case_id = OpenCase();
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  cv1::CreateCarePlanRequest plan;
+  plan.set_case_id(case_id);
+  plan.set_command_id(UniqueName("plan"));
+  plan.set_title("follow-up");
+  plan.add_problems("needs a visit");
+  cv1::CreateCarePlanResponse planned;
+  grpc::Status status = cases->CreateCarePlan(Context(manager).get(), plan, &planned);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // Whole seconds: the due time travels as a Timestamp of seconds.
+  const absl::Time due = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 12);
+  std::vector<std::string> tasks;
+  for (int i = 0; i < 2; ++i) {
+    cv1::AddCareTaskRequest task;
+    task.set_case_id(case_id);
+    task.set_command_id(UniqueName("task"));
+    task.set_description("call back");
+    task.set_owner_id(manager);
+    task.mutable_due_at()->set_seconds(absl::ToUnixSeconds(due));
+    cv1::AddCareTaskResponse added;
+    status = cases->AddCareTask(Context(manager).get(), task, &added);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    tasks.push_back(added.task_id());
+  }
+  // The second task is finished before it is due: its timers are cancelled.
+  cv1::ChangeCareTaskStatusRequest done;
+  done.set_case_id(case_id);
+  done.set_command_id(UniqueName("done"));
+  done.set_task_id(tasks[1]);
+  done.set_status(cv1::TASK_STATUS_CANCELLED);
+  done.set_reason("no longer needed");
+  cv1::ChangeCareTaskStatusResponse changed;
+  status = cases->ChangeCareTaskStatus(Context(manager).get(), done, &changed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  const auto overdue = [&](const std::string& task) {
+    return std::make_pair(static_cast<int>(nv1::TIMER_KIND_TASK_OVERDUE), task);
+  };
+  const auto escalation = [&](const std::string& task) {
+    return std::make_pair(static_cast<int>(nv1::TIMER_KIND_TASK_OVERDUE_ESCALATION), task);
+  };
+  TimerLog log;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        log = ReadTimers(topic_);
+        return log.scheduled[overdue(tasks[0])] == 1 && log.scheduled[escalation(tasks[0])] == 1 &&
+               log.cancelled[overdue(tasks[1])] == 1 && log.cancelled[escalation(tasks[1])] == 1;
+      },
+      absl::Seconds(20)))
+      << "timers not stored";
+  EXPECT_EQ(log.scheduled[overdue(tasks[1])], 1);
+  // Killed before anything is due: the timers live only in the log now.
+  ASSERT_LT(absl::Now(), due) << "the test machine was too slow to kill before the due time";
+  ASSERT_NO_FATAL_FAILURE(notification_.Kill());
+  running_ = false;
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return CountRule(Inbox(manager), "task.overdue", tasks[0]) > 0; },
+      absl::Seconds(60)))
+      << "the overdue timer did not fire after the restart";
+  EXPECT_GE(absl::Now(), due);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return CountRule(Inbox(supervisor), "task.overdue.escalation", tasks[0]) > 0; },
+      absl::Seconds(60)))
+      << "the escalation timer did not fire";
+  EXPECT_GE(absl::Now(), due + absl::Seconds(4));
+  // Both timers of the finished task were due before the escalation fired: none fired.
+  nv1::ListInboxResponse owner_inbox = Inbox(manager);
+  EXPECT_EQ(CountRule(owner_inbox, "task.overdue", tasks[0]), 1);
+  EXPECT_EQ(CountRule(owner_inbox, "task.overdue", tasks[1]), 0);
+  nv1::ListInboxResponse supervisor_inbox = Inbox(supervisor);
+  EXPECT_EQ(CountRule(supervisor_inbox, "task.overdue.escalation", tasks[0]), 1);
+  EXPECT_EQ(CountRule(supervisor_inbox, "task.overdue.escalation", tasks[1]), 0);
+  for (const auto& n : owner_inbox.notifications()) {
+    if (n.rule_id() == "task.overdue") {
+      EXPECT_EQ(n.link(), "/cases/" + case_id + "/tasks/" + tasks[0]);
+    }
+  }
+
+  // Another restart re-reads the case topic from the start: nothing is scheduled or fired
+  // again. Once the timers are armed, every re-read event has been handled.
+  ASSERT_NO_FATAL_FAILURE(notification_.Kill());
+  running_ = false;
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+  EXPECT_FALSE(notification_.WaitForLog("source topic read to its end; timers armed",
+                                        absl::Seconds(60))
+                   .is_null());
+  log = ReadTimers(topic_);
+  for (const std::string& task : tasks) {
+    EXPECT_EQ(log.scheduled[overdue(task)], 1) << task;
+    EXPECT_EQ(log.scheduled[escalation(task)], 1) << task;
+  }
+  EXPECT_EQ(log.fired[overdue(tasks[0])], 1);
+  EXPECT_EQ(log.fired[escalation(tasks[0])], 1);
+  EXPECT_EQ(log.fired[overdue(tasks[1])], 0);
+  EXPECT_EQ(log.fired[escalation(tasks[1])], 0);
+  EXPECT_EQ(CountRule(Inbox(manager), "task.overdue", tasks[0]), 1);
+  EXPECT_EQ(CountRule(Inbox(supervisor), "task.overdue.escalation", tasks[0]), 1);
+  std::filesystem::remove(rules);
 }
 
 TEST_F(NotificationServiceTest, BadInputAndSomeoneElsesInboxAreRefused) {

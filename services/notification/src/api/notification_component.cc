@@ -4,8 +4,11 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <random>
+#include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -31,12 +34,17 @@ namespace {
 // retried with backoff, so no event is skipped while the broker is down.
 class TopicFollower {
  public:
+  // `caught_up` runs once, on the follower thread, when every partition has been read to
+  // the end it had when first reached (librdkafka's partition EOF).
   static absl::StatusOr<std::unique_ptr<TopicFollower>> Start(const std::string& bootstrap,
                                                               const std::string& topic,
                                                               int32_t partitions,
                                                               NotificationEngine& engine,
-                                                              logging::Logger& logger) {
+                                                              logging::Logger& logger,
+                                                              std::function<void()> caught_up) {
     std::unique_ptr<TopicFollower> follower(new TopicFollower(topic, engine, logger));
+    follower->partitions_ = partitions;
+    follower->caught_up_ = std::move(caught_up);
     kafka::Properties props =
         kafka::ConsumerDefaults(bootstrap, "clinical-notification-" + topic + "-reader");
     props["fetch.wait.max.ms"] = "20";
@@ -84,6 +92,13 @@ class TopicFollower {
   void Run() {
     while (!Stopping()) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
+      if (message->err() == RdKafka::ERR__PARTITION_EOF && caught_up_) {
+        at_end_.insert(message->partition());
+        if (static_cast<int32_t>(at_end_.size()) == partitions_) {
+          caught_up_();
+          caught_up_ = nullptr;
+        }
+      }
       if (message->err() != RdKafka::ERR_NO_ERROR) continue;  // EOF, timeout, transport
       common::v1::EventEnvelope envelope;
       if (!envelope.ParseFromArray(message->payload(), static_cast<int>(message->len()))) {
@@ -113,23 +128,23 @@ class TopicFollower {
   logging::Logger& logger_;
   kafka::LogBridge bridge_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;  // follower thread only after Start
+  int32_t partitions_ = 0;
+  std::function<void()> caught_up_;  // follower thread only after Start
+  std::set<int32_t> at_end_;         // follower thread only
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
   std::thread thread_;
 };
 
-// Sends due webhooks one at a time on its own thread: one HTTP attempt, then its outcome
-// appended (delivered / failed with the next time / dead-lettered) before the next.
-class WebhookWorker {
+// Runs `step` on its own thread until destroyed; `step` returns how long to wait before the
+// next run (zero: at once). Destruction interrupts the wait and joins.
+class BackgroundLoop {
  public:
-  WebhookWorker(NotificationEngine& engine, absl::Duration attempt_timeout,
-                logging::Logger& logger)
-      : engine_(engine), attempt_timeout_(attempt_timeout), logger_(logger),
-        random_(std::random_device()()) {
+  explicit BackgroundLoop(std::function<absl::Duration()> step) : step_(std::move(step)) {
     thread_ = std::thread([this] { Run(); });
   }
-  ~WebhookWorker() {
+  ~BackgroundLoop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
@@ -140,55 +155,118 @@ class WebhookWorker {
 
  private:
   void Run() {
-    std::uniform_real_distribution<double> jitter(0.0, 1.0);
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stop_) {
       lock.unlock();
-      absl::Time next_due;
-      bool record_failed = false;
-      auto due = engine_.NextDueWebhook(absl::Now(), &next_due);
-      if (due.has_value()) {
-        auto target = ParseWebhookUrl(due->webhook_url, due->webhook_secret);
-        bool delivered = false;
-        std::string reason = "bad_url";
-        if (target.ok()) {
-          auto code = PostWebhook(*target, due->notification.notification_id,
-                                  WebhookBody(due->notification, due->attempt),
-                                  absl::ToUnixSeconds(absl::Now()), attempt_timeout_);
-          delivered = code.ok() && *code >= 200 && *code < 300;
-          reason = code.ok() ? absl::StrCat("http_", *code)
-                             : std::string(code.status().message());
-        }
-        absl::Status recorded =
-            engine_.RecordWebhookAttempt(*due, delivered, delivered ? "" : reason,
-                                         jitter(random_));
-        record_failed = !recorded.ok();
-        if (!recorded.ok()) {
-          logger_.Warn("webhook outcome not recorded; will retry",
-                       {{"code", absl::StatusCodeToString(recorded.code())}});
-        }
-      }
+      const absl::Duration wait = step_();
       lock.lock();
-      if (due.has_value() && !record_failed) continue;
-      // Nothing due: wake at the next due time, or poll for newly created ones.
-      // A failed append (broker down) backs off a second before the same attempt again.
-      const absl::Duration wait =
-          record_failed ? absl::Seconds(1)
-                        : std::clamp(next_due - absl::Now(), absl::Milliseconds(10),
-                                     absl::Milliseconds(200));
-      wake_.wait_for(lock, absl::ToChronoMilliseconds(wait), [this] { return stop_; });
+      if (wait > absl::ZeroDuration()) {
+        wake_.wait_for(lock, absl::ToChronoMilliseconds(wait), [this] { return stop_; });
+      }
     }
   }
 
-  NotificationEngine& engine_;
-  const absl::Duration attempt_timeout_;
-  logging::Logger& logger_;
-  std::mt19937_64 random_;  // worker thread only
+  const std::function<absl::Duration()> step_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
   std::thread thread_;
 };
+
+// Nothing due: wake at the next due time, or poll for newly created work.
+absl::Duration UntilNext(absl::Time next_due) {
+  return std::clamp(next_due - absl::Now(), absl::Milliseconds(10), absl::Milliseconds(200));
+}
+
+// Sends due webhooks one at a time: one HTTP attempt, then its outcome appended (delivered /
+// failed with the next time / dead-lettered) before the next. A failed append (broker down)
+// backs off a second before the same attempt again.
+std::unique_ptr<BackgroundLoop> StartWebhookWorker(NotificationEngine& engine,
+                                                   absl::Duration attempt_timeout,
+                                                   logging::Logger& logger) {
+  auto random = std::make_shared<std::mt19937_64>(std::random_device()());
+  return std::make_unique<BackgroundLoop>([&engine, &logger, attempt_timeout, random] {
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    absl::Time next_due;
+    auto due = engine.NextDueWebhook(absl::Now(), &next_due);
+    if (!due.has_value()) return UntilNext(next_due);
+    auto target = ParseWebhookUrl(due->webhook_url, due->webhook_secret);
+    bool delivered = false;
+    std::string reason = "bad_url";
+    if (target.ok()) {
+      auto code = PostWebhook(*target, due->notification.notification_id,
+                              WebhookBody(due->notification, due->attempt),
+                              absl::ToUnixSeconds(absl::Now()), attempt_timeout);
+      delivered = code.ok() && *code >= 200 && *code < 300;
+      reason = code.ok() ? absl::StrCat("http_", *code) : std::string(code.status().message());
+    }
+    absl::Status recorded = engine.RecordWebhookAttempt(*due, delivered,
+                                                        delivered ? "" : reason, jitter(*random));
+    if (recorded.ok()) return absl::ZeroDuration();
+    logger.Warn("webhook outcome not recorded; will retry",
+                {{"code", absl::StatusCodeToString(recorded.code())}});
+    return absl::Seconds(1);
+  });
+}
+
+// Fires due timers one at a time (their notifications, then TimerFired). A failed append
+// backs off a second; the timer stays pending and is tried again.
+std::unique_ptr<BackgroundLoop> StartTimerWorker(NotificationEngine& engine,
+                                                 logging::Logger& logger) {
+  return std::make_unique<BackgroundLoop>([&engine, &logger] {
+    absl::Time next_due;
+    auto timer = engine.NextDueTimer(absl::Now(), &next_due);
+    if (!timer.has_value()) return UntilNext(next_due);
+    absl::Status fired = engine.FireTimer(*timer);
+    if (fired.ok()) return absl::ZeroDuration();
+    logger.Warn("timer not fired; will retry", {{"timer_id", timer->timer_id},
+                                               {"code", absl::StatusCodeToString(fired.code())}});
+    return absl::Seconds(1);
+  });
+}
+
+// Webhook endpoints per tenant: {"<tenant>": {"<endpoint id>": {"url": "...",
+// "secret_file": "/run/secrets/x"} or {"url": "...", "secret_env": "NAME"}}}. The file holds
+// no secret itself, only where the deployment keeps it. Errors name the entry, never a value.
+absl::StatusOr<std::map<std::string, WebhookEndpoint>> LoadEndpoints(const std::string& path) {
+  std::map<std::string, WebhookEndpoint> out;
+  if (path.empty()) return out;
+  auto bad = [](const std::string& where) {
+    return absl::InvalidArgumentError("config key 'webhook-endpoints-file': " + where);
+  };
+  std::ifstream in(path);
+  if (!in) return bad("cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) return bad("not a JSON object");
+  for (const auto& [tenant, endpoints] : json.items()) {
+    if (!endpoints.is_object()) return bad(tenant + ": not an object");
+    for (const auto& [id, j] : endpoints.items()) {
+      const std::string where = tenant + "." + id;
+      if (!j.is_object() || !j.contains("url") || !j["url"].is_string()) {
+        return bad(where + ".url: required");
+      }
+      WebhookEndpoint endpoint;
+      endpoint.url = j["url"].get<std::string>();
+      if (!ParseWebhookUrl(endpoint.url, "").ok()) return bad(where + ".url: invalid");
+      if (j.contains("secret_file") == j.contains("secret_env")) {
+        return bad(where + ": exactly one of secret_file, secret_env");
+      }
+      if (j.contains("secret_file")) {
+        std::ifstream secret(j.value("secret_file", ""));
+        if (!secret) return bad(where + ".secret_file: cannot read");
+        std::getline(secret, endpoint.secret);
+      } else {
+        const char* value = std::getenv(j.value("secret_env", "").c_str());
+        if (value != nullptr) endpoint.secret = value;
+      }
+      if (endpoint.secret.empty()) return bad(where + ": the secret is empty or missing");
+      out[NotificationEngine::RecipientKey(tenant, id)] = std::move(endpoint);
+    }
+  }
+  return out;
+}
 
 absl::StatusOr<std::map<std::string, RecipientSettings>> LoadRecipients(const std::string& path) {
   std::map<std::string, RecipientSettings> out;
@@ -241,7 +319,8 @@ struct Runtime {
   std::unique_ptr<NotificationEngine> engine;
   std::unique_ptr<NotificationGrpcService> service;
   std::vector<std::unique_ptr<TopicFollower>> followers;
-  std::unique_ptr<WebhookWorker> webhooks;
+  std::unique_ptr<BackgroundLoop> webhooks;
+  std::unique_ptr<BackgroundLoop> timers;
 };
 
 // A source topic's partition count: the existing topic's, or created with the platform's
@@ -326,8 +405,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
 
   auto recipients = LoadRecipients(config.GetString("recipients-file"));
   if (!recipients.ok()) return recipients.status();
+  auto endpoints = LoadEndpoints(config.GetString("webhook-endpoints-file"));
+  if (!endpoints.ok()) return endpoints.status();
   EngineOptions engine_options;
   engine_options.recipients = *std::move(recipients);
+  engine_options.endpoints = *std::move(endpoints);
   engine_options.backoff.initial = config.GetDuration("webhook-initial-backoff");
   engine_options.backoff.max = config.GetDuration("webhook-max-backoff");
   engine_options.backoff.max_attempts = static_cast<int>(config.GetInt("webhook-max-attempts"));
@@ -371,15 +453,29 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
       [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
         collect(sink);
       });
+  const std::string case_topic = config.GetString("case-topic");
   for (const auto& [name, partitions] : sources) {
-    auto follower =
-        TopicFollower::Start(bootstrap, name, partitions, *runtime->engine, logger);
+    std::function<void()> caught_up;
+    if (name == case_topic) {
+      // Timers wait for the case topic's re-read: a task finished while the service was
+      // down must cancel its timer before the timer could fire.
+      caught_up = [engine = runtime->engine.get(), &logger, name = name] {
+        engine->SetTimersReady();
+        logger.Info("source topic read to its end; timers armed",
+                    {{"topic", name},
+                     {"pending_timers", static_cast<int64_t>(engine->pending_timer_count())}});
+      };
+    }
+    auto follower = TopicFollower::Start(bootstrap, name, partitions, *runtime->engine, logger,
+                                         std::move(caught_up));
     if (!follower.ok()) return follower.status();
     runtime->followers.push_back(std::move(*follower));
   }
-  runtime->webhooks = std::make_unique<WebhookWorker>(
-      *runtime->engine, config.GetDuration("webhook-timeout"), logger);
+  runtime->webhooks =
+      StartWebhookWorker(*runtime->engine, config.GetDuration("webhook-timeout"), logger);
+  runtime->timers = StartTimerWorker(*runtime->engine, logger);
   return std::function<void()>([runtime, &logger] {
+    runtime->timers.reset();
     runtime->webhooks.reset();
     runtime->engine->Stop();
     runtime->followers.clear();
@@ -426,6 +522,9 @@ grpcx::ServiceSpec NotificationServiceSpec() {
       {"webhook-max-backoff", OptionType::kDuration, "5m", "largest webhook retry step"},
       {"webhook-max-attempts", OptionType::kInt, "6", "webhook attempts before dead-letter"},
       {"webhook-timeout", OptionType::kDuration, "10s", "bound on one webhook attempt"},
+      {"webhook-endpoints-file", OptionType::kString, "",
+       "JSON per tenant and endpoint id: url and secret_file or secret_env (the secret's "
+       "location, never the secret); preferences name endpoints by id"},
       {"rules-file", OptionType::kString, "",
        "JSON rule book (docs/notification-service.md); empty = the built-in rules"},
   };

@@ -56,6 +56,98 @@ PlannedNotification FromMessage(const v1::Notification& m) {
   return n;
 }
 
+v1::TimerKind KindOf(Trigger trigger) {
+  switch (trigger) {
+    case Trigger::kTaskOverdue:
+      return v1::TIMER_KIND_TASK_OVERDUE;
+    case Trigger::kTaskOverdueEscalation:
+      return v1::TIMER_KIND_TASK_OVERDUE_ESCALATION;
+    case Trigger::kNoContact:
+      return v1::TIMER_KIND_NO_CONTACT;
+    default:
+      return v1::TIMER_KIND_UNSPECIFIED;
+  }
+}
+
+std::optional<Trigger> TriggerOf(v1::TimerKind kind) {
+  switch (kind) {
+    case v1::TIMER_KIND_TASK_OVERDUE:
+      return Trigger::kTaskOverdue;
+    case v1::TIMER_KIND_TASK_OVERDUE_ESCALATION:
+      return Trigger::kTaskOverdueEscalation;
+    case v1::TIMER_KIND_NO_CONTACT:
+      return Trigger::kNoContact;
+    default:
+      return std::nullopt;
+  }
+}
+
+v1::TimerScheduled ToEvent(const Timer& timer, const std::string& cause_event_id) {
+  v1::TimerScheduled e;
+  e.set_kind(KindOf(timer.trigger));
+  *e.mutable_fire_at() = ToProto(timer.fire_at);
+  e.set_source_id(timer.fact.source_id);
+  e.set_cause_event_id(cause_event_id);
+  e.set_case_id(timer.fact.case_id);
+  e.set_subject_id(timer.fact.subject_id);
+  e.set_task_owner_id(timer.fact.task_owner_id);
+  if (timer.fact.due_at != absl::InfinitePast()) *e.mutable_due_at() = ToProto(timer.fact.due_at);
+  return e;
+}
+
+std::optional<Timer> FromEvent(const v1::TimerScheduled& e, const std::string& timer_id,
+                               const std::string& tenant_id) {
+  auto trigger = TriggerOf(e.kind());
+  if (!trigger) return std::nullopt;
+  Timer timer;
+  timer.timer_id = timer_id;
+  timer.trigger = *trigger;
+  timer.fire_at = FromProto(e.fire_at());
+  timer.fact.trigger = *trigger;
+  timer.fact.source_id = e.source_id();
+  timer.fact.tenant_id = tenant_id;
+  timer.fact.case_id = e.case_id();
+  timer.fact.subject_id = e.subject_id();
+  timer.fact.task_owner_id = e.task_owner_id();
+  timer.fact.occurred_at = timer.fire_at;
+  if (e.has_due_at()) timer.fact.due_at = FromProto(e.due_at());
+  return timer;
+}
+
+Preferences FromProto(const v1::RecipientPreferences& p) {
+  Preferences out;
+  for (int c : p.channels()) {
+    if (c == v1::NOTIFICATION_CHANNEL_WEBHOOK) out.channels.insert(Channel::kWebhook);
+  }
+  out.time_zone = p.time_zone().empty() ? "UTC" : p.time_zone();
+  out.quiet_start_minute = p.quiet_hours().start_minute();
+  out.quiet_end_minute = p.quiet_hours().end_minute();
+  out.opted_out_types.insert(p.opted_out_types().begin(), p.opted_out_types().end());
+  return out;
+}
+
+v1::RecipientPreferences ToProto(const Preferences& p, bool webhook) {
+  v1::RecipientPreferences out;
+  out.add_channels(v1::NOTIFICATION_CHANNEL_IN_APP);
+  if (webhook) out.add_channels(v1::NOTIFICATION_CHANNEL_WEBHOOK);
+  out.set_time_zone(p.time_zone);
+  out.mutable_quiet_hours()->set_start_minute(p.quiet_start_minute);
+  out.mutable_quiet_hours()->set_end_minute(p.quiet_end_minute);
+  for (const std::string& t : p.opted_out_types) out.add_opted_out_types(t);
+  return out;
+}
+
+// IANA names only: absl also accepts "localtime" (the server's zone) and "Fixed/UTC+hh"
+// forms, and reads names as file paths under the zoneinfo directory.
+bool ValidTimeZoneName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name == "localtime" || name.rfind("Fixed/", 0) == 0 ||
+      name.find("..") != std::string::npos || name.front() == '/') {
+    return false;
+  }
+  absl::TimeZone zone;
+  return absl::LoadTimeZone(name, &zone);
+}
+
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 
@@ -85,11 +177,11 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
     v1::Notification n = created.notification();
     n.set_version(version);
     inbox_[InboxKey(n.tenant_id(), n.recipient_id())].push_back(id);
-    auto settings = options_.recipients.find(RecipientKey(n.tenant_id(), n.recipient_id()));
+    auto settings = SettingsLocked(n.tenant_id(), n.recipient_id());
     // History older than max_event_age is not sent again when recipients gain a webhook.
-    if (settings != options_.recipients.end() && !settings->second.webhook_url.empty() &&
+    if (settings.has_value() && !settings->webhook_url.empty() &&
         clock_() - FromProto(n.created_at()) <= options_.max_event_age) {
-      RecipientSettings rs = settings->second;
+      RecipientSettings rs = *settings;
       rs.preferences.channels.insert(Channel::kWebhook);
       DeliveryPlan plan = PlanDelivery(FromMessage(n), rs.preferences, FromProto(n.created_at()));
       auto at = plan.send_at.find(Channel::kWebhook);
@@ -106,6 +198,34 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
     if (it == notifications_.end() || !any.UnpackTo(&read)) return;
     *it->second.mutable_read_at() = read.read_at();
     it->second.set_version(version);
+  } else if (any.Is<v1::TimerScheduled>()) {
+    v1::TimerScheduled e;
+    if (!any.UnpackTo(&e)) return;
+    auto timer = FromEvent(e, envelope.aggregate_id(), envelope.tenant_id());
+    if (!timer) return;
+    TimerState& state = timers_[timer->timer_id];
+    if (state.pending) due_.erase({state.timer.fire_at, state.timer.timer_id});
+    state.timer = *std::move(timer);
+    state.pending = true;
+    state.causes.insert(e.cause_event_id());
+    due_.insert({state.timer.fire_at, state.timer.timer_id});
+  } else if (any.Is<v1::TimerCancelled>() || any.Is<v1::TimerFired>()) {
+    auto it = timers_.find(envelope.aggregate_id());
+    if (it == timers_.end()) return;
+    v1::TimerCancelled cancelled;
+    v1::TimerFired fired;
+    if (any.UnpackTo(&cancelled) && any.Is<v1::TimerCancelled>()) {
+      it->second.causes.insert(cancelled.cause_event_id());
+    } else if (!any.UnpackTo(&fired) || fired.source_id() != it->second.timer.fact.source_id) {
+      return;  // an earlier period fired while this one was being set: this one stays
+    }
+    if (it->second.pending) due_.erase({it->second.timer.fire_at, it->second.timer.timer_id});
+    it->second.pending = false;
+  } else if (any.Is<v1::PreferencesSet>()) {
+    v1::PreferencesSet e;
+    if (!any.UnpackTo(&e)) return;
+    preferences_[RecipientKey(envelope.tenant_id(), e.recipient_id())] =
+        StoredPreferences{e.preferences(), version};
   } else {
     auto it = notifications_.find(envelope.aggregate_id());
     if (it != notifications_.end()) it->second.set_version(version);
@@ -146,10 +266,13 @@ absl::Status NotificationEngine::OnSourceEvent(const common::v1::EventEnvelope& 
     return absl::OkStatus();
   }
   const absl::Time now = clock_();
+  const bool is_appointment = envelope.aggregate_type() != "case";
+  if (!is_appointment) {
+    if (absl::Status s = StoreTimerPlan(envelope, now); !s.ok()) return s;
+  }
   std::vector<PlannedNotification> planned;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    const bool is_appointment = envelope.aggregate_type() != "case";
     for (Fact& fact : *facts) {
       if (is_appointment) {
         auto appt = appointments_.find(envelope.aggregate_id());
@@ -172,39 +295,314 @@ absl::Status NotificationEngine::OnSourceEvent(const common::v1::EventEnvelope& 
     }
   }
   for (const PlannedNotification& n : planned) {
-    v1::NotificationCreated created;
-    *created.mutable_notification() = ToMessage(n, now);
-    eventstore::AppendRequest request;
-    request.aggregate_id = n.notification_id;
-    request.command_id = n.notification_id;
-    request.expected_version = eventstore::ExpectedVersion::NoStream();
-    common::v1::EventEnvelope event;
-    event.set_event_type(v1::NotificationCreated::descriptor()->full_name());
-    *event.mutable_occurred_at() = ToProto(now);
-    event.mutable_actor()->set_user_id("notification-service");
-    event.mutable_actor()->set_role(common::v1::ROLE_SERVICE);
-    event.set_tenant_id(n.tenant_id);
-    event.set_correlation_id(envelope.correlation_id());
-    event.set_causation_id(envelope.event_id());
-    *event.mutable_trace() = envelope.trace();
-    event.set_schema_version(1);
-    event.mutable_payload()->PackFrom(created);
-    request.events.push_back(event);
-    auto result = append_(std::move(request));
-    if (!result.ok() && result.status().code() == absl::StatusCode::kAborted) {
-      // It exists in the log already (memory was behind): nothing to do.
-      logger_.Info("notification exists", {{"notification_id", n.notification_id}});
-      continue;
-    }
-    if (!result.ok()) return result.status();
-    std::lock_guard<std::mutex> lock(mutex_);
-    event.set_aggregate_id(n.notification_id);
-    ApplyLocked(event, result->last_version);
-    logger_.Info("notification created", {{"notification_id", n.notification_id},
-                                          {"rule", n.rule_id},
-                                          {"duplicate", result->duplicate}});
+    if (absl::Status s = AppendCreated(n, envelope, now); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status NotificationEngine::AppendCreated(const PlannedNotification& n,
+                                               const common::v1::EventEnvelope& cause,
+                                               absl::Time now) {
+  v1::NotificationCreated created;
+  *created.mutable_notification() = ToMessage(n, now);
+  eventstore::AppendRequest request;
+  request.aggregate_id = n.notification_id;
+  request.command_id = n.notification_id;
+  request.expected_version = eventstore::ExpectedVersion::NoStream();
+  common::v1::EventEnvelope event;
+  event.set_event_type(v1::NotificationCreated::descriptor()->full_name());
+  *event.mutable_occurred_at() = ToProto(now);
+  event.mutable_actor()->set_user_id("notification-service");
+  event.mutable_actor()->set_role(common::v1::ROLE_SERVICE);
+  event.set_tenant_id(n.tenant_id);
+  event.set_correlation_id(cause.correlation_id());
+  event.set_causation_id(cause.event_id());
+  *event.mutable_trace() = cause.trace();
+  event.set_schema_version(1);
+  event.mutable_payload()->PackFrom(created);
+  request.events.push_back(event);
+  auto result = append_(std::move(request));
+  if (!result.ok() && result.status().code() == absl::StatusCode::kAborted) {
+    // It exists in the log already (memory was behind): nothing to do.
+    logger_.Info("notification exists", {{"notification_id", n.notification_id}});
+    return absl::OkStatus();
+  }
+  if (!result.ok()) return result.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  event.set_aggregate_id(n.notification_id);
+  ApplyLocked(event, result->last_version);
+  logger_.Info("notification created", {{"notification_id", n.notification_id},
+                                        {"rule", n.rule_id},
+                                        {"duplicate", result->duplicate}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<eventstore::AppendResult> NotificationEngine::AppendAndApply(
+    const std::string& aggregate_id, const std::string& command_id,
+    common::v1::EventEnvelope event) {
+  eventstore::AppendRequest request;
+  request.aggregate_id = aggregate_id;
+  request.command_id = command_id;
+  request.events.push_back(event);
+  auto result = append_(std::move(request));
+  if (!result.ok()) return result.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  event.set_aggregate_id(aggregate_id);
+  if (!result->duplicate) ApplyLocked(event, result->last_version);
+  return result;
+}
+
+namespace {
+
+common::v1::EventEnvelope ServiceEvent(const google::protobuf::Message& payload,
+                                       const std::string& tenant_id, absl::Time now) {
+  common::v1::EventEnvelope event;
+  event.set_event_type(payload.GetDescriptor()->full_name());
+  *event.mutable_occurred_at() = ToProto(now);
+  event.mutable_actor()->set_user_id("notification-service");
+  event.mutable_actor()->set_role(common::v1::ROLE_SERVICE);
+  event.set_tenant_id(tenant_id);
+  event.set_schema_version(1);
+  event.mutable_payload()->PackFrom(payload);
+  return event;
+}
+
+}  // namespace
+
+absl::Status NotificationEngine::StoreTimerPlan(const common::v1::EventEnvelope& envelope,
+                                                absl::Time now) {
+  const TimerPlan plan = PlanTimers(envelope, options_.rules);
+  const std::string& cause = envelope.event_id();
+  auto known = [&](const std::string& timer_id, bool need_pending) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = timers_.find(timer_id);
+    if (it == timers_.end()) return need_pending;  // nothing to cancel
+    return it->second.causes.count(cause) > 0 || (need_pending && !it->second.pending);
+  };
+  for (const Timer& timer : plan.set) {
+    // Re-read source events (every start) were stored already; timers long past are
+    // history (the same bound as notifications: no flood when the service first starts).
+    if (known(timer.timer_id, false) || now - timer.fire_at > options_.max_event_age) continue;
+    common::v1::EventEnvelope event = ServiceEvent(ToEvent(timer, cause), envelope.tenant_id(), now);
+    event.set_correlation_id(envelope.correlation_id());
+    event.set_causation_id(cause);
+    auto result = AppendAndApply(timer.timer_id, DerivedId({timer.timer_id, "scheduled", cause}),
+                                 std::move(event));
+    if (!result.ok()) return result.status();
+  }
+  for (const std::string& timer_id : plan.cancel) {
+    if (known(timer_id, true)) continue;
+    v1::TimerCancelled cancelled;
+    cancelled.set_cause_event_id(cause);
+    common::v1::EventEnvelope event = ServiceEvent(cancelled, envelope.tenant_id(), now);
+    event.set_correlation_id(envelope.correlation_id());
+    event.set_causation_id(cause);
+    auto result =
+        AppendAndApply(timer_id, DerivedId({timer_id, "cancelled", cause}), std::move(event));
+    if (!result.ok()) return result.status();
+  }
+  return absl::OkStatus();
+}
+
+void NotificationEngine::SetTimersReady() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  timers_ready_ = true;
+}
+
+std::optional<Timer> NotificationEngine::NextDueTimer(absl::Time now,
+                                                      absl::Time* next_due) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  *next_due = absl::InfiniteFuture();
+  if (!timers_ready_ || due_.empty()) return std::nullopt;
+  const auto& [at, timer_id] = *due_.begin();
+  if (at > now) {
+    *next_due = at;
+    return std::nullopt;
+  }
+  return timers_.at(timer_id).timer;
+}
+
+absl::Status NotificationEngine::FireTimer(const Timer& timer) {
+  const absl::Time now = clock_();
+  std::vector<PlannedNotification> planned;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = timers_.find(timer.timer_id);
+    if (it == timers_.end() || !it->second.pending ||
+        it->second.timer.fact.source_id != timer.fact.source_id) {
+      return absl::OkStatus();  // cancelled or moved since it was handed out
+    }
+    Fact fact = it->second.timer.fact;
+    bool open = true;
+    auto routing = cases_.find(fact.case_id);
+    if (routing != cases_.end()) {
+      Enrich(fact, routing->second);
+      open = routing->second.open;
+    }
+    // A closed case pages nobody (its timers are normally cancelled with it).
+    if (open) {
+      for (PlannedNotification& n : Evaluate(fact, options_.rules, /*actor_id=*/"")) {
+        if (notifications_.count(n.notification_id) == 0) planned.push_back(std::move(n));
+      }
+    }
+  }
+  // The notifications first, then TimerFired: a crash in between fires again, and the
+  // notifications' identities (timer source id, rule, recipient) make that a no-op.
+  common::v1::EventEnvelope cause;
+  cause.set_event_id(timer.fact.source_id);
+  cause.set_correlation_id(timer.timer_id);
+  for (const PlannedNotification& n : planned) {
+    if (absl::Status s = AppendCreated(n, cause, now); !s.ok()) return s;
+  }
+  v1::TimerFired fired;
+  fired.set_source_id(timer.fact.source_id);
+  fired.set_notifications(static_cast<int32_t>(planned.size()));
+  common::v1::EventEnvelope event = ServiceEvent(fired, timer.fact.tenant_id, now);
+  event.set_correlation_id(timer.timer_id);
+  auto result = AppendAndApply(timer.timer_id,
+                               DerivedId({timer.timer_id, "fired", timer.fact.source_id}),
+                               std::move(event));
+  if (!result.ok()) return result.status();
+  logger_.Info("timer fired", {{"timer_id", timer.timer_id},
+                               {"kind", TriggerName(timer.trigger)},
+                               {"notifications", static_cast<int64_t>(planned.size())}});
+  return absl::OkStatus();
+}
+
+size_t NotificationEngine::pending_timer_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return due_.size();
+}
+
+std::optional<RecipientSettings> NotificationEngine::SettingsLocked(
+    const std::string& tenant_id, const std::string& recipient_id) const {
+  auto set = preferences_.find(RecipientKey(tenant_id, recipient_id));
+  if (set != preferences_.end()) {
+    RecipientSettings settings;
+    settings.preferences = FromProto(set->second.preferences);
+    if (settings.preferences.channels.count(Channel::kWebhook) > 0) {
+      auto endpoint = options_.endpoints.find(
+          RecipientKey(tenant_id, set->second.preferences.webhook_endpoint_id()));
+      if (endpoint != options_.endpoints.end()) {
+        settings.webhook_url = endpoint->second.url;
+        settings.webhook_secret = endpoint->second.secret;
+      } else {
+        // The deployment dropped the endpoint since: the inbox still has everything.
+        settings.preferences.channels.erase(Channel::kWebhook);
+      }
+    }
+    return settings;
+  }
+  auto file = options_.recipients.find(RecipientKey(tenant_id, recipient_id));
+  if (file != options_.recipients.end()) return file->second;
+  return std::nullopt;
+}
+
+absl::StatusOr<v1::GetPreferencesResponse> NotificationEngine::GetPreferences(
+    const grpcx::Caller& caller, const v1::GetPreferencesRequest& request) const {
+  grpcx::Violations violations;
+  if (request.recipient_id().empty()) violations.Add("recipient_id", "required");
+  if (!violations.empty()) return violations.ToStatus();
+  if (absl::Status s = CheckOwnInbox(caller, request.recipient_id()); !s.ok()) return s;
+  v1::GetPreferencesResponse response;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto set = preferences_.find(RecipientKey(caller.tenant_id, request.recipient_id()));
+  if (set != preferences_.end()) {
+    *response.mutable_preferences() = set->second.preferences;
+    response.set_version(set->second.version);
+    return response;
+  }
+  // Deployment defaults (the recipients file; never its URL or secret).
+  auto file = options_.recipients.find(RecipientKey(caller.tenant_id, request.recipient_id()));
+  *response.mutable_preferences() =
+      file != options_.recipients.end()
+          ? ToProto(file->second.preferences, !file->second.webhook_url.empty())
+          : ToProto(Preferences{}, false);
+  return response;
+}
+
+absl::StatusOr<v1::SetPreferencesResponse> NotificationEngine::SetPreferences(
+    const grpcx::Caller& caller, const v1::SetPreferencesRequest& request) {
+  grpcx::Violations violations;
+  if (request.command_id().empty()) violations.Add("command_id", "required");
+  if (request.recipient_id().empty()) violations.Add("recipient_id", "required");
+  if (request.expected_version() < 0) violations.Add("expected_version", "must not be negative");
+  if (!request.has_preferences()) violations.Add("preferences", "required");
+  const v1::RecipientPreferences& p = request.preferences();
+  std::set<int> channels;
+  for (int i = 0; i < p.channels_size(); ++i) {
+    const int c = p.channels(i);
+    const std::string field = absl::StrCat("preferences.channels[", i, "]");
+    if (c != v1::NOTIFICATION_CHANNEL_IN_APP && c != v1::NOTIFICATION_CHANNEL_WEBHOOK) {
+      violations.Add(field, "must be NOTIFICATION_CHANNEL_IN_APP or NOTIFICATION_CHANNEL_WEBHOOK");
+    } else if (!channels.insert(c).second) {
+      violations.Add(field, "duplicate");
+    }
+  }
+  if (!p.time_zone().empty() && !ValidTimeZoneName(p.time_zone())) {
+    violations.Add("preferences.time_zone", "must be an IANA time zone name, e.g. Europe/Berlin");
+  }
+  for (const auto& [field, minute] :
+       {std::pair<std::string, int>{"preferences.quiet_hours.start_minute",
+                                    p.quiet_hours().start_minute()},
+        std::pair<std::string, int>{"preferences.quiet_hours.end_minute",
+                                    p.quiet_hours().end_minute()}}) {
+    if (minute < 0 || minute >= 24 * 60) violations.Add(field, "must be in [0, 1440)");
+  }
+  const std::set<std::string> types = NotificationTypes(options_.rules.For(caller.tenant_id));
+  std::set<std::string> opted_out;
+  for (int i = 0; i < p.opted_out_types_size(); ++i) {
+    const std::string field = absl::StrCat("preferences.opted_out_types[", i, "]");
+    if (types.count(p.opted_out_types(i)) == 0) {
+      violations.Add(field, "not a notification type of this tenant's rules");
+    } else if (!opted_out.insert(p.opted_out_types(i)).second) {
+      violations.Add(field, "duplicate");
+    }
+  }
+  const bool webhook = channels.count(v1::NOTIFICATION_CHANNEL_WEBHOOK) > 0;
+  if (webhook && p.webhook_endpoint_id().empty()) {
+    violations.Add("preferences.webhook_endpoint_id", "required with the webhook channel");
+  } else if (!p.webhook_endpoint_id().empty() &&
+             options_.endpoints.count(RecipientKey(caller.tenant_id, p.webhook_endpoint_id())) ==
+                 0) {
+    violations.Add("preferences.webhook_endpoint_id", "not an endpoint of this tenant");
+  }
+  if (!violations.empty()) return violations.ToStatus();
+  if (absl::Status s = CheckOwnInbox(caller, request.recipient_id()); !s.ok()) return s;
+
+  v1::PreferencesSet set;
+  set.set_recipient_id(request.recipient_id());
+  *set.mutable_preferences() = p;
+  // Normalised: the inbox is always on, the zone always named.
+  if (channels.count(v1::NOTIFICATION_CHANNEL_IN_APP) == 0) {
+    set.mutable_preferences()->add_channels(v1::NOTIFICATION_CHANNEL_IN_APP);
+  }
+  if (p.time_zone().empty()) set.mutable_preferences()->set_time_zone("UTC");
+  common::v1::EventEnvelope event = ServiceEvent(set, caller.tenant_id, clock_());
+  *event.mutable_actor() = caller.actor;
+  *event.mutable_trace() = caller.trace;
+  const std::string aggregate_id =
+      DerivedId({"preferences", caller.tenant_id, request.recipient_id()});
+  eventstore::AppendRequest append;
+  append.aggregate_id = aggregate_id;
+  append.command_id = request.command_id();
+  append.expected_version = request.expected_version() > 0
+                                ? eventstore::ExpectedVersion::Exactly(request.expected_version())
+                                : eventstore::ExpectedVersion::Any();
+  append.events.push_back(event);
+  auto result = append_(std::move(append));
+  if (!result.ok()) return result.status();
+  v1::SetPreferencesResponse response;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!result->duplicate) {
+    event.set_aggregate_id(aggregate_id);
+    ApplyLocked(event, result->last_version);
+  }
+  response.set_version(result->last_version);
+  *response.mutable_position() = result->position;
+  *response.mutable_preferences() =
+      preferences_.at(RecipientKey(caller.tenant_id, request.recipient_id())).preferences;
+  return response;
 }
 
 absl::Status NotificationEngine::CheckOwnInbox(const grpcx::Caller& caller,
@@ -333,8 +731,8 @@ absl::StatusOr<v1::ResendResponse> NotificationEngine::Resend(const grpcx::Calle
         it->second.recipient_id() != request.recipient_id()) {
       return absl::NotFoundError("notification not found");
     }
-    auto settings = options_.recipients.find(RecipientKey(caller.tenant_id, request.recipient_id()));
-    if (settings == options_.recipients.end() || settings->second.webhook_url.empty()) {
+    auto settings = SettingsLocked(caller.tenant_id, request.recipient_id());
+    if (!settings.has_value() || settings->webhook_url.empty()) {
       return absl::FailedPreconditionError("the recipient has no webhook");
     }
   }
@@ -424,8 +822,9 @@ std::optional<DueWebhook> NotificationEngine::NextDueWebhook(absl::Time now,
     }
     if (due.has_value()) continue;
     const v1::Notification& n = notifications_.at(id);
-    const auto& settings = options_.recipients.at(RecipientKey(n.tenant_id(), n.recipient_id()));
-    due = DueWebhook{FromMessage(n), settings.webhook_url, settings.webhook_secret,
+    const auto settings = SettingsLocked(n.tenant_id(), n.recipient_id());
+    if (!settings.has_value() || settings->webhook_url.empty()) continue;  // webhook removed
+    due = DueWebhook{FromMessage(n), settings->webhook_url, settings->webhook_secret,
                      pending.attempts_made + 1, pending.generation};
   }
   return due;

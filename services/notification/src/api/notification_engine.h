@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,15 @@ namespace clinical::notification {
 using Appender =
     std::function<absl::StatusOr<eventstore::AppendResult>(eventstore::AppendRequest)>;
 
-// A recipient's delivery settings beyond the inbox (from the deployment's recipients file).
+// A webhook endpoint the deployment configures (URL and signing secret); preferences name
+// it by id, so secrets never travel through the API or live in events.
+struct WebhookEndpoint {
+  std::string url;
+  std::string secret;
+};
+
+// A recipient's delivery settings beyond the inbox: from SetPreferences (events) if ever
+// set, else from the deployment's recipients file.
 struct RecipientSettings {
   Preferences preferences;
   std::string webhook_url;  // empty: in-app only
@@ -43,6 +52,8 @@ struct DueWebhook {
 struct EngineOptions {
   // Keyed by RecipientKey(tenant, recipient).
   std::map<std::string, RecipientSettings> recipients;
+  // Keyed by RecipientKey(tenant, endpoint id).
+  std::map<std::string, WebhookEndpoint> endpoints;
   BackoffPolicy backoff;
   RuleBook rules = DefaultRuleBook();
   // Events older than this (by occurred_at) only update routing: a rule added today does
@@ -70,9 +81,27 @@ class NotificationEngine {
   // Applies one event of the notification topic (startup replay).
   absl::Status Replay(const eventstore::LoggedEvent& logged);
 
-  // Handles one event of the case or scheduling topic: folds routing, evaluates the rules,
-  // creates the notifications that do not exist yet. UNAVAILABLE: retry the same event.
+  // Handles one event of the case or scheduling topic: folds routing, stores the timers it
+  // sets or cancels (TimerScheduled / TimerCancelled, once per causing event), evaluates the
+  // rules, creates the notifications that do not exist yet. UNAVAILABLE: retry the same event.
   absl::Status OnSourceEvent(const common::v1::EventEnvelope& envelope);
+
+  // Durable timers. Pending timers are rebuilt by Replay; none is handed out before
+  // SetTimersReady (called once the case topic has been re-read to its end, so a timer
+  // cancelled while the service was down is known to be cancelled, and routing is current).
+  void SetTimersReady();
+  // The earliest pending timer due at `now`, if any; `*next_due` = the earliest not yet due.
+  std::optional<Timer> NextDueTimer(absl::Time now, absl::Time* next_due) const;
+  // Creates the timer's notifications (identity from the timer's source id, so a repeat
+  // creates nothing), then appends TimerFired. A timer cancelled or moved meanwhile: no-op.
+  absl::Status FireTimer(const Timer& timer);
+  size_t pending_timer_count() const;
+
+  // Preferences (validated; PreferencesSet events). Same access rule as the inbox.
+  absl::StatusOr<v1::GetPreferencesResponse> GetPreferences(
+      const grpcx::Caller& caller, const v1::GetPreferencesRequest& request) const;
+  absl::StatusOr<v1::SetPreferencesResponse> SetPreferences(
+      const grpcx::Caller& caller, const v1::SetPreferencesRequest& request);
 
   absl::StatusOr<v1::ListInboxResponse> ListInbox(const grpcx::Caller& caller,
                                                   const v1::ListInboxRequest& request) const;
@@ -116,6 +145,17 @@ class NotificationEngine {
   void ApplyLocked(const common::v1::EventEnvelope& envelope, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status CheckOwnInbox(const grpcx::Caller& caller, const std::string& recipient_id) const;
+  std::optional<RecipientSettings> SettingsLocked(const std::string& tenant_id,
+                                                  const std::string& recipient_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Appends NotificationCreated for `n` (no stream; ABORTED = exists already, not an error).
+  absl::Status AppendCreated(const PlannedNotification& n, const common::v1::EventEnvelope& cause,
+                             absl::Time now);
+  absl::Status StoreTimerPlan(const common::v1::EventEnvelope& envelope, absl::Time now);
+  // Appends one service-authored event to `aggregate_id` and applies it.
+  absl::StatusOr<eventstore::AppendResult> AppendAndApply(const std::string& aggregate_id,
+                                                          const std::string& command_id,
+                                                          common::v1::EventEnvelope event);
 
   const Appender append_;
   const EngineOptions options_;
@@ -135,6 +175,20 @@ class NotificationEngine {
   };
   std::map<std::string, PendingWebhook> pending_webhooks_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, int> resends_done_ ABSL_GUARDED_BY(mutex_);  // id -> generation
+  struct TimerState {
+    Timer timer;
+    bool pending = false;
+    std::set<std::string> causes;  // source events already stored (re-reads are skipped)
+  };
+  std::map<std::string, TimerState> timers_ ABSL_GUARDED_BY(mutex_);
+  // Pending timers ordered by due time (the min-heap the timer worker reads).
+  std::set<std::pair<absl::Time, std::string>> due_ ABSL_GUARDED_BY(mutex_);
+  bool timers_ready_ ABSL_GUARDED_BY(mutex_) = false;
+  struct StoredPreferences {
+    v1::RecipientPreferences preferences;
+    int64_t version = 0;
+  };
+  std::map<std::string, StoredPreferences> preferences_ ABSL_GUARDED_BY(mutex_);
   int64_t created_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
 };

@@ -11,15 +11,22 @@ grpc::Status NotificationGrpcService::Handle(grpc::ServerContext* context, Fn fn
   return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status());
 }
 
-grpc::Status NotificationGrpcService::ListInbox(grpc::ServerContext* context,
-                                                const v1::ListInboxRequest* request,
-                                                v1::ListInboxResponse* response) {
+template <typename Response, typename Fn>
+grpc::Status NotificationGrpcService::Reply(grpc::ServerContext* context, Response* response,
+                                            Fn fn) {
   return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
-    auto result = engine_.ListInbox(caller, *request);
+    auto result = fn(caller);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
     return absl::OkStatus();
   });
+}
+
+grpc::Status NotificationGrpcService::ListInbox(grpc::ServerContext* context,
+                                                const v1::ListInboxRequest* request,
+                                                v1::ListInboxResponse* response) {
+  return Reply(context, response,
+               [&](const grpcx::Caller& caller) { return engine_.ListInbox(caller, *request); });
 }
 
 grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* context,
@@ -36,23 +43,15 @@ grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* contex
 grpc::Status NotificationGrpcService::MarkRead(grpc::ServerContext* context,
                                                const v1::MarkReadRequest* request,
                                                v1::MarkReadResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
-    auto result = engine_.MarkRead(caller, *request);
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
-    return absl::OkStatus();
-  });
+  return Reply(context, response,
+               [&](const grpcx::Caller& caller) { return engine_.MarkRead(caller, *request); });
 }
 
 grpc::Status NotificationGrpcService::Resend(grpc::ServerContext* context,
                                              const v1::ResendRequest* request,
                                              v1::ResendResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
-    auto result = engine_.Resend(caller, *request);
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
-    return absl::OkStatus();
-  });
+  return Reply(context, response,
+               [&](const grpcx::Caller& caller) { return engine_.Resend(caller, *request); });
 }
 
 grpc::Status NotificationGrpcService::SubscribeInbox(
@@ -76,6 +75,22 @@ grpc::Status NotificationGrpcService::SubscribeInbox(
       if (batch.empty() && engine_.stopped()) return absl::UnavailableError("shutting down");
     }
     return absl::OkStatus();
+  });
+}
+
+grpc::Status NotificationGrpcService::GetPreferences(grpc::ServerContext* context,
+                                                     const v1::GetPreferencesRequest* request,
+                                                     v1::GetPreferencesResponse* response) {
+  return Reply(context, response, [&](const grpcx::Caller& caller) {
+    return engine_.GetPreferences(caller, *request);
+  });
+}
+
+grpc::Status NotificationGrpcService::SetPreferences(grpc::ServerContext* context,
+                                                     const v1::SetPreferencesRequest* request,
+                                                     v1::SetPreferencesResponse* response) {
+  return Reply(context, response, [&](const grpcx::Caller& caller) {
+    return engine_.SetPreferences(caller, *request);
   });
 }
 

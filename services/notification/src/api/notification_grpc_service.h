@@ -23,10 +23,19 @@ class NotificationGrpcService final : public v1::NotificationService::Service {
   grpc::Status SubscribeInbox(grpc::ServerContext* context,
                               const v1::SubscribeInboxRequest* request,
                               grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) override;
+  grpc::Status GetPreferences(grpc::ServerContext* context,
+                              const v1::GetPreferencesRequest* request,
+                              v1::GetPreferencesResponse* response) override;
+  grpc::Status SetPreferences(grpc::ServerContext* context,
+                              const v1::SetPreferencesRequest* request,
+                              v1::SetPreferencesResponse* response) override;
 
  private:
   template <typename Fn>
   grpc::Status Handle(grpc::ServerContext* context, Fn fn);
+  // Handle for an engine call returning StatusOr<Response>.
+  template <typename Response, typename Fn>
+  grpc::Status Reply(grpc::ServerContext* context, Response* response, Fn fn);
 
   NotificationEngine& engine_;
 };

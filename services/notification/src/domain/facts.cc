@@ -178,6 +178,14 @@ void FoldRouting(const common::v1::EventEnvelope& envelope, CaseRouting& routing
     routing.open = false;
   } else if (any.Is<cv1::CaseReopened>()) {
     routing.open = true;
+  } else if (any.Is<cv1::CareTaskAdded>()) {
+    cv1::CareTaskAdded e;
+    if (Unpack(envelope, e) && !e.owner_id().empty())
+      routing.task_owner_by_task[e.task_id()] = e.owner_id();
+  } else if (any.Is<cv1::CareTaskStatusChanged>()) {
+    cv1::CareTaskStatusChanged e;
+    if (Unpack(envelope, e) && !e.owner_id().empty())
+      routing.task_owner_by_task[e.task_id()] = e.owner_id();
   }
 }
 
@@ -185,6 +193,10 @@ void Enrich(Fact& fact, const CaseRouting& routing) {
   if (fact.program.empty()) fact.program = routing.program;
   if (fact.team_id.empty()) fact.team_id = routing.team_id;
   if (fact.case_manager_id.empty()) fact.case_manager_id = routing.case_manager_id;
+  if (fact.trigger == Trigger::kTaskOverdue || fact.trigger == Trigger::kTaskOverdueEscalation) {
+    auto owner = routing.task_owner_by_task.find(fact.subject_id);
+    if (owner != routing.task_owner_by_task.end()) fact.task_owner_id = owner->second;
+  }
 }
 
 void FoldAppointment(const common::v1::EventEnvelope& envelope, AppointmentRouting& routing) {

@@ -109,6 +109,9 @@ RuleBook DefaultRuleBook();
 // the offending path on error.
 absl::StatusOr<RuleBook> ParseRuleBook(const std::string& json);
 
+// The notification types a tenant's rules produce (what recipients may opt out of).
+std::set<std::string> NotificationTypes(const TenantRules& tenant);
+
 struct PlannedNotification {
   std::string notification_id;  // NotificationId(source, rule, recipient)
   std::string rule_id;
@@ -152,12 +155,15 @@ struct CaseRouting {
   std::string team_id;
   std::string case_manager_id;
   bool open = true;
+  // Current owner per task (tasks can be handed over): overdue timers address them.
+  std::map<std::string, std::string> task_owner_by_task;
 };
 
 // Folds one case-topic envelope into the routing of its case (no-op for other events).
 void FoldRouting(const common::v1::EventEnvelope& envelope, CaseRouting& routing);
 
-// Fills the fact's empty routing fields from what is known about its case.
+// Fills the fact's empty routing fields from what is known about its case; a task's timer
+// fact gets the task's current owner.
 void Enrich(Fact& fact, const CaseRouting& routing);
 
 // What the service remembers about an appointment (from AppointmentBooked): its case and the

@@ -171,17 +171,25 @@ absl::StatusOr<RuleBook> ParseRuleBook(const std::string& text) {
                           const std::string& path) -> absl::StatusOr<TenantRules> {
     TenantRules tenant;
     if (!j.is_object()) return fail(path, "not an object");
-    if (j.contains("task_escalation_after_hours")) {
-      const auto& v = j["task_escalation_after_hours"];
-      if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-        return fail(path + ".task_escalation_after_hours", "must be a positive integer");
-      tenant.task_escalation_after = absl::Hours(v.get<int64_t>());
-    }
-    if (j.contains("no_contact_after_hours")) {
-      const auto& v = j["no_contact_after_hours"];
-      if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-        return fail(path + ".no_contact_after_hours", "must be a positive integer");
-      tenant.no_contact_after = absl::Hours(v.get<int64_t>());
+    // Timer lengths in hours; "<name>_seconds" instead gives a finer grain (short test
+    // deployments). Not both.
+    for (auto [name, target] :
+         {std::pair<std::string, absl::Duration*>{"task_escalation_after",
+                                                  &tenant.task_escalation_after},
+          std::pair<std::string, absl::Duration*>{"no_contact_after",
+                                                  &tenant.no_contact_after}}) {
+      const std::string hours = name + "_hours", seconds = name + "_seconds";
+      if (j.contains(hours) && j.contains(seconds))
+        return fail(path + "." + seconds, "give either " + hours + " or " + seconds);
+      for (const auto& [key, unit] : {std::pair<std::string, absl::Duration>{hours, absl::Hours(1)},
+                                      std::pair<std::string, absl::Duration>{seconds,
+                                                                             absl::Seconds(1)}}) {
+        if (!j.contains(key)) continue;
+        const auto& v = j[key];
+        if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+          return fail(path + "." + key, "must be a positive integer");
+        *target = unit * v.get<int64_t>();
+      }
     }
     if (j.contains("supervisors")) {
       if (!j["supervisors"].is_object()) return fail(path + ".supervisors", "not an object");
@@ -285,6 +293,12 @@ std::vector<PlannedNotification> Evaluate(const Fact& fact, const RuleBook& book
     }
   }
   return out;
+}
+
+std::set<std::string> NotificationTypes(const TenantRules& tenant) {
+  std::set<std::string> types;
+  for (const Rule& rule : tenant.rules) types.insert(rule.type);
+  return types;
 }
 
 std::string DerivedId(const std::vector<std::string>& parts) {
