@@ -215,6 +215,83 @@ TEST(NotificationRulesTest, RuleBookErrorsNameThePath) {
                    .ok());
 }
 
+// Issue #9's list, rule by rule: every trigger has a built-in rule (data) and reaches the
+// audience the issue names, given a fact with every routing field filled.
+TEST(NotificationRulesTest, EveryRuleOfTheIssueExistsAsDataWithItsAudience) {
+  using T = Trigger;
+  const std::vector<std::pair<T, std::vector<std::string>>> expected = {
+      {T::kCaseAssigned, {"cm", "cm-prev"}},          // new and previous manager
+      {T::kAssignmentDeclined, {"sup-a"}},            // supervisor
+      {T::kHighRisk, {"cm", "sup-a"}},                // manager and supervisor
+      {T::kEscalation, {"cm", "sup-a"}},              // manager and supervisor
+      {T::kClosureAwaitingApproval, {"sup-a"}},       // supervisor
+      {T::kAppointmentBooked, {"p-1", "p-2"}},        // participants
+      {T::kAppointmentRescheduled, {"p-1", "p-2"}},
+      {T::kAppointmentCancelled, {"p-1", "p-2"}},
+      {T::kReminderDue, {"p-1", "p-2"}},              // reminder-due events
+      {T::kNoShow, {"cm"}},                           // manager
+      {T::kTaskOverdue, {"owner"}},                   // owner
+      {T::kTaskOverdueEscalation, {"sup-a"}},         // escalation to the supervisor
+      {T::kNoContact, {"cm"}},                        // no contact for N days
+  };
+  std::set<std::string> covered;
+  for (const auto& [trigger, recipients] : expected) {
+    Fact fact;
+    fact.trigger = trigger;
+    fact.source_id = "ev-" + TriggerName(trigger);
+    fact.tenant_id = "t1";
+    fact.team_id = "team-a";
+    fact.case_id = "case-1";
+    fact.subject_id = "subject-1";
+    fact.case_manager_id = "cm";
+    fact.previous_case_manager_id = "cm-prev";
+    fact.declining_manager_id = "cm-decl";
+    fact.task_owner_id = "owner";
+    fact.participant_ids = {"p-1", "p-2"};
+    auto planned = Evaluate(fact, BookWithSupervisor(), "");
+    EXPECT_THAT(Recipients(planned), ::testing::UnorderedElementsAreArray(recipients))
+        << TriggerName(trigger);
+    for (const auto& n : planned) {
+      EXPECT_FALSE(n.title.empty());
+      EXPECT_FALSE(n.type.empty());
+    }
+    covered.insert(TriggerName(trigger));
+  }
+  for (int t = 0; t <= static_cast<int>(T::kNoContact); ++t) {
+    EXPECT_EQ(covered.count(TriggerName(static_cast<T>(t))), 1u) << t;
+  }
+  // High risk is urgent whatever the event says; the issue's "urgent ones bypass".
+  Fact risk;
+  risk.trigger = T::kHighRisk;
+  risk.case_manager_id = "cm";
+  EXPECT_EQ(Evaluate(risk, BookWithSupervisor(), "")[0].priority, Priority::kUrgent);
+}
+
+TEST(NotificationRulesTest, TimerLengthsInHoursOrSecondsNotBoth) {
+  const std::string rules =
+      R"("rules": [{"id": "a", "trigger": "no_contact", "audiences": ["case_manager"],
+                    "type": "no_contact", "title": "t"}])";
+  auto hours = ParseRuleBook(R"({"defaults": {"no_contact_after_hours": 48, )" + rules + "}}");
+  ASSERT_TRUE(hours.ok()) << hours.status();
+  EXPECT_EQ(hours->defaults.no_contact_after, absl::Hours(48));
+  auto seconds = ParseRuleBook(
+      R"({"defaults": {"task_escalation_after_seconds": 5, "no_contact_after_seconds": 7, )" +
+      rules + "}}");
+  ASSERT_TRUE(seconds.ok()) << seconds.status();
+  EXPECT_EQ(seconds->defaults.task_escalation_after, absl::Seconds(5));
+  EXPECT_EQ(seconds->defaults.no_contact_after, absl::Seconds(7));
+  auto both = ParseRuleBook(
+      R"({"defaults": {"no_contact_after_hours": 1, "no_contact_after_seconds": 7, )" + rules +
+      "}}");
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(std::string(both.status().message()),
+              ::testing::HasSubstr("$.defaults.no_contact_after_seconds"));
+  auto zero = ParseRuleBook(R"({"defaults": {"task_escalation_after_seconds": 0, )" + rules +
+                            "}}");
+  EXPECT_FALSE(zero.ok());
+  EXPECT_EQ(NotificationTypes(seconds->defaults), std::set<std::string>{"no_contact"});
+}
+
 TEST(NotificationIdentityTest, SameCauseRuleAndRecipientGiveTheSameId) {
   const std::string id = NotificationId("ev-1", "assignment.new", "cm-1");
   EXPECT_EQ(id, NotificationId("ev-1", "assignment.new", "cm-1"));
