@@ -153,7 +153,7 @@ class KafkaRecorder::Impl {
         logger_.Info("access topic ready", {{"topic", options_.topic}});
         return;
       }
-      if (attempt == 0 || status.code() != absl::StatusCode::kUnavailable) {
+      if (attempt % 30 == 0) {  // the first failure, then once a minute
         logger_.Warn("access topic not ensured yet",
                      {{"topic", options_.topic},
                       {"code", absl::StatusCodeToString(status.code())},

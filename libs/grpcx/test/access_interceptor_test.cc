@@ -1,0 +1,263 @@
+// The access interceptor in a real gRPC server on loopback, with a recorder that stands in
+// for Kafka: one record per recorded call with the caller's facts and the ids the method's
+// AccessPolicy names; no record for writes; and fail closed — when the record cannot be
+// written, the client gets UNAVAILABLE and none of the data.
+#include <mutex>
+#include <sstream>
+
+#include "absl/synchronization/notification.h"
+#include "clinical/access/policy.h"
+#include "clinical/access/recorder.h"
+#include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/grpcx/service_host.h"
+#include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+
+namespace clinical::grpcx {
+namespace {
+
+namespace casev1 = case_::v1;
+namespace notificationv1 = notification::v1;
+
+class FakeRecorder : public access::Recorder {
+ public:
+  absl::Status Record(const audit::v1::AccessRecord& record) override {
+    std::lock_guard lock(mutex_);
+    attempts_.push_back(record);
+    return fail_ ? absl::UnavailableError("broker down") : absl::OkStatus();
+  }
+  void set_fail(bool fail) {
+    std::lock_guard lock(mutex_);
+    fail_ = fail;
+  }
+  std::vector<audit::v1::AccessRecord> attempts() {
+    std::lock_guard lock(mutex_);
+    return attempts_;
+  }
+
+ private:
+  std::mutex mutex_;
+  bool fail_ = false;
+  std::vector<audit::v1::AccessRecord> attempts_;
+};
+
+// A case service whose reads return patient data; "other-tenant" answers NOT_FOUND marked
+// as a refusal, "no-role" answers UNAUTHENTICATED.
+class FakeCaseService : public casev1::CaseService::Service {
+ public:
+  grpc::Status GetCase(grpc::ServerContext* context, const casev1::GetCaseRequest* request,
+                       casev1::GetCaseResponse* response) override {
+    if (request->case_id() == "other-tenant") {
+      context->AddTrailingMetadata(access::kDeniedTrailer, "1");
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "case not found");
+    }
+    if (request->case_id() == "no-role") {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing x-clinical-role");
+    }
+    response->mutable_case_()->set_case_id("resolved-" + request->case_id());
+    response->mutable_case_()->mutable_patient()->set_family_name("Doe");
+    return grpc::Status::OK;
+  }
+  grpc::Status OpenCase(grpc::ServerContext*, const casev1::OpenCaseRequest*,
+                        casev1::OpenCaseResponse* response) override {
+    response->set_case_id("new-case");
+    return grpc::Status::OK;
+  }
+};
+
+class FakeNotificationService : public notificationv1::NotificationService::Service {
+ public:
+  grpc::Status SubscribeInbox(grpc::ServerContext*, const notificationv1::SubscribeInboxRequest*,
+                              grpc::ServerWriter<notificationv1::SubscribeInboxResponse>* writer) override {
+    for (int i = 0; i < 3; ++i) {
+      notificationv1::SubscribeInboxResponse message;
+      message.mutable_notification()->set_notification_id("n-" + std::to_string(i));
+      message.mutable_notification()->set_case_id("c-" + std::to_string(i));
+      message.mutable_notification()->set_title("visit for Doe");
+      if (!writer->Write(message)) return grpc::Status::OK;
+    }
+    return grpc::Status::OK;
+  }
+};
+
+class AccessInterceptorTest : public ::testing::Test {
+ protected:
+  void StartHost(access::Recorder* recorder) {
+    host_ = std::make_unique<ServiceHost>("test", ServerOptions{}, logger_);
+    host_->SetAccessRecorder(recorder);
+    host_->AddService(&cases_);
+    host_->AddService(&notifications_);
+    ASSERT_TRUE(host_->Start().ok());
+    auto channel = grpc::CreateChannel(host_->address(), grpc::InsecureChannelCredentials());
+    case_stub_ = casev1::CaseService::NewStub(channel);
+    notification_stub_ = notificationv1::NotificationService::NewStub(channel);
+  }
+  void TearDown() override {
+    if (host_ != nullptr) host_->Shutdown();
+  }
+
+  static void SetCaller(grpc::ClientContext& context) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    context.AddMetadata("x-clinical-user", "cm-7");
+    context.AddMetadata("x-clinical-role", "case_manager");
+    context.AddMetadata("x-clinical-tenant", "tenant-a");
+    context.AddMetadata("x-clinical-purpose", "TREAT");
+    context.AddMetadata("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  }
+
+  grpc::Status GetCase(const std::string& case_id, casev1::GetCaseResponse* response,
+                       grpc::ClientContext* context = nullptr) {
+    grpc::ClientContext own;
+    grpc::ClientContext& ctx = context != nullptr ? *context : own;
+    SetCaller(ctx);
+    casev1::GetCaseRequest request;
+    request.set_case_id(case_id);
+    return case_stub_->GetCase(&ctx, request, response);
+  }
+
+  std::ostringstream log_;
+  logging::Logger logger_{"test", log_};
+  FakeCaseService cases_;
+  FakeNotificationService notifications_;
+  std::unique_ptr<ServiceHost> host_;
+  std::unique_ptr<casev1::CaseService::Stub> case_stub_;
+  std::unique_ptr<notificationv1::NotificationService::Stub> notification_stub_;
+};
+
+TEST_F(AccessInterceptorTest, ARecordedReadYieldsOneRecordWithTheCallersFactsAndIds) {
+  FakeRecorder recorder;
+  StartHost(&recorder);
+  casev1::GetCaseResponse response;
+  ASSERT_TRUE(GetCase("c-1", &response).ok());
+  EXPECT_EQ(response.case_().patient().family_name(), "Doe");
+
+  const auto records = recorder.attempts();
+  ASSERT_EQ(records.size(), 1u);
+  const auto& record = records[0];
+  EXPECT_EQ(record.record_id().size(), 36u);
+  EXPECT_EQ(record.actor_id(), "cm-7");
+  EXPECT_EQ(record.actor_role(), "case_manager");
+  EXPECT_EQ(record.tenant_id(), "tenant-a");
+  EXPECT_EQ(record.purpose_of_use(), "TREAT");
+  EXPECT_EQ(record.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(record.method(), "/clinical.case.v1.CaseService/GetCase");
+  EXPECT_EQ(record.service(), "clinical.case.v1.CaseService");
+  EXPECT_EQ(record.resource_type(), "case");
+  // request.case_id, then response.case.case_id (GetCase's policy).
+  ASSERT_EQ(record.case_ids_size(), 2);
+  EXPECT_EQ(record.case_ids(0), "c-1");
+  EXPECT_EQ(record.case_ids(1), "resolved-c-1");
+  ASSERT_EQ(record.resource_ids_size(), 1);
+  EXPECT_EQ(record.resource_ids(0), "c-1");
+  EXPECT_NE(record.source_address().find("127.0.0.1"), std::string::npos);
+  EXPECT_EQ(record.outcome(), audit::v1::ACCESS_OUTCOME_ALLOWED);
+  EXPECT_EQ(record.status_code(), 0);
+  EXPECT_GT(record.occurred_at().seconds(), 0);
+
+  // A second read is a second record with a new id.
+  ASSERT_TRUE(GetCase("c-1", &response).ok());
+  const auto two = recorder.attempts();
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_NE(two[0].record_id(), two[1].record_id());
+}
+
+TEST_F(AccessInterceptorTest, WritesAreNotRecorded) {
+  FakeRecorder recorder;
+  recorder.set_fail(true);  // would fail the call if it were consulted
+  StartHost(&recorder);
+  grpc::ClientContext context;
+  SetCaller(context);
+  casev1::OpenCaseResponse response;
+  ASSERT_TRUE(case_stub_->OpenCase(&context, casev1::OpenCaseRequest(), &response).ok());
+  EXPECT_EQ(response.case_id(), "new-case");
+  EXPECT_TRUE(recorder.attempts().empty());
+}
+
+TEST_F(AccessInterceptorTest, FailsClosedWhenTheRecordCannotBeWritten) {
+  FakeRecorder recorder;
+  recorder.set_fail(true);
+  StartHost(&recorder);
+  casev1::GetCaseResponse response;
+  const grpc::Status status = GetCase("c-1", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(response.has_case_()) << "no patient data leaves without a record";
+  EXPECT_EQ(response.ByteSizeLong(), 0u);
+  EXPECT_EQ(recorder.attempts().size(), 1u);
+
+  // Once records are written again, so is the data.
+  recorder.set_fail(false);
+  ASSERT_TRUE(GetCase("c-1", &response).ok());
+  EXPECT_EQ(response.case_().patient().family_name(), "Doe");
+}
+
+TEST_F(AccessInterceptorTest, WithoutARecorderRecordedReadsFailClosed) {
+  StartHost(nullptr);
+  casev1::GetCaseResponse response;
+  EXPECT_EQ(GetCase("c-1", &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(response.has_case_());
+}
+
+TEST_F(AccessInterceptorTest, RefusalsAreDeniedAndTheMarkerNeverReachesTheClient) {
+  FakeRecorder recorder;
+  StartHost(&recorder);
+  casev1::GetCaseResponse response;
+  grpc::ClientContext context;
+  EXPECT_EQ(GetCase("other-tenant", &response, &context).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(context.GetServerTrailingMetadata().count(access::kDeniedTrailer), 0u);
+  EXPECT_EQ(GetCase("no-role", &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  const auto records = recorder.attempts();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].outcome(), audit::v1::ACCESS_OUTCOME_DENIED);
+  EXPECT_EQ(records[0].status_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  ASSERT_EQ(records[0].case_ids_size(), 1);
+  EXPECT_EQ(records[0].case_ids(0), "other-tenant");
+  EXPECT_EQ(records[1].outcome(), audit::v1::ACCESS_OUTCOME_DENIED);
+  EXPECT_EQ(records[1].status_code(), static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
+}
+
+TEST_F(AccessInterceptorTest, AServerStreamIsOneRecordAtItsFirstMessage) {
+  FakeRecorder recorder;
+  StartHost(&recorder);
+  grpc::ClientContext context;
+  SetCaller(context);
+  notificationv1::SubscribeInboxRequest request;
+  request.set_recipient_id("cm-7");
+  auto reader = notification_stub_->SubscribeInbox(&context, request);
+  notificationv1::SubscribeInboxResponse message;
+  int received = 0;
+  while (reader->Read(&message)) ++received;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(received, 3);
+  const auto records = recorder.attempts();
+  ASSERT_EQ(records.size(), 1u) << "one record per stream, not per message";
+  EXPECT_EQ(records[0].outcome(), audit::v1::ACCESS_OUTCOME_ALLOWED);
+  EXPECT_EQ(records[0].resource_type(), "inbox");
+  ASSERT_EQ(records[0].case_ids_size(), 1);
+  EXPECT_EQ(records[0].case_ids(0), "c-0");  // the first message's case
+}
+
+TEST_F(AccessInterceptorTest, AStreamWhoseRecordFailsSendsNoData) {
+  FakeRecorder recorder;
+  recorder.set_fail(true);
+  StartHost(&recorder);
+  grpc::ClientContext context;
+  SetCaller(context);
+  notificationv1::SubscribeInboxRequest request;
+  request.set_recipient_id("cm-7");
+  auto reader = notification_stub_->SubscribeInbox(&context, request);
+  notificationv1::SubscribeInboxResponse message;
+  int with_data = 0;
+  for (int i = 0; i < 10 && reader->Read(&message); ++i) {
+    if (message.has_notification()) ++with_data;
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(with_data, 0) << "no notification leaves without a record";
+  EXPECT_EQ(recorder.attempts().size(), 1u);
+}
+
+}  // namespace
+}  // namespace clinical::grpcx
