@@ -596,6 +596,94 @@ TEST_F(NotificationServiceTest, TimersSurviveKillFireOnceAndCancelledNeverFire) 
   std::filesystem::remove(rules);
 }
 
+TEST_F(NotificationServiceTest, PreferencesByRpcRouteWebhooksToANamedEndpointAndSurviveRestart) {
+  const std::string manager = UniqueName("cm-prefs");
+  test_support::TestReceiver receiver(/*fail_first=*/0);
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string secret_file = (dir / (UniqueName("secret") + ".txt")).string();
+  const std::string endpoints_file = (dir / (UniqueName("endpoints") + ".json")).string();
+  {
+    std::ofstream(secret_file) << test_support::kSecret << "\n";
+    std::ofstream(endpoints_file)
+        << nlohmann::json{{kTenant,
+                           {{"pager",
+                             {{"url", "http://127.0.0.1:" + std::to_string(receiver.port()) +
+                                          "/pager"},
+                              {"secret_file", secret_file}}}}}}
+               .dump();
+  }
+  ASSERT_NO_FATAL_FAILURE(notification_.Stop());
+  running_ = false;
+  extra_args_ = {"--webhook-endpoints-file=" + endpoints_file};
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+
+  nv1::SetPreferencesRequest set;
+  set.set_command_id(UniqueName("prefs"));
+  set.set_recipient_id(manager);
+  auto* p = set.mutable_preferences();
+  p->add_channels(nv1::NOTIFICATION_CHANNEL_WEBHOOK);
+  p->set_webhook_endpoint_id("no-such-endpoint");
+  p->set_time_zone("Europe/Atlantis");
+  p->mutable_quiet_hours()->set_start_minute(2000);
+  nv1::SetPreferencesResponse stored;
+  grpc::Status status = stub_->SetPreferences(Context(manager).get(), set, &stored);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto fields = FieldsOf(status);
+  std::sort(fields.begin(), fields.end());
+  EXPECT_EQ(fields, (std::vector<std::string>{"preferences.quiet_hours.start_minute",
+                                              "preferences.time_zone",
+                                              "preferences.webhook_endpoint_id"}));
+  // Nothing was written: the recipient still has the deployment's defaults.
+  nv1::GetPreferencesRequest get;
+  get.set_recipient_id(manager);
+  nv1::GetPreferencesResponse got;
+  ASSERT_TRUE(stub_->GetPreferences(Context(manager).get(), get, &got).ok());
+  EXPECT_EQ(got.version(), 0);
+
+  p->set_webhook_endpoint_id("pager");
+  p->set_time_zone("Europe/Berlin");
+  p->mutable_quiet_hours()->set_start_minute(0);
+  p->add_opted_out_types("reminder");
+  status = stub_->SetPreferences(Context(manager).get(), set, &stored);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(stored.version(), 1);
+  EXPECT_EQ(stored.position().topic(), topic_);
+  // Someone else's preferences are not theirs to change.
+  status = stub_->SetPreferences(Context("cm-intruder").get(), set, &stored);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // An assignment now reaches the pager endpoint, signed with the secret from its file.
+  const std::string case_id = OpenCase();
+  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  ASSERT_TRUE(testing::WaitUntil([&] { return receiver.accepted().size() == 1; },
+                                 absl::Seconds(30)));
+  EXPECT_EQ(receiver.accepted().begin()->first, Inbox(manager).notifications(0).notification_id());
+  EXPECT_EQ(receiver.bad_signatures(), 0);
+
+  // The preferences are events: a restart replays them.
+  ASSERT_NO_FATAL_FAILURE(notification_.Stop());
+  running_ = false;
+  ASSERT_NO_FATAL_FAILURE(StartNotification());
+  ASSERT_TRUE(stub_->GetPreferences(Context(manager).get(), get, &got).ok());
+  EXPECT_EQ(got.version(), 1);
+  EXPECT_EQ(got.preferences().time_zone(), "Europe/Berlin");
+  EXPECT_EQ(got.preferences().webhook_endpoint_id(), "pager");
+  ASSERT_EQ(got.preferences().opted_out_types_size(), 1);
+  EXPECT_EQ(got.preferences().opted_out_types(0), "reminder");
+  // The secret is nowhere on the topic.
+  absl::Status read = eventstore::ReadLog(
+      testing::Platform::Get().kafka_bootstrap, topic_, eventstore::ReplayStart{},
+      [&](const eventstore::LoggedEvent& logged) {
+        EXPECT_EQ(logged.envelope.SerializeAsString().find(test_support::kSecret),
+                  std::string::npos);
+        return true;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(read.ok()) << read;
+  std::filesystem::remove(secret_file);
+  std::filesystem::remove(endpoints_file);
+}
+
 TEST_F(NotificationServiceTest, BadInputAndSomeoneElsesInboxAreRefused) {
   nv1::MarkReadRequest read;  // everything missing
   nv1::MarkReadResponse marked;
