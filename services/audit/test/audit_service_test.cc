@@ -182,6 +182,7 @@ class AuditServiceTest : public ::testing::Test {
     access_ = new std::string(UniqueName("audit-test-access"));
     late_ = new std::string(UniqueName("audit-test-late"));
     checkpoints_ = new std::string(UniqueName("audit-test-checkpoints"));
+    recorded_reads_ = new std::string(UniqueName("audit-test-reads"));
     root_ = new std::string(UniqueName("audit-test"));
     kafka::TopicSpec events;
     events.name = *events_;
@@ -240,7 +241,10 @@ class AuditServiceTest : public ::testing::Test {
          "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap,
          "--redis-host=" + Platform::Get().redis_host,
          absl::StrCat("--redis-port=", Platform::Get().redis_port),
-         "--audit-source-topics=" + *events_ + "," + *late_, "--access-topic=" + *access_,
+         "--audit-source-topics=" + *events_ + "," + *late_, "--audit-access-topic=" + *access_,
+         // The service's own reads are recorded elsewhere, so the chains hold exactly what
+         // the test wrote.
+         "--access-topic=" + *recorded_reads_,
          "--audit-topic=" + *checkpoints_, "--audit-key-root=" + *root_,
          "--signing-key-file=" + *dir_ + "/signing.pem",
          "--verify-key-file=" + *dir_ + "/public.pem",
@@ -387,6 +391,7 @@ class AuditServiceTest : public ::testing::Test {
   static inline std::string* access_ = nullptr;
   static inline std::string* late_ = nullptr;
   static inline std::string* checkpoints_ = nullptr;
+  static inline std::string* recorded_reads_ = nullptr;
   static inline std::string* root_ = nullptr;
   static inline Producer* events_producer_ = nullptr;
   static inline Producer* access_producer_ = nullptr;

@@ -48,7 +48,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
         "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
   }
   const std::vector<std::string> event_topics = SplitTopics(config.GetString("audit-source-topics"));
-  const std::string access_topic = config.GetString("access-topic");
+  // By default the access topic chained is the standard one (grpcx::StandardOptions), the
+  // topic this process also records its own reads on, so the log shows who read it.
+  const std::string access_topic = config.GetString("audit-access-topic").empty()
+                                       ? config.GetString("access-topic")
+                                       : config.GetString("audit-access-topic");
   if (event_topics.empty() && access_topic.empty()) {
     return absl::InvalidArgumentError("config keys 'audit-source-topics' and 'access-topic' are both empty");
   }
@@ -155,8 +159,8 @@ Component AuditLogComponent() {
       {"audit-source-topics", OptionType::kString,
        "clinical.case.events.v1,clinical.scheduling.events.v1,clinical.notification.events.v1",
        "comma-separated event topics to chain (topics not created yet are waited for)"},
-      {"access-topic", OptionType::kString, "clinical.access.v1",
-       "topic of access records to chain (empty: none)"},
+      {"audit-access-topic", OptionType::kString, "",
+       "access-record topic to chain (default: the access-topic this process records on)"},
       {"audit-topic", OptionType::kString, "clinical.audit.checkpoints.v1",
        "the topic this service writes: signed checkpoints (created if missing)"},
       {"audit-key-root", OptionType::kString, "audit", "prefix of the audit log's Redis keys"},

@@ -1,5 +1,7 @@
 #include "audit_grpc_service.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "clinical/grpcx/status.h"
 #include "fhir.h"
@@ -194,6 +196,11 @@ grpc::Status AuditGrpcService::ExportAuditEvents(grpc::ServerContext* context,
     } else {
       for (const nlohmann::json& event : events) content += event.dump() + "\n";
     }
+    std::set<std::string> cases;
+    for (const audit::v1::ChainedRecord& record : page->records) {
+      cases.insert(record.case_ids().begin(), record.case_ids().end());
+    }
+    for (const std::string& case_id : cases) response->add_case_ids(case_id);
     response->set_content(std::move(content));
     response->set_resource_count(static_cast<int32_t>(events.size()));
     response->set_next_page_token(page->next_page_token);
