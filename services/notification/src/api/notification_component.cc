@@ -225,6 +225,19 @@ std::unique_ptr<BackgroundLoop> StartTimerWorker(NotificationEngine& engine,
   });
 }
 
+// A deployment file holding one JSON object; the message says what is wrong, not the content.
+absl::StatusOr<nlohmann::json> ReadJsonObject(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError("cannot read the file");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::InvalidArgumentError("not a JSON object");
+  }
+  return json;
+}
+
 // Webhook endpoints per tenant: {"<tenant>": {"<endpoint id>": {"url": "...",
 // "secret_file": "/run/secrets/x"} or {"url": "...", "secret_env": "NAME"}}}. The file holds
 // no secret itself, only where the deployment keeps it. Errors name the entry, never a value.
@@ -234,13 +247,9 @@ absl::StatusOr<std::map<std::string, WebhookEndpoint>> LoadEndpoints(const std::
   auto bad = [](const std::string& where) {
     return absl::InvalidArgumentError("config key 'webhook-endpoints-file': " + where);
   };
-  std::ifstream in(path);
-  if (!in) return bad("cannot read the file");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) return bad("not a JSON object");
-  for (const auto& [tenant, endpoints] : json.items()) {
+  auto json = ReadJsonObject(path);
+  if (!json.ok()) return bad(std::string(json.status().message()));
+  for (const auto& [tenant, endpoints] : json->items()) {
     if (!endpoints.is_object()) return bad(tenant + ": not an object");
     for (const auto& [id, j] : endpoints.items()) {
       const std::string where = tenant + "." + id;
@@ -271,16 +280,12 @@ absl::StatusOr<std::map<std::string, WebhookEndpoint>> LoadEndpoints(const std::
 absl::StatusOr<std::map<std::string, RecipientSettings>> LoadRecipients(const std::string& path) {
   std::map<std::string, RecipientSettings> out;
   if (path.empty()) return out;
-  std::ifstream in(path);
   auto bad = [](const std::string& where) {
     return absl::InvalidArgumentError("config key 'recipients-file': " + where);
   };
-  if (!in) return bad("cannot read the file");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) return bad("not a JSON object");
-  for (const auto& [tenant, recipients] : json.items()) {
+  auto json = ReadJsonObject(path);
+  if (!json.ok()) return bad(std::string(json.status().message()));
+  for (const auto& [tenant, recipients] : json->items()) {
     if (!recipients.is_object()) return bad(tenant + ": not an object");
     for (const auto& [recipient, j] : recipients.items()) {
       const std::string where = tenant + "." + recipient;

@@ -56,30 +56,24 @@ PlannedNotification FromMessage(const v1::Notification& m) {
   return n;
 }
 
+constexpr std::pair<Trigger, v1::TimerKind> kTimerKinds[] = {
+    {Trigger::kTaskOverdue, v1::TIMER_KIND_TASK_OVERDUE},
+    {Trigger::kTaskOverdueEscalation, v1::TIMER_KIND_TASK_OVERDUE_ESCALATION},
+    {Trigger::kNoContact, v1::TIMER_KIND_NO_CONTACT},
+};
+
 v1::TimerKind KindOf(Trigger trigger) {
-  switch (trigger) {
-    case Trigger::kTaskOverdue:
-      return v1::TIMER_KIND_TASK_OVERDUE;
-    case Trigger::kTaskOverdueEscalation:
-      return v1::TIMER_KIND_TASK_OVERDUE_ESCALATION;
-    case Trigger::kNoContact:
-      return v1::TIMER_KIND_NO_CONTACT;
-    default:
-      return v1::TIMER_KIND_UNSPECIFIED;
+  for (const auto& [t, kind] : kTimerKinds) {
+    if (t == trigger) return kind;
   }
+  return v1::TIMER_KIND_UNSPECIFIED;
 }
 
 std::optional<Trigger> TriggerOf(v1::TimerKind kind) {
-  switch (kind) {
-    case v1::TIMER_KIND_TASK_OVERDUE:
-      return Trigger::kTaskOverdue;
-    case v1::TIMER_KIND_TASK_OVERDUE_ESCALATION:
-      return Trigger::kTaskOverdueEscalation;
-    case v1::TIMER_KIND_NO_CONTACT:
-      return Trigger::kNoContact;
-    default:
-      return std::nullopt;
+  for (const auto& [trigger, k] : kTimerKinds) {
+    if (k == kind) return trigger;
   }
+  return std::nullopt;
 }
 
 v1::TimerScheduled ToEvent(const Timer& timer, const std::string& cause_event_id) {
