@@ -426,6 +426,11 @@ TEST(LogKeysTest, RecordsAreIndexedByTenantCaseActorActionAndAccess) {
             (std::vector<std::string>{"audit:ix:t1:access:c1", "audit:ix:t1:action:/x.Y/Get",
                                       "audit:ix:t1:actor:u1", "audit:ix:t1:all",
                                       "audit:ix:t1:case:c1"}));
+  ChainedRecord appointment;
+  appointment.set_tenant_id("t1");
+  appointment.set_kind(audit::v1::RECORD_KIND_EVENT);
+  EXPECT_EQ(IndexKeysFor(keys, appointment, {"c9"}),
+            (std::vector<std::string>{"audit:ix:t1:all", "audit:ix:t1:case:c9"}));
   record.clear_tenant_id();
   EXPECT_TRUE(IndexKeysFor(keys, record).empty());
 }

@@ -316,50 +316,103 @@ class Chainer::Impl {
   absl::Status ApplyOnce(const TopicPartition& tp, const std::vector<SourceRecord>& records) {
     const std::string chain = ChainId(tp.first, tp.second);
     const std::string head_key = keys_.Head(chain);
-    auto watched = redis_->Pipeline({{"WATCH", head_key}, {"HGET", head_key, "seq"}});
-    if (!watched.ok()) {
-      CountRedisError(watched.status());
-      return watched.status();
-    }
     ChainState state;
     {
       absl::MutexLock lock(&mutex_);
       state = chains_[tp];
     }
-    const redis::Reply& stored_seq = (*watched)[1];
-    const int64_t stored = stored_seq.is_nil() ? 0 : ParseInt(stored_seq).value_or(-1);
-    if (stored != state.sequence) {
-      redis_->Command({"UNWATCH"}).IgnoreError();
-      logger_.Warn("audit chain head differs from expected; resyncing",
-                   {{"chain", chain}, {"stored", stored}, {"expected", state.sequence}});
-      return absl::AbortedError("chain head moved");
-    }
-    std::vector<redis::Args> transaction = {{"MULTI"}};
-    redis::Args hset = {"HSET", keys_.Records(chain)};
-    int64_t appended = 0;
+    const int64_t expected_sequence = state.sequence;
+    // The records only depend on the chain's head, which the WATCH below confirms.
+    std::vector<std::pair<const SourceRecord*, audit::v1::ChainedRecord>> built;
     for (const SourceRecord& source : records) {
       if (source.offset <= state.offset) continue;  // already chained
-      const audit::v1::ChainedRecord record =
+      audit::v1::ChainedRecord record =
           BuildRecord(source, formats_.at(tp.first), state.sequence + 1, state.hash);
-      hset.push_back(absl::StrCat(record.sequence()));
-      hset.push_back(record.SerializeAsString());
-      const std::string member =
-          IndexMember(ToMillis(record.occurred_at()), chain, record.sequence());
-      for (const std::string& index : IndexKeysFor(keys_, record)) {
-        transaction.push_back({"ZADD", index, "0", member});
-      }
-      if (auto patient = PatientIndexEntry(source, record)) {
-        transaction.push_back({"SADD", patient->first, patient->second});
-      }
       state.sequence = record.sequence();
       state.hash = record.hash();
       state.offset = source.offset;
-      ++appended;
+      built.emplace_back(&source, std::move(record));
     }
-    if (appended == 0) {
+    if (built.empty()) return absl::OkStatus();
+
+    // Events of other aggregates (appointments, notifications) name their case only in
+    // the first event (e.g. AppointmentBooked.case_id); later ones are indexed under the
+    // case remembered for their aggregate. Index only: the chained record stays a pure
+    // function of its source record.
+    std::map<std::string, std::string> aggregate_cases;  // key -> case id (this batch)
+    std::vector<std::string> lookups;
+    for (const auto& [source, record] : built) {
+      if (record.kind() != audit::v1::RECORD_KIND_EVENT || record.resource_type() == "case" ||
+          record.resource_id().empty() || record.tenant_id().empty()) {
+        continue;
+      }
+      const std::string key =
+          keys_.AggregateCase(record.tenant_id(), record.resource_type(), record.resource_id());
+      if (!record.case_ids().empty()) {
+        aggregate_cases.emplace(key, record.case_ids(0));
+      } else if (!aggregate_cases.count(key)) {
+        lookups.push_back(key);
+      }
+    }
+    std::vector<redis::Args> first_round = {{"WATCH", head_key}, {"HGET", head_key, "seq"}};
+    if (!lookups.empty()) {
+      redis::Args mget = {"MGET"};
+      mget.insert(mget.end(), lookups.begin(), lookups.end());
+      first_round.push_back(std::move(mget));
+    }
+    auto watched = redis_->Pipeline(first_round);
+    if (!watched.ok()) {
+      CountRedisError(watched.status());
+      return watched.status();
+    }
+    const redis::Reply& stored_seq = (*watched)[1];
+    const int64_t stored = stored_seq.is_nil() ? 0 : ParseInt(stored_seq).value_or(-1);
+    if (stored != expected_sequence) {
       redis_->Command({"UNWATCH"}).IgnoreError();
-      return absl::OkStatus();
+      logger_.Warn("audit chain head differs from expected; resyncing",
+                   {{"chain", chain}, {"stored", stored}, {"expected", expected_sequence}});
+      return absl::AbortedError("chain head moved");
     }
+    std::map<std::string, std::string> known;  // stored mappings
+    if (!lookups.empty()) {
+      const auto& values = (*watched)[2].elements();
+      for (size_t i = 0; i < lookups.size() && i < values.size(); ++i) {
+        if (!values[i].is_nil()) known[lookups[i]] = values[i].str();
+      }
+    }
+
+    std::vector<redis::Args> transaction = {{"MULTI"}};
+    redis::Args hset = {"HSET", keys_.Records(chain)};
+    std::map<std::string, std::string> batch_cases;
+    for (const auto& [source, record] : built) {
+      hset.push_back(absl::StrCat(record.sequence()));
+      hset.push_back(record.SerializeAsString());
+      std::vector<std::string> derived;
+      if (record.kind() == audit::v1::RECORD_KIND_EVENT && record.resource_type() != "case" &&
+          !record.resource_id().empty() && !record.tenant_id().empty()) {
+        const std::string key =
+            keys_.AggregateCase(record.tenant_id(), record.resource_type(), record.resource_id());
+        if (!record.case_ids().empty()) {
+          if (!batch_cases.count(key) && !known.count(key)) {
+            transaction.push_back({"SET", key, record.case_ids(0)});
+          }
+          batch_cases[key] = record.case_ids(0);
+        } else if (auto it = batch_cases.find(key); it != batch_cases.end()) {
+          derived.push_back(it->second);
+        } else if (auto stored_case = known.find(key); stored_case != known.end()) {
+          derived.push_back(stored_case->second);
+        }
+      }
+      const std::string member =
+          IndexMember(ToMillis(record.occurred_at()), chain, record.sequence());
+      for (const std::string& index : IndexKeysFor(keys_, record, derived)) {
+        transaction.push_back({"ZADD", index, "0", member});
+      }
+      if (auto patient = PatientIndexEntry(*source, record)) {
+        transaction.push_back({"SADD", patient->first, patient->second});
+      }
+    }
+    const int64_t appended = static_cast<int64_t>(built.size());
     transaction.push_back(hset);
     transaction.push_back({"SADD", keys_.Chains(), chain});
     transaction.push_back({"HSET", head_key, "seq", absl::StrCat(state.sequence), "hash", state.hash,

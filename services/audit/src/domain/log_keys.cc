@@ -39,12 +39,15 @@ int64_t ToMillis(const google::protobuf::Timestamp& time) {
   return time.seconds() * 1000 + time.nanos() / 1000000;
 }
 
-std::vector<std::string> IndexKeysFor(const LogKeys& keys, const audit::v1::ChainedRecord& record) {
+std::vector<std::string> IndexKeysFor(const LogKeys& keys, const audit::v1::ChainedRecord& record,
+                                      const std::vector<std::string>& derived_case_ids) {
   std::vector<std::string> out;
   const std::string& tenant = record.tenant_id();
   if (tenant.empty()) return out;
   out.push_back(keys.All(tenant));
-  for (const std::string& case_id : record.case_ids()) {
+  std::vector<std::string> case_ids(record.case_ids().begin(), record.case_ids().end());
+  case_ids.insert(case_ids.end(), derived_case_ids.begin(), derived_case_ids.end());
+  for (const std::string& case_id : case_ids) {
     if (case_id.empty()) continue;
     out.push_back(keys.ByCase(tenant, case_id));
     if (record.kind() == audit::v1::RECORD_KIND_ACCESS) {

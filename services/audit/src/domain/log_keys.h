@@ -9,6 +9,7 @@
 //   <root>:ckpt:<chain>                 LIST of Checkpoint (protobuf), a copy of the topic's
 //   <root>:ix:<tenant>:<index>          ZSET (all scores 0) of IndexMember()s, by time
 //   <root>:patient:<tenant>:<key>       SET of case ids of one patient (key: HMAC of MRN)
+//   <root>:aggcase:<tenant>:<type>:<id> STRING case id of another aggregate (appointment)
 //
 // Index members sort lexicographically by occurred time, then chain, then sequence, so a
 // time range is a ZRANGE BYLEX and a page token is the last member returned.
@@ -48,6 +49,13 @@ class LogKeys {
   std::string AccessByCase(std::string_view tenant, std::string_view case_id) const {
     return Index(tenant, "access", case_id);
   }
+  // The case an aggregate of another kind (an appointment) belongs to, once an event of
+  // it named the case.
+  std::string AggregateCase(std::string_view tenant, std::string_view type,
+                            std::string_view id) const {
+    return root_ + ":aggcase:" + std::string(tenant) + ":" + std::string(type) + ":" +
+           std::string(id);
+  }
   std::string PatientCases(std::string_view tenant, std::string_view patient_key) const {
     return root_ + ":patient:" + std::string(tenant) + ":" + std::string(patient_key);
   }
@@ -77,8 +85,10 @@ std::optional<IndexRef> ParseIndexMember(std::string_view member);
 
 int64_t ToMillis(const google::protobuf::Timestamp& time);
 
-// The index keys `record` is added to (none for a record without a tenant).
-std::vector<std::string> IndexKeysFor(const LogKeys& keys, const audit::v1::ChainedRecord& record);
+// The index keys `record` is added to (none for a record without a tenant). `derived_case_ids`
+// are cases the record concerns without naming them (an appointment's later events).
+std::vector<std::string> IndexKeysFor(const LogKeys& keys, const audit::v1::ChainedRecord& record,
+                                      const std::vector<std::string>& derived_case_ids = {});
 
 // Keyed hash of a patient's MRN within a tenant: lowercase hex HMAC-SHA256(key,
 // tenant NUL mrn). Keyed, because MRNs are few enough to brute-force a plain hash.
