@@ -363,3 +363,55 @@ TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues
 
 }  // namespace
 }  // namespace clinical
+
+namespace clinical {
+namespace {
+
+// A reader of another service's topic exposes its consume lag: the scheduling service's
+// case directory reaches lag 0 on every partition once it has read the cases opened.
+TEST(OperationsTest, ReaderLagOfTheSchedulingCaseDirectoryFallsToZero) {
+  const std::string case_topic = testing::UniqueName("lag-case");
+  auto cases = ServiceProcess::Start(ServiceLaunch{
+      "case",
+      {"--case-topic-partitions=3", "--case-topic=" + case_topic,
+       "--writer-id=" + testing::UniqueName("lag-case-writer")}});
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  auto scheduling = ServiceProcess::Start(ServiceLaunch{
+      "scheduling",
+      {"--scheduling-topic=" + testing::UniqueName("lag-scheduling"), "--case-topic=" + case_topic,
+       "--writer-id=" + testing::UniqueName("lag-scheduling-writer")}});
+  ASSERT_TRUE(scheduling.ok()) << scheduling.status();
+
+  auto stub = v1::CaseService::NewStub((*cases)->NewChannel());
+  constexpr int kOpened = 6;
+  for (int i = 0; i < kOpened; ++i) {
+    grpc::ClientContext context;
+    Identify(context);
+    v1::OpenCaseResponse response;
+    ASSERT_TRUE(stub->OpenCase(&context, Intake(testing::UniqueName("lag")), &response).ok());
+  }
+  const std::string reader = "reader=\"case-directory\",topic=\"" + case_topic + "\"";
+  std::string body;
+  const bool caught_up = testing::WaitUntil(
+      [&] {
+        const std::string response = HttpGet((*scheduling)->metrics_port(), "/metrics");
+        body = response.substr(std::min(response.size(), response.find("\r\n\r\n") + 4));
+        if (SampleValue(body, "clinical_reader_entities{" + reader + "}") != kOpened) return false;
+        for (int p = 0; p < 3; ++p) {
+          const std::string series =
+              "clinical_reader_lag_records{" + reader + ",partition=\"" + std::to_string(p) + "\"}";
+          if (SampleValue(body, series) != 0) return false;
+        }
+        return true;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(caught_up) << body;
+  EXPECT_NE(body.find("# TYPE clinical_reader_lag_records gauge"), std::string::npos) << body;
+
+  stub.reset();
+  ASSERT_TRUE((*scheduling)->Terminate(absl::Seconds(30)).has_value());
+  ASSERT_TRUE((*cases)->Terminate(absl::Seconds(30)).has_value());
+}
+
+}  // namespace
+}  // namespace clinical

@@ -186,6 +186,22 @@ absl::StatusOr<CaseInfo> KafkaCaseDirectory::Lookup(const std::string& case_id) 
   return it->second;
 }
 
+std::vector<std::pair<int32_t, int64_t>> KafkaCaseDirectory::Lag() const {
+  std::vector<int64_t> next;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    next = next_offset_;
+  }
+  std::vector<std::pair<int32_t, int64_t>> lag;
+  for (int32_t p = 0; p < static_cast<int32_t>(next.size()); ++p) {
+    int64_t low = -1, high = -1;
+    const bool known = reader_->get_watermark_offsets(topic_, p, &low, &high) == RdKafka::ERR_NO_ERROR &&
+                       high >= 0;
+    lag.emplace_back(p, known ? std::max<int64_t>(0, high - next[static_cast<size_t>(p)]) : -1);
+  }
+  return lag;
+}
+
 size_t KafkaCaseDirectory::case_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return cases_.size();

@@ -43,6 +43,12 @@ class KafkaCaseDirectory final : public CaseDirectory {
   absl::StatusOr<CaseInfo> Lookup(const std::string& case_id) override;
   size_t case_count() const;
 
+  // Consume lag per partition of the case topic: records between what the directory has
+  // read and the partition's end as of the reader's last fetch (librdkafka's cached high
+  // watermark; no broker round trip, so a scrape never blocks). -1 while unknown.
+  std::vector<std::pair<int32_t, int64_t>> Lag() const;
+  const std::string& topic() const { return topic_; }
+
  private:
   KafkaCaseDirectory(std::string bootstrap, std::string topic, absl::Duration sync_timeout,
                      logging::Logger& logger);

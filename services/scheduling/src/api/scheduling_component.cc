@@ -177,6 +177,18 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   host.metrics().AddCollector(
       [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
         collect(sink);
+        const std::string& followed = runtime->cases->topic();
+        for (const auto& [partition, lag] : runtime->cases->Lag()) {
+          sink.Gauge("clinical_reader_lag_records",
+                     "Consume lag of a reader of another service's topic: records between what "
+                     "it has read and the partition's end at its last fetch (-1 unknown).",
+                     {{"reader", "case-directory"}, {"topic", followed},
+                      {"partition", std::to_string(partition)}},
+                     static_cast<double>(lag));
+        }
+        sink.Gauge("clinical_reader_entities", "Entities a reader keeps in memory.",
+                   {{"reader", "case-directory"}, {"topic", followed}},
+                   static_cast<double>(runtime->cases->case_count()));
       });
   runtime->reminders = std::make_unique<ReminderScheduler>(
       *runtime->engine, *offsets, config.GetDuration("reminder-interval"), logger);
