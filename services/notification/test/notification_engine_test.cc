@@ -156,6 +156,7 @@ TEST_F(NotificationEngineTest, NoContactTimerMovesWithContactFiresOnceAndSurvive
   absl::Time next;
   EXPECT_FALSE(engine_->NextDueTimer(kT0 + absl::Minutes(30), &next).has_value());
   EXPECT_EQ(next, kT0 + absl::Hours(1));
+  EXPECT_EQ(engine_->timer_stats().earliest_due, kT0 + absl::Hours(1));
 
   // A contact at +30 min starts a new period: due at +90 min, the old one never fires.
   now_ = kT0 + absl::Minutes(30);
@@ -179,6 +180,11 @@ TEST_F(NotificationEngineTest, NoContactTimerMovesWithContactFiresOnceAndSurvive
   const size_t appended = log_.events().size();
   ASSERT_TRUE(engine_->FireTimer(*timer).ok());
   EXPECT_EQ(log_.events().size(), appended);
+  const auto stats = engine_->timer_stats();  // what the metrics publish
+  EXPECT_TRUE(stats.armed);
+  EXPECT_EQ(stats.pending, 0u);
+  EXPECT_EQ(stats.fired_here, 1);
+  EXPECT_EQ(stats.earliest_due, absl::InfiniteFuture());
 
   // Restart: the replay knows the timer fired; re-reading the source topic stores nothing.
   auto restarted = Restarted();
@@ -187,6 +193,7 @@ TEST_F(NotificationEngineTest, NoContactTimerMovesWithContactFiresOnceAndSurvive
   restarted->SetTimersReady();
   EXPECT_EQ(log_.events().size(), appended);
   EXPECT_EQ(restarted->pending_timer_count(), 0u);
+  EXPECT_EQ(restarted->timer_stats().fired_here, 0);
   EXPECT_FALSE(restarted->NextDueTimer(now_ + absl::Hours(10), &next).has_value());
   EXPECT_EQ(Rules(*restarted, "cm-1"),
             (std::vector<std::string>{"contact.none", "assignment.new"}));

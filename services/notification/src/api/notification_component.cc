@@ -457,6 +457,23 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
   host.metrics().AddCollector(
       [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
         collect(sink);
+        const NotificationEngine::TimerStats timers = runtime->engine->timer_stats();
+        sink.Gauge("clinical_notification_timers_pending",
+                   "Due-time timers (task overdue, escalation, no contact) not yet fired.", {},
+                   static_cast<double>(timers.pending));
+        sink.Gauge("clinical_notification_timers_armed",
+                   "1 once the case topic has been re-read and timers may fire.", {},
+                   timers.armed ? 1.0 : 0.0);
+        // How late the earliest pending timer is: grows when firing is stuck (broker down).
+        const absl::Duration late = absl::Now() - timers.earliest_due;
+        sink.Gauge("clinical_notification_timer_late_seconds",
+                   "Seconds the earliest pending timer is past its due time (0 if none).", {},
+                   timers.pending > 0 && late > absl::ZeroDuration()
+                       ? absl::ToDoubleSeconds(late)
+                       : 0.0);
+        sink.Counter("clinical_notification_timers_fired_total",
+                     "Timers fired by this process.", {},
+                     static_cast<double>(timers.fired_here));
       });
   const std::string case_topic = config.GetString("case-topic");
   for (const auto& [name, partitions] : sources) {

@@ -457,6 +457,10 @@ absl::Status NotificationEngine::FireTimer(const Timer& timer) {
                                DerivedId({timer.timer_id, "fired", timer.fact.source_id}),
                                std::move(event));
   if (!result.ok()) return result.status();
+  if (!result->duplicate) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++timers_fired_;
+  }
   logger_.Info("timer fired", {{"timer_id", timer.timer_id},
                                {"kind", TriggerName(timer.trigger)},
                                {"notifications", static_cast<int64_t>(planned.size())}});
@@ -466,6 +470,16 @@ absl::Status NotificationEngine::FireTimer(const Timer& timer) {
 size_t NotificationEngine::pending_timer_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return due_.size();
+}
+
+NotificationEngine::TimerStats NotificationEngine::timer_stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TimerStats stats;
+  stats.pending = due_.size();
+  stats.armed = timers_ready_;
+  if (!due_.empty()) stats.earliest_due = due_.begin()->first;
+  stats.fired_here = timers_fired_;
+  return stats;
 }
 
 std::optional<RecipientSettings> NotificationEngine::SettingsLocked(

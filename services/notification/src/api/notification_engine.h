@@ -96,6 +96,13 @@ class NotificationEngine {
   // creates nothing), then appends TimerFired. A timer cancelled or moved meanwhile: no-op.
   absl::Status FireTimer(const Timer& timer);
   size_t pending_timer_count() const;
+  struct TimerStats {
+    size_t pending = 0;
+    bool armed = false;
+    absl::Time earliest_due = absl::InfiniteFuture();
+    int64_t fired_here = 0;  // fired by this process
+  };
+  TimerStats timer_stats() const;
 
   // Preferences (validated; PreferencesSet events). Same access rule as the inbox.
   absl::StatusOr<v1::GetPreferencesResponse> GetPreferences(
@@ -184,6 +191,7 @@ class NotificationEngine {
   // Pending timers ordered by due time (the min-heap the timer worker reads).
   std::set<std::pair<absl::Time, std::string>> due_ ABSL_GUARDED_BY(mutex_);
   bool timers_ready_ ABSL_GUARDED_BY(mutex_) = false;
+  int64_t timers_fired_ ABSL_GUARDED_BY(mutex_) = 0;
   struct StoredPreferences {
     v1::RecipientPreferences preferences;
     int64_t version = 0;
