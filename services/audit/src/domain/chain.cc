@@ -19,13 +19,7 @@ namespace {
 
 using audit::v1::ChainedRecord;
 
-void Put(std::string& out, std::string_view field) {
-  const uint64_t size = field.size();
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((size >> shift) & 0xff));
-  }
-  out.append(field.data(), field.size());
-}
+void Put(std::string& out, std::string_view field) { AppendLengthPrefixed(out, field); }
 
 void PutTime(std::string& out, const google::protobuf::Timestamp& time) {
   Put(out, absl::StrCat(time.seconds(), ".", time.nanos()));
@@ -117,17 +111,30 @@ absl::Status ParseChainId(std::string_view chain_id, std::string* topic, int32_t
   return absl::OkStatus();
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char byte : digest) {
+  out.reserve(2 * bytes.size());
+  for (char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
     out.push_back(kHex[byte >> 4]);
     out.push_back(kHex[byte & 0xf]);
   }
   return out;
+}
+
+void AppendLengthPrefixed(std::string& out, std::string_view field) {
+  const uint64_t size = field.size();
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((size >> shift) & 0xff));
+  }
+  out.append(field.data(), field.size());
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 std::string RoleName(int role) {

@@ -32,6 +32,11 @@ absl::Status ParseChainId(std::string_view chain_id, std::string* topic, int32_t
 
 // Lowercase hex SHA-256.
 std::string Sha256Hex(std::string_view data);
+// Lowercase hex of raw bytes.
+std::string HexEncode(std::string_view bytes);
+// Appends `field` as an 8-byte big-endian length and its bytes: the unit of every
+// canonical encoding here (records, checkpoints), unambiguous whatever the bytes are.
+void AppendLengthPrefixed(std::string& out, std::string_view field);
 
 // Whether `topic` carries access records (clinical.audit.v1.AccessRecord) rather than
 // event envelopes. Decided by the caller's configuration, passed in.

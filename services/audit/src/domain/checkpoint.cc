@@ -23,13 +23,6 @@ struct MdCtxDeleter {
 };
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
-void Put(std::string& out, std::string_view field) {
-  const uint64_t size = field.size();
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((size >> shift) & 0xff));
-  }
-  out.append(field.data(), field.size());
-}
 
 BioPtr MemoryBio(std::string_view pem) {
   return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -54,13 +47,13 @@ std::string PublicPem(EVP_PKEY* key) {
 
 std::string CheckpointMessage(const audit::v1::Checkpoint& checkpoint) {
   std::string out;
-  Put(out, "clinical.audit.v1.Checkpoint/1");
-  Put(out, checkpoint.chain_id());
-  Put(out, absl::StrCat(checkpoint.sequence()));
-  Put(out, checkpoint.hash());
+  AppendLengthPrefixed(out, "clinical.audit.v1.Checkpoint/1");
+  AppendLengthPrefixed(out, checkpoint.chain_id());
+  AppendLengthPrefixed(out, absl::StrCat(checkpoint.sequence()));
+  AppendLengthPrefixed(out, checkpoint.hash());
   const int64_t millis = checkpoint.signed_at().seconds() * 1000 +
                          checkpoint.signed_at().nanos() / 1000000;
-  Put(out, absl::StrCat(millis));
+  AppendLengthPrefixed(out, absl::StrCat(millis));
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "chain.h"
 
 namespace clinical::audit {
 
@@ -69,13 +70,7 @@ std::string PatientKey(std::string_view hmac_key, std::string_view tenant, std::
   unsigned int size = 0;
   HMAC(EVP_sha256(), hmac_key.data(), static_cast<int>(hmac_key.size()),
        reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kHex[mac[i] >> 4]);
-    out.push_back(kHex[mac[i] & 0xf]);
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(mac), size));
 }
 
 }  // namespace clinical::audit
