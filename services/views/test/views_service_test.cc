@@ -12,7 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include <fstream>
+
 #include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
 #include "clinical/testing/platform.h"
@@ -31,6 +35,7 @@ namespace {
 
 namespace cv1 = ::clinical::case_::v1;
 namespace vv1 = ::clinical::views::v1;
+namespace sv1 = ::clinical::scheduling::v1;
 using ::clinical::testing::Platform;
 using ::clinical::testing::Subprocess;
 using ::clinical::testing::UniqueName;
@@ -81,13 +86,26 @@ Process CaseService(const std::string& topic) {
                   "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap});
 }
 
-Process ViewsService(const std::string& topic, const std::string& root, const std::string& version) {
-  return Process({testing::BinaryPath("services/views/views_service"), "--grpc-port=0",
-                  "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic,
-                  "--view-root=" + root, "--view-version=" + version,
-                  "--redis-host=" + Platform::Get().redis_host,
-                  absl::StrCat("--redis-port=", Platform::Get().redis_port),
+Process SchedulingService(const std::string& topic, const std::string& case_topic) {
+  return Process({testing::BinaryPath("services/scheduling/scheduling_service"), "--grpc-port=0",
+                  "--shutdown-grace=5s", "--scheduling-topic=" + topic,
+                  "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
+                  "--writer-id=" + UniqueName("views-test-sched"),
                   "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap});
+}
+
+// The views over the case topic `topic` and the scheduling topic `topic`-sched.
+Process ViewsService(const std::string& topic, const std::string& root, const std::string& version,
+                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {
+      testing::BinaryPath("services/views/views_service"), "--grpc-port=0", "--shutdown-grace=5s",
+      "--case-topic-partitions=3", "--case-topic=" + topic, "--scheduling-topic-partitions=3",
+      "--scheduling-topic=" + topic + "-sched", "--view-root=" + root,
+      "--view-version=" + version, "--redis-host=" + Platform::Get().redis_host,
+      absl::StrCat("--redis-port=", Platform::Get().redis_port),
+      "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return Process(std::move(argv));
 }
 
 struct Who {
@@ -183,9 +201,37 @@ class Cases {
     return approved.position();
   }
 
+ cv1::CaseService::Stub* stub() { return stub_.get(); }
+
  private:
   std::unique_ptr<cv1::CaseService::Stub> stub_;
 };
+
+std::vector<std::string> FieldsOf(const grpc::Status& status);
+
+// Runs one case command through the stub (method pointer), expecting OK; returns its position.
+template <typename Request, typename Response>
+common::v1::LogPosition CaseCommand(cv1::CaseService::Stub* stub,
+                            grpc::Status (cv1::CaseService::Stub::*method)(grpc::ClientContext*,
+                                                                           const Request&, Response*),
+                            Request request, const std::string& case_id, Response* out = nullptr) {
+  request.set_case_id(case_id);
+  request.set_command_id(UniqueName("cmd"));
+  Response response;
+  auto status = (stub->*method)(Context({"sup-1", "supervisor", "tenant-a"}).get(), request, &response);
+  EXPECT_TRUE(status.ok()) << Request::descriptor()->name() << ": " << status.error_message() << " "
+                           << absl::StrJoin(FieldsOf(status), ",");
+  if (out != nullptr) *out = response;
+  return response.position();
+}
+
+google::protobuf::Timestamp Ts(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+std::string Day(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
 std::vector<std::string> FieldsOf(const grpc::Status& status) {
   google::rpc::Status details;
@@ -338,6 +384,320 @@ TEST(ViewsServiceTest, CommandPositionPassedToQueryShowsItsEffect) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(absl::Now() - asked, absl::Seconds(10));
 
+  views.Stop();
+  case_service.Stop();
+}
+
+// Issue #7's scheduling and care figures end to end: the case, scheduling and views
+// services as real processes. Each command's position (case topic or scheduling topic),
+// passed to a query, shows its effect: next appointment, overdue task, goals overdue / due
+// soon in the caseload and worklist; kept / no-show, goal achievement and cost in the
+// outcomes; the supervisor rollup from the organisation file.
+TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
+  const std::string topic = UniqueName("views-sched-case");
+  const std::string root = UniqueName("views-sched");
+  const std::string organisation = absl::StrCat(::testing::TempDir(), "/", UniqueName("org"), ".json");
+  {
+    std::ofstream out(organisation);
+    out << R"({"tenants": {"tenant-a": {"team-north": "sup-n", "team-south": "sup-n",
+                                        "team-east": "sup-e"}}})";
+  }
+  Process case_service = CaseService(topic);
+  ASSERT_NO_FATAL_FAILURE(case_service.Start());
+  Process scheduling = SchedulingService(topic + "-sched", topic);
+  ASSERT_NO_FATAL_FAILURE(scheduling.Start());
+  Process views = ViewsService(topic, root, "v1", {"--organisation-file=" + organisation,
+                                                   "--goal-due-soon-days=7"});
+  ASSERT_NO_FATAL_FAILURE(views.Start());
+  Cases cases(case_service.channel());
+  auto stub = vv1::ViewsService::NewStub(views.channel());
+  auto booking = sv1::SchedulingService::NewStub(scheduling.channel());
+  const std::string cm = "cm-sched";
+  const Who manager{cm, "case_manager", "tenant-a"};
+
+  auto [case_id, opened] = cases.Open("open", 2);
+  cases.Assign(case_id, cm);
+  cases.Accept(case_id, cm);
+  cv1::CreateCarePlanRequest plan;
+  plan.set_title("plan");
+  plan.add_problems("needs");
+  plan.set_status(cv1::CARE_PLAN_STATUS_ACTIVE);
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::CreateCarePlan, plan, case_id);
+  cv1::AddGoalRequest goal;
+  goal.set_description("walk daily");
+  goal.set_measure("days");
+  goal.set_target_value("7");
+  goal.set_lifecycle_status(cv1::GOAL_LIFECYCLE_STATUS_ACTIVE);
+  goal.set_target_date(Day(absl::Now() + absl::Hours(72)));  // due soon (7-day horizon)
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::AddGoal, goal, case_id);
+  goal.set_target_date("2020-01-31");  // long past: overdue
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::AddGoal, goal, case_id);
+  cv1::AddCareTaskRequest task;
+  task.set_description("call the pharmacy");
+  task.set_owner_id(cm);
+  const absl::Time task_due = absl::Now() + absl::Seconds(3);
+  *task.mutable_due_at() = Ts(task_due);
+  const auto tasked = CaseCommand(cases.stub(), &cv1::CaseService::Stub::AddCareTask, task, case_id);
+
+  // Appointments: A starts in 2 s (a no-show once started), B in 30 min (fulfilled: allowed
+  // from an hour before), C tomorrow (the next one).
+  sv1::CreateCalendarRequest calendar;
+  calendar.set_command_id(UniqueName("cal"));
+  calendar.set_owner_kind(sv1::CALENDAR_OWNER_KIND_CASE_MANAGER);
+  calendar.set_owner_id(cm);
+  calendar.set_time_zone("UTC");
+  for (int d = sv1::WEEKDAY_MONDAY; d <= sv1::WEEKDAY_SUNDAY; ++d) {
+    sv1::WorkingHours* h = calendar.add_working_hours();
+    h->set_weekday(static_cast<sv1::Weekday>(d));
+    h->set_start_minute(0);
+    h->set_end_minute(1440);
+  }
+  sv1::CreateCalendarResponse calendar_created;
+  auto status = booking->CreateCalendar(Context(manager).get(), calendar, &calendar_created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto book = [&](absl::Time start) {
+    sv1::BookAppointmentRequest r;
+    r.set_command_id(UniqueName("book"));
+    r.set_case_id(case_id);
+    r.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
+    *r.mutable_start_time() = Ts(start);
+    r.mutable_duration()->set_seconds(600);
+    r.set_time_zone("UTC");
+    sv1::BookAppointmentResponse response;
+    auto s = booking->BookAppointment(Context(manager).get(), r, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  };
+  const absl::Time a_start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() + absl::Seconds(2)));
+  const absl::Time b_start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(30)));
+  const absl::Time c_start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(26)));
+  const auto a = book(a_start);
+  const auto b = book(b_start);
+  const auto c = book(c_start);
+  sv1::UpdateAppointmentStatusRequest fulfil;
+  fulfil.set_command_id(UniqueName("fulfil"));
+  fulfil.set_appointment_id(b.appointment_id());
+  fulfil.set_status(sv1::APPOINTMENT_STATUS_FULFILLED);
+  sv1::UpdateAppointmentStatusResponse fulfilled;
+  status = booking->UpdateAppointmentStatus(Context(manager).get(), fulfil, &fulfilled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  sv1::UpdateAppointmentStatusRequest noshow;
+  noshow.set_command_id(UniqueName("noshow"));
+  noshow.set_appointment_id(a.appointment_id());
+  noshow.set_status(sv1::APPOINTMENT_STATUS_NOSHOW);
+  noshow.set_reason("no answer");
+  sv1::UpdateAppointmentStatusResponse noshowed;
+  // Refused until A has started (the scheduling service's rule): retried until then.
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return booking->UpdateAppointmentStatus(Context(manager).get(), noshow, &noshowed).ok(); },
+      absl::Seconds(20), absl::Milliseconds(200)));
+  // The overdue task is judged against the clock: past its due time from here on.
+  // (Times are whole seconds: "before now" means a due second before the current one.)
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return absl::ToUnixSeconds(absl::Now()) > absl::ToUnixSeconds(task_due); },
+      absl::Seconds(10)));
+
+  // Caseload at both positions: the next appointment is C; one task overdue; one goal
+  // overdue, one due soon.
+  vv1::GetCaseloadRequest caseload;
+  caseload.set_case_manager_id(cm);
+  *caseload.add_min_positions() = tasked;
+  *caseload.add_min_positions() = noshowed.position();
+  vv1::GetCaseloadResponse got;
+  status = stub->GetCaseload(Context(manager).get(), caseload, &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(got.cases_size(), 1);
+  EXPECT_EQ(got.cases(0).next_appointment_at().seconds(), absl::ToUnixSeconds(c_start));
+  EXPECT_EQ(got.cases(0).overdue_tasks(), 1);
+  EXPECT_EQ(got.cases(0).goals_overdue(), 1);
+  EXPECT_EQ(got.cases(0).goals_due_soon(), 1);
+  EXPECT_EQ(got.overdue_tasks(), 1);
+  EXPECT_EQ(got.goals_overdue(), 1);
+  EXPECT_EQ(got.goals_due_soon(), 1);
+  EXPECT_EQ(got.cases_with_appointment_next_7d(), 1);
+  EXPECT_EQ(got.pending_figures_size(), 0);
+
+  vv1::GetWorklistRequest worklist;
+  worklist.set_case_manager_id(cm);
+  *worklist.add_min_positions() = noshowed.position();
+  vv1::GetWorklistResponse items;
+  status = stub->GetWorklist(Context(manager).get(), worklist, &items);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(items.items_size(), 1);
+  const auto& reasons = items.items(0).reasons();
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "1 overdue task(s)"), reasons.end())
+      << absl::StrJoin(reasons, "; ");
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "1 goal(s) past their target date"), reasons.end());
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "1 goal(s) due soon"), reasons.end());
+
+  // Cancelling C: no next appointment any more (a scheduling-topic position again).
+  sv1::CancelAppointmentRequest cancel;
+  cancel.set_command_id(UniqueName("cancel"));
+  cancel.set_appointment_id(c.appointment_id());
+  cancel.set_index(0);
+  cancel.set_scope(sv1::CHANGE_SCOPE_THIS_OCCURRENCE);
+  cancel.set_reason(sv1::CANCELLATION_REASON_PATIENT_REQUEST);
+  sv1::CancelAppointmentResponse cancelled;
+  status = booking->CancelAppointment(Context(manager).get(), cancel, &cancelled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  caseload.clear_min_positions();
+  *caseload.add_min_positions() = cancelled.position();
+  status = stub->GetCaseload(Context(manager).get(), caseload, &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(got.cases(0).has_next_appointment_at());
+
+  // Services delivered and a goal achieved, then the closure: its outcome figures.
+  cv1::AddCareTeamMemberRequest member;
+  member.set_role(cv1::CARE_TEAM_ROLE_PROVIDER);
+  member.set_name("Home Health Co");
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::AddCareTeamMember, member, case_id);
+  cv1::ReferToServiceRequest refer;
+  refer.set_member_id("member-1");
+  refer.set_service_type(cv1::SERVICE_TYPE_HOME_HEALTH);
+  refer.set_reason("support at home");
+  refer.set_requested_units(4);
+  refer.mutable_unit_cost()->set_currency_code("USD");
+  refer.mutable_unit_cost()->set_minor_units(5000);
+  refer.mutable_consent_override()->set_reason("urgent coordination");
+  refer.add_shared_information(cv1::INFORMATION_CATEGORY_CLINICAL);
+  cv1::ReferToServiceResponse referred;
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::ReferToService, refer, case_id, &referred);
+  cv1::AuthorizeServiceReferralRequest authorize;
+  authorize.set_referral_id(referred.referral_id());
+  authorize.set_authorized_units(4);
+  authorize.set_authorization_number("AUTH-7");
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::AuthorizeServiceReferral, authorize, case_id);
+  cv1::RecordServiceDeliveryRequest delivery;
+  delivery.set_referral_id(referred.referral_id());
+  delivery.set_units(3);
+  delivery.set_delivered_on(Day(absl::Now()));
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::RecordServiceDelivery, delivery, case_id);
+  cv1::ChangeGoalStatusRequest achieved;
+  achieved.set_goal_id("goal-1");
+  achieved.set_status(cv1::GOAL_LIFECYCLE_STATUS_COMPLETED);
+  achieved.set_achievement_status(cv1::GOAL_ACHIEVEMENT_STATUS_ACHIEVED);
+  CaseCommand(cases.stub(), &cv1::CaseService::Stub::ChangeGoalStatus, achieved, case_id);
+  const auto closed = cases.Close(case_id, cm);
+
+  // Outcomes of the manager: over the periods of A's and B's starts (the same month unless
+  // the test runs at a month's last half hour), one kept and one no-show.
+  int64_t kept = 0, no_show = 0;
+  std::set<std::string> months;
+  for (absl::Time at : {a_start, b_start}) {
+    vv1::GetOutcomesRequest outcomes;
+    outcomes.set_dimension(vv1::DIMENSION_CASE_MANAGER);
+    outcomes.set_group_id(cm);
+    outcomes.set_period_kind(vv1::PERIOD_KIND_MONTH);
+    *outcomes.mutable_period_at() = Ts(at);
+    *outcomes.add_min_positions() = closed;
+    *outcomes.add_min_positions() = noshowed.position();
+    vv1::GetOutcomesResponse figures;
+    status = stub->GetOutcomes(Context({}).get(), outcomes, &figures);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    if (!months.insert(figures.period()).second) continue;
+    kept += figures.appointments_kept();
+    no_show += figures.appointments_no_show();
+    EXPECT_EQ(figures.pending_figures_size(), 0);
+  }
+  EXPECT_EQ(kept, 1);
+  EXPECT_EQ(no_show, 1);
+  vv1::GetOutcomesRequest outcomes;
+  outcomes.set_dimension(vv1::DIMENSION_CASE_MANAGER);
+  outcomes.set_group_id(cm);
+  outcomes.set_period_kind(vv1::PERIOD_KIND_MONTH);
+  *outcomes.mutable_period_at() = Ts(absl::Now());
+  *outcomes.add_min_positions() = closed;
+  vv1::GetOutcomesResponse figures;
+  status = stub->GetOutcomes(Context({}).get(), outcomes, &figures);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(figures.cases_closed(), 1);
+  EXPECT_EQ(figures.closure_goals(), 2);
+  EXPECT_EQ(figures.closure_goals_achieved(), 1);
+  EXPECT_DOUBLE_EQ(figures.goal_achievement_rate(), 0.5);
+  ASSERT_EQ(figures.delivered_cost_size(), 1);
+  EXPECT_EQ(figures.delivered_cost(0).currency_code(), "USD");
+  EXPECT_EQ(figures.delivered_cost(0).minor_units(), 15000);
+  ASSERT_EQ(figures.cost_per_case_size(), 1);
+  EXPECT_EQ(figures.cost_per_case(0).minor_units(), 15000);
+  ASSERT_EQ(figures.cost_per_achieved_goal_size(), 1);
+  EXPECT_EQ(figures.cost_per_achieved_goal(0).minor_units(), 15000);
+
+  // Supervisor rollups from the organisation file: sup-n leads team-north (this tenant's
+  // case) and team-south; sup-e leads team-east (no cases).
+  auto [open_case, open_position] = cases.Open("open-2", 4);
+  vv1::ListRollupsRequest rollups;
+  rollups.set_dimension(vv1::DIMENSION_SUPERVISOR);
+  *rollups.add_min_positions() = open_position;
+  vv1::ListRollupsResponse listed;
+  status = stub->ListRollups(Context({}).get(), rollups, &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(listed.rollups_size(), 2);
+  EXPECT_EQ(listed.rollups(0).group_id(), "sup-e");
+  EXPECT_EQ(listed.rollups(0).counters().open_cases(), 0);
+  EXPECT_EQ(listed.rollups(1).group_id(), "sup-n");
+  EXPECT_EQ(listed.rollups(1).counters().open_cases(), 1);
+  EXPECT_EQ(listed.rollups(1).counters().unassigned_cases(), 1);
+  EXPECT_EQ(listed.rollups(1).counters().high_risk_cases(), 1);
+  // Another tenant's supervisors are not in this tenant's file: nothing.
+  status = stub->ListRollups(Context({"sup-9", "supervisor", "tenant-b"}).get(), rollups, &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(listed.rollups_size(), 0);
+  // Outcomes are not summed per supervisor.
+  outcomes.set_dimension(vv1::DIMENSION_SUPERVISOR);
+  outcomes.set_group_id("sup-n");
+  status = stub->GetOutcomes(Context({}).get(), outcomes, &figures);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  views.Stop();
+  scheduling.Stop();
+  case_service.Stop();
+}
+
+// Readiness: health "" is NOT_SERVING while the view cannot catch up (its Redis is down:
+// nothing can be applied), though the process is alive; SERVING once caught up.
+TEST(ViewsServiceTest, ReadyOnlyAfterCatchingUp) {
+  const std::string topic = UniqueName("views-ready-case");
+  const std::string root = UniqueName("views-ready");
+  Process case_service = CaseService(topic);
+  ASSERT_NO_FATAL_FAILURE(case_service.Start());
+  Cases cases(case_service.channel());
+  cases.Open("ready-open", 2);
+  // A closed port for Redis: the runtime retries, never applies, never catches up.
+  Process stuck = ViewsService(topic, root, "v1", {"--redis-port=1"});
+  ASSERT_NO_FATAL_FAILURE(stuck.Start());
+  auto health = grpc::health::v1::Health::NewStub(stuck.channel());
+  auto check = [&](const std::shared_ptr<grpc::health::v1::Health::Stub>& h, const std::string& service) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status s = h->Check(&context, request, &response);
+    return s.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  std::shared_ptr<grpc::health::v1::Health::Stub> stuck_health = std::move(health);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return check(stuck_health, "liveness") == grpc::health::v1::HealthCheckResponse::SERVING; },
+      absl::Seconds(10)));
+  EXPECT_EQ(check(stuck_health, ""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  stuck.Stop();
+
+  Process views = ViewsService(topic, root, "v1");
+  ASSERT_NO_FATAL_FAILURE(views.Start());
+  std::shared_ptr<grpc::health::v1::Health::Stub> ready_health =
+      grpc::health::v1::Health::NewStub(views.channel());
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return check(ready_health, "") == grpc::health::v1::HealthCheckResponse::SERVING; },
+      absl::Seconds(30)));
+  // Ready means caught up: the case opened before the start is already in the view.
+  auto stub = vv1::ViewsService::NewStub(views.channel());
+  vv1::ListRollupsRequest all;
+  all.set_dimension(vv1::DIMENSION_TENANT);
+  vv1::ListRollupsResponse rollups;
+  auto status = stub->ListRollups(Context({}).get(), all, &rollups);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(rollups.rollups_size(), 1);
+  EXPECT_EQ(rollups.rollups(0).counters().open_cases(), 1);
   views.Stop();
   case_service.Stop();
 }

@@ -35,15 +35,12 @@ struct Runtime {
   ~Runtime() { StopReadiness(); }
 };
 
-// Ready = every partition of both topics is known and has been read up to its end at
-// least once since start (Stats().caught_up), or is within `max_lag` records of it. Pure.
-bool CaughtUp(const projection::ProjectionStats& stats, int64_t max_lag) {
-  if (!stats.status.ok() || stats.partitions.empty()) return false;
-  if (stats.caught_up) return true;
-  for (const auto& p : stats.partitions) {
-    if (p.lag < 0 || p.lag > max_lag) return false;
-  }
-  return true;
+// Ready = every partition of both topics has been read to its end at least once since start
+// (lag 0 observed: Stats().caught_up) and this runtime's version is the active one (it
+// activates itself once caught up and not behind), so a query without positions already
+// sees everything written before the process started. Pure.
+bool Ready(const projection::ProjectionStats& stats) {
+  return stats.status.ok() && !stats.partitions.empty() && stats.caught_up && stats.active;
 }
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
@@ -59,8 +56,6 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
     return absl::InvalidArgumentError(
         "config keys 'case-topic' and 'scheduling-topic' must name two different topics");
   }
-  const int64_t ready_max_lag = config.GetInt("ready-max-lag");
-  if (ready_max_lag < 0) return absl::InvalidArgumentError("config key 'ready-max-lag' must be >= 0");
   const int64_t due_soon_days = config.GetInt("goal-due-soon-days");
   if (due_soon_days < 0 || due_soon_days > 365) {
     return absl::InvalidArgumentError("config key 'goal-due-soon-days' must be 0..365");
@@ -155,12 +150,12 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                                      {"scheduling_topic", scheduling_topic},
                                      {"root", options.root},
                                      {"version", options.version}});
-  runtime->readiness = std::thread([runtime_ptr = runtime.get(), &host, &logger, ready_max_lag] {
+  runtime->readiness = std::thread([runtime_ptr = runtime.get(), &host, &logger] {
     Runtime& r = *runtime_ptr;
     absl::MutexLock lock(&r.mutex);
     // Polls every 100 ms; ends when stopping (bounded by the process's lifetime).
     while (!r.stopping) {
-      if (CaughtUp(r.projection->Stats(), ready_max_lag)) {
+      if (Ready(r.projection->Stats())) {
         host.SetServing(true);
         logger.Info("caught up: ready");
         return;
@@ -197,9 +192,6 @@ grpcx::ServiceSpec ViewsServiceSpec() {
       {"scheduling-topic-partitions", OptionType::kInt, "12",
        "partitions of the scheduling topic if the views create it (must match the scheduling "
        "service)"},
-      {"ready-max-lag", OptionType::kInt, "100",
-       "health turns SERVING once every partition is within this many records of its end "
-       "(or has reached it)"},
       {"goal-due-soon-days", OptionType::kInt, "14",
        "an open goal is due soon when its target date ends within this many days"},
       {"organisation-file", OptionType::kString, "",
