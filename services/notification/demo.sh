@@ -2,8 +2,9 @@
 # Demo for the notification service: the case and scheduling demos have assigned cases in
 # "demo-tenant" to cm-demo-0 and cm-demo-1; their notifications are in the inboxes. Shows
 # each manager's unread count and newest notifications (ids, titles and links only: no
-# patient data), marks cm-demo-0's newest one read, and shows the count again — through
-# grpcurl and reflection, as any client would.
+# patient data), marks cm-demo-0's newest one read, and shows the count again; then sets
+# cm-demo-0's preferences (Berlin time, quiet 22:00-07:00, no reminders on other channels)
+# and reads them back — through grpcurl and reflection, as any client would.
 # Usage: services/notification/demo.sh [HOST:PORT] (default 127.0.0.1:50054).
 set -euo pipefail
 address="${1:-127.0.0.1:50054}"
@@ -28,7 +29,7 @@ for cm in cm-demo-0 cm-demo-1; do
   unread=$(call "$cm" GetUnreadCount "{\"recipient_id\":\"$cm\"}" | field unread_count)
   echo "== $cm: unread ${unread:-0}"
   call "$cm" ListInbox "{\"recipient_id\":\"$cm\",\"page_size\":3}" \
-    | grep -E '"(title|link|type|priority|created_at)"' | sed 's/^ */  /'
+    | { grep -E '"(title|link|type|priority|created_at)"' || echo "  (empty)"; } | sed 's/^ */  /'
 done
 
 newest=$(call cm-demo-0 ListInbox '{"recipient_id":"cm-demo-0","unread_only":true,"page_size":1}' \
@@ -39,3 +40,12 @@ if [[ -n "$newest" ]]; then
   unread=$(call cm-demo-0 GetUnreadCount '{"recipient_id":"cm-demo-0"}' | field unread_count)
   echo "cm-demo-0 read $newest; unread now ${unread:-0}"
 fi
+
+# Preferences are events on the notification topic (audited); the answer carries the version.
+call cm-demo-0 SetPreferences "{\"command_id\":\"demo-$run-prefs\",\"recipient_id\":\"cm-demo-0\",
+  \"preferences\":{\"time_zone\":\"Europe/Berlin\",
+  \"quiet_hours\":{\"start_minute\":1320,\"end_minute\":420},
+  \"opted_out_types\":[\"reminder\"]}}" >/dev/null
+echo "== cm-demo-0 preferences"
+call cm-demo-0 GetPreferences '{"recipient_id":"cm-demo-0"}' \
+  | grep -E '"(time_zone|start_minute|end_minute|version)"|reminder' | sed 's/^ */  /'
