@@ -1,0 +1,515 @@
+// Access records end to end (issue #8): the case, scheduling, views and notification
+// services run as real processes writing access records to a topic of this test. The test
+// walks every method of their service descriptors: every read (a request without
+// command_id) must carry the clinical.common.v1.access option, and every recorded read is
+// called once with valid inputs. Reading the access topic back (read_committed, up to its
+// high watermarks) must then show exactly one record per call — matched by the call's own
+// W3C trace id — with the caller's user, role, tenant and purpose, the case id and the
+// outcome; nothing for writes or exempt reads. Refusals are DENIED records, and a service
+// whose records cannot be written answers reads UNAVAILABLE without the data.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "clinical/access/policy.h"
+#include "clinical/audit/v1/access.pb.h"
+#include "clinical/case/v1/case_service.grpc.pb.h"
+#include "clinical/kafka/client_config.h"
+#include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "clinical/testing/platform.h"
+#include "clinical/testing/subprocess.h"
+#include "clinical/testing/wait.h"
+#include "clinical/views/v1/views_service.grpc.pb.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "nlohmann/json.hpp"
+
+namespace clinical {
+namespace {
+
+namespace cv1 = case_::v1;
+namespace sv1 = scheduling::v1;
+namespace vv1 = views::v1;
+namespace nv1 = notification::v1;
+using audit::v1::AccessRecord;
+using testing::Subprocess;
+using testing::UniqueName;
+
+constexpr char kTenant[] = "tenant-access";
+constexpr char kPurpose[] = "TREAT";
+
+// The services this test starts, by the full name of their gRPC service.
+const std::vector<std::string>& ServiceNames() {
+  static const auto* names = new std::vector<std::string>{
+      "clinical.case.v1.CaseService", "clinical.scheduling.v1.SchedulingService",
+      "clinical.views.v1.ViewsService", "clinical.notification.v1.NotificationService"};
+  return *names;
+}
+
+int ListeningPort(const std::string& line) {
+  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || parsed.value("msg", "") != "listening") return 0;
+  return parsed.value("port", 0);
+}
+
+// A service binary as a child process, ready (health SERVING) when Start returns.
+struct Service {
+  std::unique_ptr<Subprocess> process;
+  std::shared_ptr<grpc::Channel> channel;
+
+  void Start(const std::string& name, std::vector<std::string> args) {
+    std::vector<std::string> argv = {testing::BinaryPath(absl::StrCat("services/", name, "/", name, "_service")),
+                                     "--grpc-port=0", "--shutdown-grace=5s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto started = Subprocess::Start(argv, {{"CLINICAL_KAFKA_BOOTSTRAP", testing::Platform::Get().kafka_bootstrap},
+                                            {"CLINICAL_REDIS_HOST", testing::Platform::Get().redis_host},
+                                            {"CLINICAL_REDIS_PORT", std::to_string(testing::Platform::Get().redis_port)}});
+    ASSERT_TRUE(started.ok()) << started.status();
+    process = std::move(*started);
+    auto line = process->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; }, absl::Seconds(90));
+    ASSERT_TRUE(line.has_value()) << name << ":\n" << absl::StrJoin(process->Lines(), "\n");
+    channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)),
+                                  grpc::InsecureChannelCredentials());
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    const bool serving = testing::WaitUntil(
+        [&] {
+          grpc::ClientContext context;
+          context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+          grpc::health::v1::HealthCheckResponse response;
+          return health->Check(&context, {}, &response).ok() &&
+                 response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+        },
+        absl::Seconds(60));
+    ASSERT_TRUE(serving) << name << " never reported SERVING:\n" << absl::StrJoin(process->Lines(), "\n");
+  }
+
+  void Stop() {
+    if (process == nullptr) return;
+    process->Signal(SIGTERM);
+    auto status = process->Wait(absl::Seconds(30));
+    EXPECT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  }
+};
+
+std::string RandomHex(int bytes) {
+  static std::mt19937_64 random{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < bytes; ++i) {
+    const auto b = static_cast<uint8_t>(random());
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+// Who calls, and the trace id that identifies the call's record.
+struct CallAs {
+  std::string user;
+  std::string role = "case_manager";
+  std::string tenant = kTenant;
+  std::string trace_id = RandomHex(16);
+};
+
+std::unique_ptr<grpc::ClientContext> Context(const CallAs& as) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  context->AddMetadata("x-clinical-user", as.user);
+  if (!as.role.empty()) context->AddMetadata("x-clinical-role", as.role);
+  context->AddMetadata("x-clinical-tenant", as.tenant);
+  context->AddMetadata("x-clinical-purpose", kPurpose);
+  context->AddMetadata("traceparent", absl::StrCat("00-", as.trace_id, "-", RandomHex(8), "-01"));
+  return context;
+}
+
+google::protobuf::Timestamp Ts(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+// Every record on `topic`, read_committed, up to the high watermarks taken now (all
+// records acknowledged before this call are below them).
+std::vector<AccessRecord> ReadAccessTopic(const std::string& topic) {
+  std::vector<AccessRecord> records;
+  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(testing::Platform::Get().kafka_bootstrap,
+                                                      UniqueName("access-e2e")));
+  EXPECT_TRUE(conf.ok());
+  if (!conf.ok()) return records;
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf->get(), error));
+  EXPECT_NE(consumer, nullptr) << error;
+  if (consumer == nullptr) return records;
+  std::map<int32_t, int64_t> end;
+  for (int32_t p = 0; p < 12; ++p) {
+    int64_t low = 0, high = 0;
+    const auto err = consumer->query_watermark_offsets(topic, p, &low, &high, 10000);
+    EXPECT_EQ(err, RdKafka::ERR_NO_ERROR) << "partition " << p << ": " << RdKafka::err2str(err);
+    if (high > 0) end[p] = high;
+  }
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (const auto& [p, high] : end) assignment.push_back(RdKafka::TopicPartition::create(topic, p, 0));
+  consumer->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  std::map<int32_t, int64_t> next;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  auto done = [&] {
+    for (const auto& [p, high] : end) {
+      if (next[p] < high) return false;
+    }
+    return true;
+  };
+  while (!done() && absl::Now() < deadline) {
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
+    if (message->err() == RdKafka::ERR__PARTITION_EOF) {
+      next[message->partition()] = std::max(next[message->partition()], message->offset());
+      continue;
+    }
+    if (message->err() != RdKafka::ERR_NO_ERROR) continue;
+    next[message->partition()] = message->offset() + 1;
+    AccessRecord record;
+    EXPECT_TRUE(record.ParseFromArray(message->payload(), static_cast<int>(message->len())));
+    EXPECT_EQ(message->key() != nullptr ? *message->key() : "", record.record_id()) << "key = record id";
+    records.push_back(std::move(record));
+  }
+  EXPECT_TRUE(done()) << "access topic not read to its end in time";
+  consumer->close();
+  return records;
+}
+
+// One call the test made, and what its record must say.
+struct Expected {
+  std::string method;  // "/pkg.Service/Method"
+  CallAs as;
+  std::string case_id;
+  audit::v1::AccessOutcome outcome = audit::v1::ACCESS_OUTCOME_ALLOWED;
+  int status_code = 0;
+};
+
+class AccessRecordsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    access_topic_ = new std::string(UniqueName("access-e2e"));
+    const std::string case_topic = UniqueName("access-case");
+    const std::string scheduling_topic = UniqueName("access-sched");
+    const std::string access = "--access-topic=" + *access_topic_;
+    cases_ = new Service();
+    scheduling_ = new Service();
+    views_ = new Service();
+    notification_ = new Service();
+    cases_->Start("case", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
+                           "--writer-id=" + UniqueName("access-case-w")});
+    scheduling_->Start("scheduling", {access, "--scheduling-topic=" + scheduling_topic,
+                                      "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
+                                      "--writer-id=" + UniqueName("access-sched-w")});
+    views_->Start("views", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
+                            "--scheduling-topic=" + scheduling_topic, "--scheduling-topic-partitions=3",
+                            "--view-root=" + UniqueName("access-views")});
+    notification_->Start("notification",
+                         {access, "--notification-topic=" + UniqueName("access-notif"),
+                          "--notification-topic-partitions=3", "--case-topic=" + case_topic,
+                          "--scheduling-topic=" + scheduling_topic, "--source-topic-partitions=3",
+                          "--writer-id=" + UniqueName("access-notif-w")});
+  }
+  static void TearDownTestSuite() {
+    for (Service* service : {notification_, views_, scheduling_, cases_}) {
+      if (service != nullptr) service->Stop();
+      delete service;
+    }
+    delete access_topic_;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(cases_->channel != nullptr && scheduling_->channel != nullptr &&
+                views_->channel != nullptr && notification_->channel != nullptr)
+        << "a service did not start";
+    case_stub_ = cv1::CaseService::NewStub(cases_->channel);
+    scheduling_stub_ = sv1::SchedulingService::NewStub(scheduling_->channel);
+    views_stub_ = vv1::ViewsService::NewStub(views_->channel);
+    notification_stub_ = nv1::NotificationService::NewStub(notification_->channel);
+  }
+
+  // Opens an active case and assigns it to `manager` (writes: no access records).
+  static std::pair<std::string, common::v1::LogPosition> OpenAssignedCase(cv1::CaseService::Stub& cases,
+                                                                         const std::string& manager) {
+    const CallAs supervisor{.user = "sup-access", .role = "supervisor"};
+    cv1::OpenCaseRequest open;
+    open.set_command_id(UniqueName("open"));
+    open.mutable_patient()->set_mrn("MRN-ACCESS");
+    open.mutable_patient()->set_given_name("Ada");
+    open.mutable_patient()->set_family_name("Example");
+    open.mutable_patient()->set_birth_date("1950-01-01");
+    open.mutable_patient()->set_gender(cv1::ADMINISTRATIVE_GENDER_FEMALE);
+    open.set_program("elder_care");
+    open.set_priority(2);
+    open.set_acuity(2);
+    open.mutable_referral()->set_source(cv1::REFERRAL_SOURCE_HOSPITAL);
+    open.mutable_referral()->set_reason("follow-up");
+    open.set_initial_status(cv1::CASE_STATUS_ACTIVE);
+    open.set_team_id("team-access");
+    cv1::OpenCaseResponse opened;
+    grpc::Status status = cases.OpenCase(Context(supervisor).get(), open, &opened);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    cv1::AssignCaseRequest assign;
+    assign.set_case_id(opened.case_id());
+    assign.set_command_id(UniqueName("assign"));
+    assign.set_case_manager_id(manager);
+    cv1::AssignCaseResponse assigned;
+    status = cases.AssignCase(Context(supervisor).get(), assign, &assigned);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return {opened.case_id(), assigned.position()};
+  }
+
+  static inline std::string* access_topic_ = nullptr;
+  static inline Service* cases_ = nullptr;
+  static inline Service* scheduling_ = nullptr;
+  static inline Service* views_ = nullptr;
+  static inline Service* notification_ = nullptr;
+  std::unique_ptr<cv1::CaseService::Stub> case_stub_;
+  std::unique_ptr<sv1::SchedulingService::Stub> scheduling_stub_;
+  std::unique_ptr<vv1::ViewsService::Stub> views_stub_;
+  std::unique_ptr<nv1::NotificationService::Stub> notification_stub_;
+};
+
+TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyOneRecord) {
+  const std::string manager = UniqueName("cm-access");
+  const auto [case_id, assigned_at] = OpenAssignedCase(*case_stub_, manager);
+  ASSERT_FALSE(case_id.empty());
+
+  // Scheduling: the manager's calendar and one appointment of the case (writes). The
+  // scheduling service learns of the case from the case topic, so booking is retried until
+  // it knows the case.
+  {
+    sv1::CreateCalendarRequest calendar;
+    calendar.set_command_id(UniqueName("cal"));
+    calendar.set_owner_kind(sv1::CALENDAR_OWNER_KIND_CASE_MANAGER);
+    calendar.set_owner_id(manager);
+    calendar.set_time_zone("America/New_York");
+    for (int d = 1; d <= 7; ++d) {
+      auto* hours = calendar.add_working_hours();
+      hours->set_weekday(static_cast<sv1::Weekday>(d));
+      hours->set_start_minute(0);
+      hours->set_end_minute(1440);
+    }
+    sv1::CreateCalendarResponse created;
+    const grpc::Status status = scheduling_stub_->CreateCalendar(Context({.user = manager}).get(), calendar, &created);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  const absl::Time tomorrow = absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 3600 + 26) * 3600);
+  std::string appointment_id;
+  sv1::BookAppointmentRequest booking;
+  booking.set_command_id(UniqueName("book"));
+  booking.set_case_id(case_id);
+  booking.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
+  *booking.mutable_start_time() = Ts(tomorrow);
+  booking.mutable_duration()->set_seconds(3600);
+  booking.set_time_zone("America/New_York");
+  grpc::Status booked_status;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        sv1::BookAppointmentResponse booked;
+        booked_status = scheduling_stub_->BookAppointment(Context({.user = manager}).get(), booking, &booked);
+        appointment_id = booked.appointment_id();
+        return booked_status.ok();
+      },
+      absl::Seconds(30)))
+      << booked_status.error_message();
+
+  // The assignment notification reaches the manager's inbox (GetUnreadCount is an exempt
+  // read: polling it writes no records).
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        nv1::GetUnreadCountRequest request;
+        request.set_recipient_id(manager);
+        nv1::GetUnreadCountResponse response;
+        return notification_stub_->GetUnreadCount(Context({.user = manager}).get(), request, &response).ok() &&
+               response.unread_count() > 0;
+      },
+      absl::Seconds(30)));
+
+  // One valid call per recorded read, by full method name. Each returns its status.
+  using Call = std::function<grpc::Status(const CallAs&)>;
+  std::map<std::string, Call> calls;
+  calls["clinical.case.v1.CaseService.GetCase"] = [&](const CallAs& as) {
+    cv1::GetCaseRequest request;
+    request.set_case_id(case_id);
+    cv1::GetCaseResponse response;
+    return case_stub_->GetCase(Context(as).get(), request, &response);
+  };
+  calls["clinical.case.v1.CaseService.ListCaseHistory"] = [&](const CallAs& as) {
+    cv1::ListCaseHistoryRequest request;
+    request.set_case_id(case_id);
+    cv1::ListCaseHistoryResponse response;
+    return case_stub_->ListCaseHistory(Context(as).get(), request, &response);
+  };
+  calls["clinical.scheduling.v1.SchedulingService.FindAvailableSlots"] = [&](const CallAs& as) {
+    sv1::FindAvailableSlotsRequest request;
+    request.set_case_id(case_id);
+    request.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
+    request.mutable_duration()->set_seconds(1800);
+    *request.mutable_window_start_time() = Ts(tomorrow + absl::Hours(24));
+    *request.mutable_window_end_time() = Ts(tomorrow + absl::Hours(30));
+    sv1::FindAvailableSlotsResponse response;
+    return scheduling_stub_->FindAvailableSlots(Context(as).get(), request, &response);
+  };
+  calls["clinical.scheduling.v1.SchedulingService.GetAppointment"] = [&](const CallAs& as) {
+    sv1::GetAppointmentRequest request;
+    request.set_appointment_id(appointment_id);
+    sv1::GetAppointmentResponse response;
+    return scheduling_stub_->GetAppointment(Context(as).get(), request, &response);
+  };
+  calls["clinical.scheduling.v1.SchedulingService.ListCaseAppointments"] = [&](const CallAs& as) {
+    sv1::ListCaseAppointmentsRequest request;
+    request.set_case_id(case_id);
+    sv1::ListCaseAppointmentsResponse response;
+    return scheduling_stub_->ListCaseAppointments(Context(as).get(), request, &response);
+  };
+  calls["clinical.views.v1.ViewsService.GetCaseload"] = [&](const CallAs& as) {
+    vv1::GetCaseloadRequest request;
+    request.set_case_manager_id(manager);
+    *request.add_min_positions() = assigned_at;  // read-your-writes: the case is on it
+    vv1::GetCaseloadResponse response;
+    return views_stub_->GetCaseload(Context(as).get(), request, &response);
+  };
+  calls["clinical.views.v1.ViewsService.GetWorklist"] = [&](const CallAs& as) {
+    vv1::GetWorklistRequest request;
+    request.set_case_manager_id(manager);
+    *request.add_min_positions() = assigned_at;
+    vv1::GetWorklistResponse response;
+    return views_stub_->GetWorklist(Context(as).get(), request, &response);
+  };
+  calls["clinical.notification.v1.NotificationService.ListInbox"] = [&](const CallAs& as) {
+    nv1::ListInboxRequest request;
+    request.set_recipient_id(manager);
+    nv1::ListInboxResponse response;
+    return notification_stub_->ListInbox(Context(as).get(), request, &response);
+  };
+  calls["clinical.notification.v1.NotificationService.SubscribeInbox"] = [&](const CallAs& as) {
+    nv1::SubscribeInboxRequest request;
+    request.set_recipient_id(manager);
+    request.set_include_unread(true);
+    auto context = Context(as);
+    auto reader = notification_stub_->SubscribeInbox(context.get(), request);
+    nv1::SubscribeInboxResponse first;
+    const bool got = reader->Read(&first);  // the unread assignment notification
+    context->TryCancel();
+    reader->Finish();
+    return got && first.notification().case_id() == case_id
+               ? grpc::Status::OK
+               : grpc::Status(grpc::StatusCode::INTERNAL, "no notification of the case on the stream");
+  };
+
+  // The walk: every method of every service. Reads must be annotated; recorded reads are
+  // called once each.
+  std::vector<Expected> expected;
+  std::set<std::string> walked;
+  for (const std::string& name : ServiceNames()) {
+    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    ASSERT_NE(service, nullptr) << name;
+    for (int i = 0; i < service->method_count(); ++i) {
+      const auto* method = service->method(i);
+      const bool annotated = method->options().HasExtension(common::v1::access);
+      if (access::IsRead(*method)) {
+        EXPECT_TRUE(annotated) << method->full_name()
+                               << " is a read (no command_id) without the clinical.common.v1.access option";
+      }
+      if (!annotated || method->options().GetExtension(common::v1::access).resource_type().empty()) continue;
+      walked.insert(method->full_name());
+      auto call = calls.find(method->full_name());
+      ASSERT_NE(call, calls.end()) << method->full_name() << " is recorded but this test has no call for it";
+      const CallAs as{.user = manager};
+      const grpc::Status status = call->second(as);
+      EXPECT_TRUE(status.ok()) << method->full_name() << ": " << status.error_message();
+      expected.push_back({absl::StrCat("/", service->full_name(), "/", method->name()), as, case_id});
+    }
+  }
+  EXPECT_EQ(walked.size(), calls.size()) << "a call in this test names no recorded method";
+  EXPECT_GE(walked.size(), 9u);
+
+  // Refusals: no role (UNAUTHENTICATED) and another manager's caseload (PERMISSION_DENIED)
+  // are DENIED; another tenant's case is NOT_FOUND, which the case service does not (yet)
+  // mark as a refusal, so it is FAILED.
+  {
+    CallAs no_role{.user = manager, .role = ""};
+    EXPECT_EQ(calls["clinical.case.v1.CaseService.GetCase"](no_role).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    expected.push_back({"/clinical.case.v1.CaseService/GetCase", no_role, case_id,
+                        audit::v1::ACCESS_OUTCOME_DENIED, grpc::StatusCode::UNAUTHENTICATED});
+    CallAs other_manager{.user = UniqueName("cm-other")};
+    EXPECT_EQ(calls["clinical.views.v1.ViewsService.GetCaseload"](other_manager).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+    expected.push_back({"/clinical.views.v1.ViewsService/GetCaseload", other_manager, "",
+                        audit::v1::ACCESS_OUTCOME_DENIED, grpc::StatusCode::PERMISSION_DENIED});
+    CallAs other_tenant{.user = manager, .tenant = "tenant-elsewhere"};
+    EXPECT_EQ(calls["clinical.case.v1.CaseService.GetCase"](other_tenant).error_code(), grpc::StatusCode::NOT_FOUND);
+    expected.push_back({"/clinical.case.v1.CaseService/GetCase", other_tenant, case_id,
+                        audit::v1::ACCESS_OUTCOME_FAILED, grpc::StatusCode::NOT_FOUND});
+  }
+
+  // Every call was acknowledged before it returned, so its record is below the
+  // watermarks now. Writes and exempt reads made above have no records: the topic holds
+  // exactly the expected ones.
+  const std::vector<AccessRecord> records = ReadAccessTopic(*access_topic_);
+  std::map<std::string, std::vector<const AccessRecord*>> by_trace;
+  for (const auto& record : records) by_trace[record.trace_id()].push_back(&record);
+  EXPECT_EQ(records.size(), expected.size()) << "one record per recorded call, none for anything else";
+  std::set<std::string> record_ids;
+  for (const auto& record : records) record_ids.insert(record.record_id());
+  EXPECT_EQ(record_ids.size(), records.size()) << "record ids are unique";
+  for (const Expected& call : expected) {
+    const auto& found = by_trace[call.as.trace_id];
+    ASSERT_EQ(found.size(), 1u) << call.method << " (trace " << call.as.trace_id << ")";
+    const AccessRecord& record = *found[0];
+    EXPECT_EQ(record.method(), call.method);
+    EXPECT_EQ(record.actor_id(), call.as.user) << call.method;
+    EXPECT_EQ(record.actor_role(), call.as.role) << call.method;
+    EXPECT_EQ(record.tenant_id(), call.as.tenant) << call.method;
+    EXPECT_EQ(record.purpose_of_use(), kPurpose) << call.method;
+    EXPECT_EQ(record.outcome(), call.outcome) << call.method;
+    EXPECT_EQ(record.status_code(), call.status_code) << call.method;
+    EXPECT_FALSE(record.resource_type().empty()) << call.method;
+    EXPECT_NE(record.source_address().find("127.0.0.1"), std::string::npos) << call.method;
+    EXPECT_EQ(record.record_id().size(), 36u) << call.method;
+    if (!call.case_id.empty()) {
+      EXPECT_NE(std::find(record.case_ids().begin(), record.case_ids().end(), call.case_id),
+                record.case_ids().end())
+          << call.method << " does not name the case it showed";
+    }
+  }
+}
+
+TEST_F(AccessRecordsTest, AServiceWhoseRecordsCannotBeWrittenAnswersReadsWithoutData) {
+  // A case service whose access topic the broker refuses (an illegal topic name): each
+  // record fails, so each read must fail closed. A broker outage takes the same path
+  // (libs/access/test/kafka_recorder_test.cc: UNAVAILABLE within the bound).
+  Service refusing;
+  ASSERT_NO_FATAL_FAILURE(refusing.Start(
+      "case", {"--access-topic=clinical.access.v1!refused", "--access-timeout=2s",
+               "--case-topic=" + UniqueName("access-refused-case"), "--case-topic-partitions=3",
+               "--writer-id=" + UniqueName("access-refused-w")}));
+  auto stub = cv1::CaseService::NewStub(refusing.channel);
+  const std::string case_id = OpenAssignedCase(*stub, UniqueName("cm-refused")).first;  // writes still work
+  ASSERT_FALSE(case_id.empty());
+
+  cv1::GetCaseRequest request;
+  request.set_case_id(case_id);
+  cv1::GetCaseResponse response;
+  const absl::Time started = absl::Now();
+  const grpc::Status status = stub->GetCase(Context({.user = "cm-refused"}).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_FALSE(response.has_case_()) << "no patient data without a record";
+  EXPECT_EQ(response.ByteSizeLong(), 0u);
+  EXPECT_LT(absl::Now() - started, absl::Seconds(10)) << "bounded by --access-timeout";
+  refusing.Stop();
+}
+
+}  // namespace
+}  // namespace clinical
