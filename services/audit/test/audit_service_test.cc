@@ -720,6 +720,9 @@ TEST_F(AuditServiceTest, CliVerifiesQueriesAndExports) {
 
   EXPECT_EQ(Cli({"query", "--kind=sometimes"}, &lines), 2);
   EXPECT_EQ(Cli({"frobnicate"}, &lines), 2);
+  EXPECT_EQ(Cli({"replay", "--case=case-a1", "--as-of=yesterday"}, &lines), 2);
+  EXPECT_EQ(Cli({"replay", "--case=case-a1", "--as-of=2026-01-01T00:00:00Z", "--mode=someday"}, &lines), 2);
+  EXPECT_EQ(Cli({"disclosures", "--case=case-a1", "--format=bundle"}, &lines), 2);
   EXPECT_EQ(Cli({"--role=case_manager", "chains"}, &lines), 1);  // PERMISSION_DENIED
 }
 

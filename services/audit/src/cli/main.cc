@@ -8,6 +8,8 @@
 //   clinical-audit [connection] access-report (--case=ID | --patient-mrn=MRN) [--since] [--until] [--all]
 //   clinical-audit [connection] export [filters as for query] [--format=ndjson|bundle]
 //                                      [--output=FILE] [--all]
+//   clinical-audit [connection] replay --case=ID --as-of=TIME [--mode=occurred|recorded]
+//   clinical-audit [connection] disclosures (--case=ID | --patient-mrn=MRN) [--since] [--until] [--all]
 //
 // connection: --address=HOST:PORT (CLINICAL_AUDIT_ADDRESS, default 127.0.0.1:50053),
 //             --user, --role (default auditor), --tenant (CLINICAL_AUDIT_USER/_ROLE/_TENANT),
@@ -26,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "clinical/audit/v1/audit_service.grpc.pb.h"
+#include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -45,7 +48,9 @@ const char kUsageText[] =
     "  query [--case=ID|--patient-mrn=MRN|--actor=ID] [--action=A] [--kind=event|access]\n"
     "        [--since=RFC3339] [--until=RFC3339] [--page-size=N] [--all]\n"
     "  access-report (--case=ID|--patient-mrn=MRN) [--since] [--until] [--page-size=N] [--all]\n"
-    "  export [query filters] [--format=ndjson|bundle] [--output=FILE] [--all]\n";
+    "  export [query filters] [--format=ndjson|bundle] [--output=FILE] [--all]\n"
+    "  replay --case=ID --as-of=RFC3339 [--mode=occurred|recorded]\n"
+    "  disclosures (--case=ID|--patient-mrn=MRN) [--since] [--until] [--page-size=N] [--all]\n";
 
 struct Args {
   std::string command;
@@ -86,9 +91,10 @@ class Client {
       : user_(args.Get("user", Env("CLINICAL_AUDIT_USER", ""))),
         role_(args.Get("role", Env("CLINICAL_AUDIT_ROLE", "auditor"))),
         tenant_(args.Get("tenant", Env("CLINICAL_AUDIT_TENANT", ""))),
-        stub_(v1::AuditService::NewStub(grpc::CreateChannel(
-            args.Get("address", Env("CLINICAL_AUDIT_ADDRESS", "127.0.0.1:50053")),
-            grpc::InsecureChannelCredentials()))) {
+        channel_(grpc::CreateChannel(args.Get("address", Env("CLINICAL_AUDIT_ADDRESS", "127.0.0.1:50053")),
+                                     grpc::InsecureChannelCredentials())),
+        stub_(v1::AuditService::NewStub(channel_)),
+        replay_(v1::AuditReplayService::NewStub(channel_)) {
     int seconds = 60;
     if (args.Has("timeout")) absl::SimpleAtoi(args.Get("timeout"), &seconds);
     timeout_ = absl::Seconds(seconds);
@@ -103,11 +109,14 @@ class Client {
     return context;
   }
   v1::AuditService::Stub& stub() { return *stub_; }
+  v1::AuditReplayService::Stub& replay() { return *replay_; }
 
  private:
   std::string user_, role_, tenant_;
   absl::Duration timeout_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AuditService::Stub> stub_;
+  std::unique_ptr<v1::AuditReplayService::Stub> replay_;
 };
 
 int Failed(const grpc::Status& status) {
@@ -254,6 +263,49 @@ int Export(Client& client, const Args& args) {
   return out ? 0 : kFailed;
 }
 
+// A case as of an instant, from the replay service (same process, same address).
+int Replay(Client& client, const Args& args) {
+  v1::ReplayCaseRequest request;
+  request.set_case_id(args.Get("case"));
+  if (!ParseTime(args.Get("as-of"), request.mutable_as_of())) {
+    std::cerr << "clinical-audit: --as-of must be an RFC 3339 time\n";
+    return kUsage;
+  }
+  const std::string mode = args.Get("mode", "occurred");
+  if (mode == "occurred") {
+    request.set_mode(v1::REPLAY_MODE_OCCURRED_AT);
+  } else if (mode == "recorded") {
+    request.set_mode(v1::REPLAY_MODE_RECORDED_AT);
+  } else {
+    std::cerr << "clinical-audit: --mode must be occurred or recorded\n";
+    return kUsage;
+  }
+  v1::ReplayCaseResponse response;
+  const grpc::Status status = client.replay().ReplayCase(client.Context().get(), request, &response);
+  if (!status.ok()) return Failed(status);
+  std::cout << Json(response) << "\n";
+  return 0;
+}
+
+// The accounting of disclosures (45 CFR 164.528) of a case or patient.
+int Disclosures(Client& client, const Args& args) {
+  v1::ListDisclosuresRequest request;
+  request.set_case_id(args.Get("case"));
+  request.set_patient_mrn(args.Get("patient-mrn"));
+  if (args.Has("since") && !ParseTime(args.Get("since"), request.mutable_start_time())) return kUsage;
+  if (args.Has("until") && !ParseTime(args.Get("until"), request.mutable_end_time())) return kUsage;
+  request.set_page_size(PageSize(args));
+  do {
+    v1::ListDisclosuresResponse response;
+    const grpc::Status status =
+        client.replay().ListDisclosures(client.Context().get(), request, &response);
+    if (!status.ok()) return Failed(status);
+    for (const auto& entry : response.disclosures()) std::cout << Json(entry) << "\n";
+    request.set_page_token(response.next_page_token());
+  } while (args.Has("all") && !request.page_token().empty());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -285,7 +337,9 @@ int main(int argc, char** argv) {
                  "page-token", "all"}},
       {"access-report", {"case", "patient-mrn", "since", "until", "page-size", "all"}},
       {"export", {"case", "patient-mrn", "actor", "action", "kind", "since", "until", "page-size",
-                  "format", "output", "all"}}};
+                  "format", "output", "all"}},
+      {"replay", {"case", "as-of", "mode"}},
+      {"disclosures", {"case", "patient-mrn", "since", "until", "page-size", "all"}}};
   auto command = kFlags.find(args.command);
   if (command == kFlags.end()) {
     std::cerr << kUsageText;
@@ -305,5 +359,7 @@ int main(int argc, char** argv) {
   if (args.command == "verify") return Verify(client, args);
   if (args.command == "query") return Query(client, args);
   if (args.command == "access-report") return AccessReport(client, args);
+  if (args.command == "replay") return Replay(client, args);
+  if (args.command == "disclosures") return Disclosures(client, args);
   return Export(client, args);
 }
