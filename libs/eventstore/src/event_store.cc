@@ -616,6 +616,7 @@ class EventStore::PartitionWriter {
         result.position.set_topic(options_.topic);
         result.position.set_partition(partition_);
         result.position.set_offset(records[r].slot.offset);
+        result.recorded_at = recorded_at;
       }
       for (size_t j = 0; j < snapshot_writes.size(); ++j) {
         index_.SetSnapshotOffset(snapshots[snapshot_writes[j]]->snapshot.aggregate_id(),

@@ -52,6 +52,9 @@ struct AppendResult {
   common::v1::LogPosition position;
   // True when the command id had been applied before: nothing was written now.
   bool duplicate = false;
+  // The recorded_at the store stamped on the events written now (unset for a duplicate), so
+  // a writer's in-memory state can carry the same time a replay of the log will.
+  google::protobuf::Timestamp recorded_at;
 };
 
 // A record read back from the log.
