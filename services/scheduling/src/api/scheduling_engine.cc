@@ -288,7 +288,10 @@ absl::StatusOr<Outcome> SchedulingEngine::Commit(const grpcx::Caller& caller, co
     common::v1::EventEnvelope& envelope = append.events[i];
     envelope.set_aggregate_version(appended->first_version + static_cast<int64_t>(i));
     envelope.set_command_id(command_id);
-    *envelope.mutable_recorded_at() = ToProto(now);
+    // The time the store stamped on the log, so this state equals a replay of the log's (an
+    // appointment's created_at did differ by the few ms between deciding and appending).
+    *envelope.mutable_recorded_at() =
+        appended->recorded_at.seconds() > 0 ? appended->recorded_at : ToProto(now);
     Apply(id, caller.tenant_id, events[i], envelope, appended->position);
   }
   (void)current_version;
