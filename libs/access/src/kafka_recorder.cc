@@ -147,7 +147,9 @@ class KafkaRecorder::Impl {
     spec.name = options_.topic;
     spec.partitions = options_.partitions;
     for (int attempt = 0;; ++attempt) {
-      const absl::Status status = kafka::EnsureTopics(options_.bootstrap, {spec}, absl::Seconds(10));
+      // Short attempts: shutdown joins this thread, so one attempt bounds how long a
+      // service with an unreachable broker takes to stop.
+      const absl::Status status = kafka::EnsureTopics(options_.bootstrap, {spec}, absl::Seconds(3));
       if (status.ok()) {
         topic_ready_ = true;
         logger_.Info("access topic ready", {{"topic", options_.topic}});

@@ -3,6 +3,8 @@
 
 #include "clinical/access/policy.h"
 #include "clinical/access/record.h"
+#include "clinical/audit/v1/audit_service.pb.h"
+#include "clinical/audit/v1/replay_service.pb.h"
 #include "clinical/case/v1/case_service.pb.h"
 #include "clinical/notification/v1/notification_service.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.pb.h"
@@ -18,7 +20,9 @@ std::vector<const google::protobuf::ServiceDescriptor*> PlatformServices() {
   return {case_::v1::GetCaseRequest::descriptor()->file()->FindServiceByName("CaseService"),
           scheduling::v1::GetAppointmentRequest::descriptor()->file()->FindServiceByName("SchedulingService"),
           views::v1::GetCaseloadRequest::descriptor()->file()->FindServiceByName("ViewsService"),
-          notification::v1::ListInboxRequest::descriptor()->file()->FindServiceByName("NotificationService")};
+          notification::v1::ListInboxRequest::descriptor()->file()->FindServiceByName("NotificationService"),
+          audit::v1::QueryRecordsRequest::descriptor()->file()->FindServiceByName("AuditService"),
+          audit::v1::ReplayCaseRequest::descriptor()->file()->FindServiceByName("AuditReplayService")};
 }
 
 TEST(AccessPolicyTest, FindsTheOptionOfAnnotatedReads) {
@@ -70,8 +74,23 @@ TEST(AccessPolicyTest, EveryAnnotationInTheServiceProtosIsValid) {
           << ValidatePolicy(*method, method->options().GetExtension(common::v1::access));
     }
   }
-  // Case (2) and scheduling (4) at least; the e2e test checks that every read has one.
-  EXPECT_GE(annotated, 6);
+  // Case (2), scheduling (4), views (5), notification (4), audit (5 + 2).
+  EXPECT_GE(annotated, 22);
+}
+
+TEST(AccessPolicyTest, EveryReadOfEveryServiceCarriesTheOption) {
+  // The same rule the e2e test enforces on the running services, here for every service
+  // proto including those the e2e test does not start (the audit services).
+  for (const auto* service : PlatformServices()) {
+    ASSERT_NE(service, nullptr);
+    for (int i = 0; i < service->method_count(); ++i) {
+      const auto* method = service->method(i);
+      if (IsRead(*method)) {
+        EXPECT_TRUE(method->options().HasExtension(common::v1::access))
+            << method->full_name() << " is a read without the access option";
+      }
+    }
+  }
 }
 
 TEST(AccessPolicyTest, ValidationRejectsBrokenPolicies) {
