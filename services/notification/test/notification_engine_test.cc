@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -77,14 +78,20 @@ class NotificationEngineTest : public ::testing::Test {
         options_, [this] { return now_; }, logger_);
   }
 
-  // A fresh engine rebuilt from the log, as after a restart.
-  std::unique_ptr<NotificationEngine> Restarted() {
+  // A fresh engine rebuilt from the log, as after a restart. `first` are replayed before
+  // the rest (the topic's partitions interleave in any order).
+  std::unique_ptr<NotificationEngine> Restarted(
+      const std::function<bool(const common::v1::EventEnvelope&)>& first = nullptr) {
     auto engine = MakeEngine();
-    for (const auto& event : log_.events()) {
-      eventstore::LoggedEvent logged;
-      logged.envelope = event;
-      EXPECT_TRUE(engine->Replay(logged).ok());
+    for (bool early : {true, false}) {
+      for (const auto& event : log_.events()) {
+        if ((first && first(event)) != early) continue;
+        eventstore::LoggedEvent logged;
+        logged.envelope = event;
+        EXPECT_TRUE(engine->Replay(logged).ok());
+      }
     }
+    engine->FinishReplay();
     return engine;
   }
 
@@ -349,7 +356,15 @@ TEST_F(NotificationEngineTest, PreferencesNameAnEndpointDriveTheWebhookAndSurviv
   EXPECT_EQ(due->webhook_secret, "endpoint-secret");
   EXPECT_EQ(due->notification.recipient_id, "cm-1");
 
-  auto restarted = Restarted();
+  // Restarted with the notification replayed before the preferences (another partition):
+  // the webhook is still queued, from the final preferences.
+  auto restarted = Restarted([](const common::v1::EventEnvelope& e) {
+    return e.payload().Is<nv1::NotificationCreated>();
+  });
+  auto requeued = restarted->NextDueWebhook(now_, &next);
+  ASSERT_TRUE(requeued.has_value());
+  EXPECT_EQ(requeued->notification.notification_id, due->notification.notification_id);
+  EXPECT_EQ(requeued->webhook_secret, "endpoint-secret");
   auto after = restarted->GetPreferences(Caller("cm-1"), get);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->version(), 1);

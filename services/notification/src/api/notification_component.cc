@@ -446,6 +446,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
       config.GetDuration("replay-timeout"));
   if (!read.ok()) return read;
   if (!replay_error.ok()) return replay_error;
+  runtime->engine->FinishReplay();
   logger.Info("replayed", {{"topic", topic},
                            {"events", events},
                            {"notifications", static_cast<int64_t>(runtime->engine->notification_count())},

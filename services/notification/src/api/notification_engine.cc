@@ -171,16 +171,14 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
     v1::Notification n = created.notification();
     n.set_version(version);
     inbox_[InboxKey(n.tenant_id(), n.recipient_id())].push_back(id);
-    auto settings = SettingsLocked(n.tenant_id(), n.recipient_id());
     // History older than max_event_age is not sent again when recipients gain a webhook.
-    if (settings.has_value() && !settings->webhook_url.empty() &&
-        clock_() - FromProto(n.created_at()) <= options_.max_event_age) {
-      RecipientSettings rs = *settings;
-      rs.preferences.channels.insert(Channel::kWebhook);
-      DeliveryPlan plan = PlanDelivery(FromMessage(n), rs.preferences, FromProto(n.created_at()));
-      auto at = plan.send_at.find(Channel::kWebhook);
-      if (!plan.suppressed && at != plan.send_at.end()) {
-        pending_webhooks_[id] = PendingWebhook{0, at->second};
+    if (clock_() - FromProto(n.created_at()) <= options_.max_event_age) {
+      if (replaying_) {
+        // The recipient's PreferencesSet may come later in the replay (another partition):
+        // queue it now, FinishReplay decides with the preferences as they finally are.
+        pending_webhooks_[id] = PendingWebhook{0, FromProto(n.created_at())};
+      } else if (auto at = FirstWebhookAttemptLocked(n)) {
+        pending_webhooks_[id] = PendingWebhook{0, *at};
       }
     }
     notifications_[id] = std::move(n);
@@ -246,10 +244,41 @@ void NotificationEngine::ApplyLocked(const common::v1::EventEnvelope& envelope,
   }
 }
 
+std::optional<absl::Time> NotificationEngine::FirstWebhookAttemptLocked(
+    const v1::Notification& n) const {
+  auto settings = SettingsLocked(n.tenant_id(), n.recipient_id());
+  if (!settings.has_value() || settings->webhook_url.empty()) return std::nullopt;
+  settings->preferences.channels.insert(Channel::kWebhook);
+  DeliveryPlan plan = PlanDelivery(FromMessage(n), settings->preferences, FromProto(n.created_at()));
+  auto at = plan.send_at.find(Channel::kWebhook);
+  if (plan.suppressed || at == plan.send_at.end()) return std::nullopt;
+  return at->second;
+}
+
 absl::Status NotificationEngine::Replay(const eventstore::LoggedEvent& logged) {
   std::lock_guard<std::mutex> lock(mutex_);
+  replaying_ = true;
   ApplyLocked(logged.envelope, logged.envelope.aggregate_version());
+  replaying_ = false;
   return absl::OkStatus();
+}
+
+void NotificationEngine::FinishReplay() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = pending_webhooks_.begin(); it != pending_webhooks_.end();) {
+    // Resends and series under way were asked for / started with a webhook: they go on.
+    if (it->second.generation > 0 || it->second.attempts_made > 0) {
+      ++it;
+      continue;
+    }
+    auto at = FirstWebhookAttemptLocked(notifications_.at(it->first));
+    if (!at.has_value()) {
+      it = pending_webhooks_.erase(it);
+    } else {
+      it->second.not_before = *at;
+      ++it;
+    }
+  }
 }
 
 absl::Status NotificationEngine::OnSourceEvent(const common::v1::EventEnvelope& envelope) {

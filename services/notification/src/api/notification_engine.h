@@ -80,6 +80,9 @@ class NotificationEngine {
 
   // Applies one event of the notification topic (startup replay).
   absl::Status Replay(const eventstore::LoggedEvent& logged);
+  // After the last Replay: decides the webhook queue with the final preferences (a
+  // recipient's PreferencesSet may be replayed after their notifications).
+  void FinishReplay();
 
   // Handles one event of the case or scheduling topic: folds routing, stores the timers it
   // sets or cancels (TimerScheduled / TimerCancelled, once per causing event), evaluates the
@@ -152,6 +155,9 @@ class NotificationEngine {
   void ApplyLocked(const common::v1::EventEnvelope& envelope, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status CheckOwnInbox(const grpcx::Caller& caller, const std::string& recipient_id) const;
+  // When the first webhook attempt of `n` is due (quiet hours), or none (no webhook, opted out).
+  std::optional<absl::Time> FirstWebhookAttemptLocked(const v1::Notification& n) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::optional<RecipientSettings> SettingsLocked(const std::string& tenant_id,
                                                   const std::string& recipient_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -191,6 +197,7 @@ class NotificationEngine {
   // Pending timers ordered by due time (the min-heap the timer worker reads).
   std::set<std::pair<absl::Time, std::string>> due_ ABSL_GUARDED_BY(mutex_);
   bool timers_ready_ ABSL_GUARDED_BY(mutex_) = false;
+  bool replaying_ ABSL_GUARDED_BY(mutex_) = false;
   int64_t timers_fired_ ABSL_GUARDED_BY(mutex_) = 0;
   struct StoredPreferences {
     v1::RecipientPreferences preferences;
