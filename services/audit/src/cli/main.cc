@@ -2,6 +2,11 @@
 //
 //   clinical-audit [connection] chains
 //   clinical-audit [connection] verify --chain=<topic>/<partition> [--from=N] [--to=N]
+//   clinical-audit verify --offline --kafka-bootstrap=H:P --redis=H:P --public-key=FILE
+//                         [--key-root=audit] [--access-topic=T] [--checkpoint-topic=T]
+//                         [--chain=...] [--from=N] [--to=N]
+//     (no service involved: reads the log from Redis, the sources and checkpoints from
+//     Kafka, and checks the signatures with the public key only)
 //   clinical-audit [connection] query [--case=ID | --patient-mrn=MRN | --actor=ID] [--action=A]
 //                                     [--kind=event|access] [--since=TIME] [--until=TIME]
 //                                     [--page-size=N] [--all]
@@ -19,6 +24,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -29,6 +35,8 @@
 #include "absl/time/time.h"
 #include "clinical/audit/v1/audit_service.grpc.pb.h"
 #include "clinical/audit/v1/replay_service.grpc.pb.h"
+#include "audit_log.h"
+#include "checkpoint.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -45,6 +53,8 @@ const char kUsageText[] =
     "usage: clinical-audit [--address=HOST:PORT] [--user=ID] [--role=ROLE] [--tenant=ID]\n"
     "                      (chains | verify | query | access-report | export) [options]\n"
     "  verify --chain=<topic>/<partition> [--from=N] [--to=N]\n"
+    "  verify --offline --kafka-bootstrap=H:P --redis=H:P --public-key=FILE [--key-root=audit]\n"
+    "         [--access-topic=T] [--checkpoint-topic=T] [--chain=...] [--from=N] [--to=N]\n"
     "  query [--case=ID|--patient-mrn=MRN|--actor=ID] [--action=A] [--kind=event|access]\n"
     "        [--since=RFC3339] [--until=RFC3339] [--page-size=N] [--all]\n"
     "  access-report (--case=ID|--patient-mrn=MRN) [--since] [--until] [--page-size=N] [--all]\n"
@@ -193,6 +203,64 @@ int Verify(Client& client, const Args& args) {
   return exit_code;
 }
 
+// Verification without the service: the same checks (src/domain/verify.cc) over what this
+// process reads itself, trusting nothing but the public key.
+int VerifyOffline(const Args& args) {
+  clinical::audit::AuditLogOptions options;
+  options.kafka_bootstrap = args.Get("kafka-bootstrap");
+  const std::string redis = args.Get("redis", "127.0.0.1:6379");
+  const size_t colon = redis.rfind(':');
+  if (options.kafka_bootstrap.empty() || colon == std::string::npos ||
+      !absl::SimpleAtoi(redis.substr(colon + 1), &options.redis_port) || !args.Has("public-key")) {
+    std::cerr << "clinical-audit: verify --offline needs --kafka-bootstrap, --redis=HOST:PORT and --public-key\n";
+    return kUsage;
+  }
+  options.redis_host = redis.substr(0, colon);
+  options.key_root = args.Get("key-root", "audit");
+  options.access_topic = args.Get("access-topic", "clinical.access.v1");
+  options.checkpoint_topic = args.Get("checkpoint-topic", "clinical.audit.checkpoints.v1");
+  std::ifstream key_file(args.Get("public-key"), std::ios::binary);
+  std::ostringstream pem;
+  pem << key_file.rdbuf();
+  auto verifier = clinical::audit::CheckpointVerifier::FromPem(pem.str());
+  if (!key_file || !verifier.ok()) {
+    std::cerr << "clinical-audit: --public-key is not a readable Ed25519 public key (PEM)\n";
+    return kUsage;
+  }
+  std::vector<std::string> chains;
+  if (args.Has("chain")) {
+    chains.push_back(args.Get("chain"));
+  } else {
+    clinical::audit::AuditLog lister(options, verifier->get());
+    auto heads = lister.ListChains();
+    if (!heads.ok()) {
+      std::cerr << "clinical-audit: " << heads.status() << "\n";
+      return kFailed;
+    }
+    for (const auto& head : *heads) chains.push_back(head.chain_id());
+  }
+  // Every chain's topic other than the access topic holds event envelopes.
+  for (const std::string& chain : chains) {
+    const std::string topic = chain.substr(0, chain.rfind('/'));
+    if (topic != options.access_topic) options.event_topics.push_back(topic);
+  }
+  clinical::audit::AuditLog log(options, verifier->get());
+  int64_t from = 0, to = 0;
+  if (args.Has("from")) absl::SimpleAtoi(args.Get("from"), &from);
+  if (args.Has("to")) absl::SimpleAtoi(args.Get("to"), &to);
+  int exit_code = 0;
+  for (const std::string& chain : chains) {
+    auto result = log.Verify(chain, from, to);
+    if (!result.ok()) {
+      std::cerr << "clinical-audit: " << chain << ": " << result.status() << "\n";
+      return kFailed;
+    }
+    std::cout << Json(*result) << "\n";
+    if (!result->ok()) exit_code = kMismatch;
+  }
+  return exit_code;
+}
+
 int Query(Client& client, const Args& args) {
   v1::QueryRecordsRequest request;
   if (!Filter(args, request.mutable_filter())) return kUsage;
@@ -332,7 +400,8 @@ int main(int argc, char** argv) {
   }
   static const std::map<std::string, std::vector<std::string>> kFlags = {
       {"chains", {}},
-      {"verify", {"chain", "from", "to"}},
+      {"verify", {"chain", "from", "to", "offline", "kafka-bootstrap", "redis", "public-key",
+                  "key-root", "access-topic", "checkpoint-topic"}},
       {"query", {"case", "patient-mrn", "actor", "action", "kind", "since", "until", "page-size",
                  "page-token", "all"}},
       {"access-report", {"case", "patient-mrn", "since", "until", "page-size", "all"}},
@@ -354,6 +423,7 @@ int main(int argc, char** argv) {
       return kUsage;
     }
   }
+  if (args.command == "verify" && args.Has("offline")) return VerifyOffline(args);
   Client client(args);
   if (args.command == "chains") return Chains(client);
   if (args.command == "verify") return Verify(client, args);
