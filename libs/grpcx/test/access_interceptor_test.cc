@@ -117,6 +117,23 @@ class AccessInterceptorTest : public ::testing::Test {
     return case_stub_->GetCase(&ctx, request, response);
   }
 
+  // Reads a whole inbox stream (at most 10 messages); returns its status and counts the
+  // messages and those carrying a notification.
+  grpc::Status ReadInboxStream(int* messages, int* with_data) {
+    grpc::ClientContext context;
+    SetCaller(context);
+    notificationv1::SubscribeInboxRequest request;
+    request.set_recipient_id("cm-7");
+    auto reader = notification_stub_->SubscribeInbox(&context, request);
+    notificationv1::SubscribeInboxResponse message;
+    *messages = *with_data = 0;
+    while (*messages < 10 && reader->Read(&message)) {
+      ++*messages;
+      if (message.has_notification()) ++*with_data;
+    }
+    return reader->Finish();
+  }
+
   std::ostringstream log_;
   logging::Logger logger_{"test", log_};
   FakeCaseService cases_;
@@ -221,16 +238,10 @@ TEST_F(AccessInterceptorTest, RefusalsAreDeniedAndTheMarkerNeverReachesTheClient
 TEST_F(AccessInterceptorTest, AServerStreamIsOneRecordAtItsFirstMessage) {
   FakeRecorder recorder;
   StartHost(&recorder);
-  grpc::ClientContext context;
-  SetCaller(context);
-  notificationv1::SubscribeInboxRequest request;
-  request.set_recipient_id("cm-7");
-  auto reader = notification_stub_->SubscribeInbox(&context, request);
-  notificationv1::SubscribeInboxResponse message;
-  int received = 0;
-  while (reader->Read(&message)) ++received;
-  ASSERT_TRUE(reader->Finish().ok());
+  int received = 0, with_data = 0;
+  ASSERT_TRUE(ReadInboxStream(&received, &with_data).ok());
   EXPECT_EQ(received, 3);
+  EXPECT_EQ(with_data, 3);
   const auto records = recorder.attempts();
   ASSERT_EQ(records.size(), 1u) << "one record per stream, not per message";
   EXPECT_EQ(records[0].outcome(), audit::v1::ACCESS_OUTCOME_ALLOWED);
@@ -243,17 +254,8 @@ TEST_F(AccessInterceptorTest, AStreamWhoseRecordFailsSendsNoData) {
   FakeRecorder recorder;
   recorder.set_fail(true);
   StartHost(&recorder);
-  grpc::ClientContext context;
-  SetCaller(context);
-  notificationv1::SubscribeInboxRequest request;
-  request.set_recipient_id("cm-7");
-  auto reader = notification_stub_->SubscribeInbox(&context, request);
-  notificationv1::SubscribeInboxResponse message;
-  int with_data = 0;
-  for (int i = 0; i < 10 && reader->Read(&message); ++i) {
-    if (message.has_notification()) ++with_data;
-  }
-  const grpc::Status status = reader->Finish();
+  int received = 0, with_data = 0;
+  const grpc::Status status = ReadInboxStream(&received, &with_data);
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(with_data, 0) << "no notification leaves without a record";
   EXPECT_EQ(recorder.attempts().size(), 1u);
