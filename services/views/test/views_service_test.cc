@@ -581,9 +581,7 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
 
   // Outcomes of the manager: over the periods of A's and B's starts (the same month unless
   // the test runs at a month's last half hour), one kept and one no-show.
-  int64_t kept = 0, no_show = 0;
-  std::set<std::string> months;
-  for (absl::Time at : {a_start, b_start}) {
+  auto outcomes_at = [&](absl::Time at, vv1::GetOutcomesResponse* figures) {
     vv1::GetOutcomesRequest outcomes;
     outcomes.set_dimension(vv1::DIMENSION_CASE_MANAGER);
     outcomes.set_group_id(cm);
@@ -591,8 +589,13 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
     *outcomes.mutable_period_at() = Ts(at);
     *outcomes.add_min_positions() = closed;
     *outcomes.add_min_positions() = noshowed.position();
-    vv1::GetOutcomesResponse figures;
-    status = stub->GetOutcomes(Context({}).get(), outcomes, &figures);
+    return stub->GetOutcomes(Context({}).get(), outcomes, figures);
+  };
+  int64_t kept = 0, no_show = 0;
+  std::set<std::string> months;
+  vv1::GetOutcomesResponse figures;
+  for (absl::Time at : {a_start, b_start}) {
+    status = outcomes_at(at, &figures);
     ASSERT_TRUE(status.ok()) << status.error_message();
     if (!months.insert(figures.period()).second) continue;
     kept += figures.appointments_kept();
@@ -601,14 +604,7 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   }
   EXPECT_EQ(kept, 1);
   EXPECT_EQ(no_show, 1);
-  vv1::GetOutcomesRequest outcomes;
-  outcomes.set_dimension(vv1::DIMENSION_CASE_MANAGER);
-  outcomes.set_group_id(cm);
-  outcomes.set_period_kind(vv1::PERIOD_KIND_MONTH);
-  *outcomes.mutable_period_at() = Ts(absl::Now());
-  *outcomes.add_min_positions() = closed;
-  vv1::GetOutcomesResponse figures;
-  status = stub->GetOutcomes(Context({}).get(), outcomes, &figures);
+  status = outcomes_at(absl::Now(), &figures);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(figures.cases_closed(), 1);
   EXPECT_EQ(figures.closure_goals(), 2);
@@ -643,9 +639,12 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(listed.rollups_size(), 0);
   // Outcomes are not summed per supervisor.
-  outcomes.set_dimension(vv1::DIMENSION_SUPERVISOR);
-  outcomes.set_group_id("sup-n");
-  status = stub->GetOutcomes(Context({}).get(), outcomes, &figures);
+  vv1::GetOutcomesRequest per_supervisor;
+  per_supervisor.set_dimension(vv1::DIMENSION_SUPERVISOR);
+  per_supervisor.set_group_id("sup-n");
+  per_supervisor.set_period_kind(vv1::PERIOD_KIND_MONTH);
+  *per_supervisor.mutable_period_at() = Ts(absl::Now());
+  status = stub->GetOutcomes(Context({}).get(), per_supervisor, &figures);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
   views.Stop();

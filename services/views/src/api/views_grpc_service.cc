@@ -139,13 +139,26 @@ absl::StatusOr<std::map<std::string, int>> ParseThresholds(const std::string& te
   return out;
 }
 
-absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
-    const std::string& path) {
+namespace {
+
+// The JSON document of a file; INVALID_ARGUMENT naming `what` when unreadable or not JSON.
+absl::StatusOr<nlohmann::json> ReadJson(const std::string& path, const std::string& what) {
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError("organisation file cannot be read");
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, " cannot be read"));
   std::stringstream text;
   text << in.rdbuf();
   auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(what, " is not JSON"));
+  return json;
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
+    const std::string& path) {
+  auto document = ReadJson(path, "organisation file");
+  if (!document.ok()) return document.status();
+  nlohmann::json& json = *document;
   if (!json.is_object() || !json.contains("tenants") || !json["tenants"].is_object()) {
     return absl::InvalidArgumentError("organisation file: no 'tenants' object");
   }
@@ -168,11 +181,9 @@ absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOr
 
 absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadLimits(
     const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError("programs file cannot be read");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  auto document = ReadJson(path, "programs file");
+  if (!document.ok()) return document.status();
+  nlohmann::json& json = *document;
   if (!json.is_object()) return absl::InvalidArgumentError("programs file is not a JSON object");
   std::map<std::pair<std::string, std::string>, int> out;
   auto read = [&](const std::string& tenant, const nlohmann::json& entry) -> absl::Status {

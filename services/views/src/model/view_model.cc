@@ -346,6 +346,17 @@ return 1
 
 int64_t Seconds(const google::protobuf::Timestamp& t) { return t.seconds(); }
 
+// Tenant and aggregate ids become parts of keys (see IsKeySafeId).
+absl::Status CheckEnvelopeIds(const common::v1::EventEnvelope& envelope) {
+  if (!IsKeySafeId(envelope.tenant_id())) {
+    return absl::InvalidArgumentError("views: tenant_id is missing or has unsupported characters");
+  }
+  if (!IsKeySafeId(envelope.aggregate_id())) {
+    return absl::InvalidArgumentError("views: aggregate_id is missing or has unsupported characters");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsKeySafeId(const std::string& id) {
@@ -400,12 +411,7 @@ absl::Status CaseViewModel::TranslateScheduling(const common::v1::EventEnvelope&
     return absl::InvalidArgumentError(
         absl::StrCat("views: not a known scheduling event (type ", envelope.event_type(), ")"));
   }
-  if (!IsKeySafeId(envelope.tenant_id())) {
-    return absl::InvalidArgumentError("views: tenant_id is missing or has unsupported characters");
-  }
-  if (!IsKeySafeId(envelope.aggregate_id())) {
-    return absl::InvalidArgumentError("views: aggregate_id is missing or has unsupported characters");
-  }
+  if (auto ids = CheckEnvelopeIds(envelope); !ids.ok()) return ids;
   std::vector<std::string> args = {keys.prefix(), envelope.tenant_id(), envelope.aggregate_id(), ""};
   auto occurrence = [&](int32_t index, const google::protobuf::Timestamp& start) {
     const absl::Time at = absl::FromUnixSeconds(start.seconds());
@@ -463,12 +469,7 @@ absl::Status CaseViewModel::Translate(const common::v1::EventEnvelope& envelope,
     return absl::InvalidArgumentError(
         absl::StrCat("views: not a known case event (type ", envelope.event_type(), ")"));
   }
-  if (!IsKeySafeId(envelope.tenant_id())) {
-    return absl::InvalidArgumentError("views: tenant_id is missing or has unsupported characters");
-  }
-  if (!IsKeySafeId(envelope.aggregate_id())) {
-    return absl::InvalidArgumentError("views: aggregate_id is missing or has unsupported characters");
-  }
+  if (auto ids = CheckEnvelopeIds(envelope); !ids.ok()) return ids;
   const v1::CaseEvent& e = decoded->body;
   const absl::Time at = decoded->occurred_at;
   std::vector<std::string> args = {keys.prefix(),
@@ -489,6 +490,13 @@ absl::Status CaseViewModel::Translate(const common::v1::EventEnvelope& envelope,
   };
   auto op = [&](const char* name) { args[3] = name; };
   auto n = [&](int64_t value) { args.push_back(absl::StrCat(value)); };
+  // Goals (kind g) and tasks (kind t): the id is a hash field / set member, not part of a key.
+  auto due = [&](const char* name, const char* kind, const std::string& id, bool open) {
+    op(name);
+    args.push_back(kind);
+    args.push_back(id);
+    n(open ? 1 : 0);
+  };
   switch (e.event_case()) {
     case v1::CaseEvent::kCaseOpened: {
       const auto& o = e.case_opened();
@@ -569,35 +577,22 @@ absl::Status CaseViewModel::Translate(const common::v1::EventEnvelope& envelope,
       n(std::max(0, closed.goals_achieved()));
       break;
     }
-    case v1::CaseEvent::kGoalAdded: {
-      const auto& g = e.goal_added();
-      op("due_add");
-      args.push_back("g");
-      args.push_back(g.goal_id());  // a hash field / set member, not part of a key
-      n(IsOpenGoal(g.lifecycle_status()) ? 1 : 0);
-      n(GoalDueAt(g.target_date()).value_or(0));
+    case v1::CaseEvent::kGoalAdded:
+      due("due_add", "g", e.goal_added().goal_id(), IsOpenGoal(e.goal_added().lifecycle_status()));
+      n(GoalDueAt(e.goal_added().target_date()).value_or(0));
       break;
-    }
     case v1::CaseEvent::kGoalStatusChanged:
-      op("due_st");
-      args.push_back("g");
-      args.push_back(e.goal_status_changed().goal_id());
-      n(IsOpenGoal(e.goal_status_changed().to()) ? 1 : 0);
+      due("due_st", "g", e.goal_status_changed().goal_id(), IsOpenGoal(e.goal_status_changed().to()));
       break;
     case v1::CaseEvent::kCareTaskAdded: {
       const auto& t = e.care_task_added();
-      op("due_add");
-      args.push_back("t");
-      args.push_back(t.task_id());
-      n(IsOpenTask(t.status()) ? 1 : 0);
+      due("due_add", "t", t.task_id(), IsOpenTask(t.status()));
       n(t.has_due_at() ? std::max<int64_t>(0, t.due_at().seconds()) : 0);
       break;
     }
     case v1::CaseEvent::kCareTaskStatusChanged:
-      op("due_st");
-      args.push_back("t");
-      args.push_back(e.care_task_status_changed().task_id());
-      n(IsOpenTask(e.care_task_status_changed().to()) ? 1 : 0);
+      due("due_st", "t", e.care_task_status_changed().task_id(),
+          IsOpenTask(e.care_task_status_changed().to()));
       break;
     case v1::CaseEvent::kCaseReopened:
       op("reopen");
