@@ -3,12 +3,14 @@
 #include "audit_component.h"
 #include "clinical/grpcx/service_host.h"
 #include "clinical/grpcx/shutdown_signal.h"
+#include "replay_component.h"
 
 int main(int argc, char** argv) {
   // First: block SIGTERM/SIGINT before any thread exists (see ShutdownSignal).
   clinical::grpcx::ShutdownSignal shutdown;
   clinical::grpcx::ServiceSpec spec = clinical::audit::AuditServiceSpec();
-  // More components of this process register here, e.g.
-  //   clinical::audit::AddComponent(spec, clinical::audit::ReplayComponent());
+  // Time travel and disclosures (docs/audit-replay.md).
+  clinical::audit::AddComponent(
+      spec, {clinical::audit::replay::ReplayOptions(), clinical::audit::replay::SetUpReplay});
   return clinical::grpcx::RunService(spec, shutdown, argc, argv);
 }
