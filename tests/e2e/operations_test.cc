@@ -272,7 +272,7 @@ TEST_P(SigtermUnderLoadTest, DrainsInFlightCallsExitsZeroAndLosesNothingAcknowle
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryService, SigtermUnderLoadTest, ::testing::ValuesIn(DrainCases()),
-                         [](const ::testing::TestParamInfo<DrainCase>& info) { return info.param.service; });
+                         [](const ::testing::TestParamInfo<DrainCase>& param) { return param.param.service; });
 
 std::string HttpGet(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

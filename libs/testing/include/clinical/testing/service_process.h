@@ -18,9 +18,9 @@ struct ServiceLaunch {
   // The service's folder name: "case", "scheduling", "audit", "notification", "views".
   std::string service;
   // Flags after the standard ones (--grpc-port=0 --metrics-port=0 --shutdown-grace=...).
-  std::vector<std::string> args;
+  std::vector<std::string> args = {};
   // Environment on top of PlatformEnvironment() (topics, writer ids, files).
-  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> env = {};
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Bound on start-up: listening, metrics listening, then readiness SERVING.
   absl::Duration ready_timeout = absl::Seconds(90);
