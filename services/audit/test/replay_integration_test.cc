@@ -19,6 +19,7 @@
 #include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
@@ -37,6 +38,7 @@ namespace av1 = ::clinical::audit::v1;
 namespace cv1 = ::clinical::case_::v1;
 namespace sv1 = ::clinical::scheduling::v1;
 using ::clinical::testing::Subprocess;
+using ::clinical::testing::FieldsOf;
 using ::clinical::testing::UniqueName;
 using google::protobuf::util::MessageDifferencer;
 using google::protobuf::util::TimeUtil;
@@ -57,18 +59,6 @@ std::unique_ptr<grpc::ClientContext> As(const std::string& user, const std::stri
   context->AddMetadata("x-clinical-role", role);
   context->AddMetadata("x-clinical-tenant", tenant);
   return context;
-}
-
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  google::rpc::Status details;
-  std::vector<std::string> out;
-  if (!details.ParseFromString(status.error_details())) return out;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (!any.UnpackTo(&bad)) continue;
-    for (const auto& v : bad.field_violations()) out.push_back(v.field());
-  }
-  return out;
 }
 
 std::string Diff(const google::protobuf::Message& a, const google::protobuf::Message& b) {

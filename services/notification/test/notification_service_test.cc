@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
@@ -37,6 +38,7 @@ namespace {
 namespace cv1 = ::clinical::case_::v1;
 namespace nv1 = ::clinical::notification::v1;
 using ::clinical::testing::Subprocess;
+using ::clinical::testing::FieldsOf;
 using ::clinical::testing::UniqueName;
 
 constexpr char kTenant[] = "tenant-n";
@@ -97,19 +99,6 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& user,
   context->AddMetadata("x-clinical-role", role);
   context->AddMetadata("x-clinical-tenant", kTenant);
   return context;
-}
-
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  google::rpc::Status details;
-  std::vector<std::string> out;
-  if (!details.ParseFromString(status.error_details())) return out;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) out.push_back(v.field());
-    }
-  }
-  return out;
 }
 
 class NotificationServiceTest : public ::testing::Test {

@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
+#include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
@@ -37,6 +38,7 @@ namespace cv1 = ::clinical::case_::v1;
 namespace vv1 = ::clinical::views::v1;
 namespace sv1 = ::clinical::scheduling::v1;
 using ::clinical::testing::Platform;
+using ::clinical::testing::FieldsOf;
 using ::clinical::testing::Subprocess;
 using ::clinical::testing::UniqueName;
 
@@ -207,8 +209,6 @@ class Cases {
   std::unique_ptr<cv1::CaseService::Stub> stub_;
 };
 
-std::vector<std::string> FieldsOf(const grpc::Status& status);
-
 // Runs one case command through the stub (method pointer), expecting OK; returns its position.
 template <typename Request, typename Response>
 common::v1::LogPosition CaseCommand(cv1::CaseService::Stub* stub,
@@ -232,19 +232,6 @@ google::protobuf::Timestamp Ts(absl::Time t) {
 }
 
 std::string Day(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
-
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  google::rpc::Status details;
-  std::vector<std::string> fields;
-  if (!details.ParseFromString(status.error_details())) return fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
 
 TEST(ViewsServiceTest, CommandPositionPassedToQueryShowsItsEffect) {
   const std::string topic = UniqueName("views-test-case");
