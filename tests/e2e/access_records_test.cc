@@ -1,4 +1,4 @@
-// Access records end to end (issue #8): the case, scheduling, views and notification
+// Access records end to end (issue #8): the case, scheduling, views, notification and audit
 // services run as real processes writing access records to a topic of this test. The test
 // walks every method of their service descriptors: every read (a request without
 // command_id) must carry the clinical.common.v1.access option, and every recorded read is
@@ -19,6 +19,8 @@
 #include "absl/strings/str_join.h"
 #include "clinical/access/policy.h"
 #include "clinical/audit/v1/access.pb.h"
+#include "clinical/audit/v1/audit_service.grpc.pb.h"
+#include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/kafka/client_config.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
@@ -42,6 +44,7 @@ namespace cv1 = case_::v1;
 namespace sv1 = scheduling::v1;
 namespace vv1 = views::v1;
 namespace nv1 = notification::v1;
+namespace av1 = audit::v1;
 using audit::v1::AccessRecord;
 using testing::Subprocess;
 using testing::UniqueName;
@@ -53,7 +56,8 @@ constexpr char kPurpose[] = "TREAT";
 const std::vector<std::string>& ServiceNames() {
   static const auto* names = new std::vector<std::string>{
       "clinical.case.v1.CaseService", "clinical.scheduling.v1.SchedulingService",
-      "clinical.views.v1.ViewsService", "clinical.notification.v1.NotificationService"};
+      "clinical.views.v1.ViewsService", "clinical.notification.v1.NotificationService",
+      "clinical.audit.v1.AuditService", "clinical.audit.v1.AuditReplayService"};
   return *names;
 }
 
@@ -206,6 +210,7 @@ class AccessRecordsTest : public ::testing::Test {
     scheduling_ = new Service();
     views_ = new Service();
     notification_ = new Service();
+    audit_ = new Service();
     cases_->Start("case", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
                            "--writer-id=" + UniqueName("access-case-w")});
     scheduling_->Start("scheduling", {access, "--scheduling-topic=" + scheduling_topic,
@@ -219,9 +224,14 @@ class AccessRecordsTest : public ::testing::Test {
                           "--notification-topic-partitions=3", "--case-topic=" + case_topic,
                           "--scheduling-topic=" + scheduling_topic, "--source-topic-partitions=3",
                           "--writer-id=" + UniqueName("access-notif-w")});
+    // The audit service chains this test's topics (and records its own reads too).
+    audit_->Start("audit", {access, "--audit-topic=" + UniqueName("access-audit-cp"),
+                            "--audit-key-root=" + UniqueName("access-audit"),
+                            "--audit-source-topics=" + case_topic + "," + scheduling_topic,
+                            "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic});
   }
   static void TearDownTestSuite() {
-    for (Service* service : {notification_, views_, scheduling_, cases_}) {
+    for (Service* service : {audit_, notification_, views_, scheduling_, cases_}) {
       if (service != nullptr) service->Stop();
       delete service;
     }
@@ -230,12 +240,15 @@ class AccessRecordsTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(cases_->channel != nullptr && scheduling_->channel != nullptr &&
-                views_->channel != nullptr && notification_->channel != nullptr)
+                views_->channel != nullptr && notification_->channel != nullptr &&
+                audit_->channel != nullptr)
         << "a service did not start";
     case_stub_ = cv1::CaseService::NewStub(cases_->channel);
     scheduling_stub_ = sv1::SchedulingService::NewStub(scheduling_->channel);
     views_stub_ = vv1::ViewsService::NewStub(views_->channel);
     notification_stub_ = nv1::NotificationService::NewStub(notification_->channel);
+    audit_stub_ = av1::AuditService::NewStub(audit_->channel);
+    replay_stub_ = av1::AuditReplayService::NewStub(audit_->channel);
   }
 
   // Opens an active case and assigns it to `manager` (writes: no access records).
@@ -274,10 +287,13 @@ class AccessRecordsTest : public ::testing::Test {
   static inline Service* scheduling_ = nullptr;
   static inline Service* views_ = nullptr;
   static inline Service* notification_ = nullptr;
+  static inline Service* audit_ = nullptr;
   std::unique_ptr<cv1::CaseService::Stub> case_stub_;
   std::unique_ptr<sv1::SchedulingService::Stub> scheduling_stub_;
   std::unique_ptr<vv1::ViewsService::Stub> views_stub_;
   std::unique_ptr<nv1::NotificationService::Stub> notification_stub_;
+  std::unique_ptr<av1::AuditService::Stub> audit_stub_;
+  std::unique_ptr<av1::AuditReplayService::Stub> replay_stub_;
 };
 
 TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyOneRecord) {
@@ -408,6 +424,41 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
                : grpc::Status(grpc::StatusCode::INTERNAL, "no notification of the case on the stream");
   };
 
+  // The audit service's reads of patient data (auditors only).
+  calls["clinical.audit.v1.AuditService.QueryRecords"] = [&](const CallAs& as) {
+    av1::QueryRecordsRequest request;
+    request.mutable_filter()->set_case_id(case_id);
+    av1::QueryRecordsResponse response;
+    return audit_stub_->QueryRecords(Context(as).get(), request, &response);
+  };
+  calls["clinical.audit.v1.AuditService.GetAccessReport"] = [&](const CallAs& as) {
+    av1::GetAccessReportRequest request;
+    request.set_case_id(case_id);
+    av1::GetAccessReportResponse response;
+    return audit_stub_->GetAccessReport(Context(as).get(), request, &response);
+  };
+  calls["clinical.audit.v1.AuditService.ExportAuditEvents"] = [&](const CallAs& as) {
+    av1::ExportAuditEventsRequest request;
+    request.mutable_filter()->set_case_id(case_id);
+    request.set_format(av1::EXPORT_FORMAT_NDJSON);
+    av1::ExportAuditEventsResponse response;
+    return audit_stub_->ExportAuditEvents(Context(as).get(), request, &response);
+  };
+  calls["clinical.audit.v1.AuditReplayService.ReplayCase"] = [&](const CallAs& as) {
+    av1::ReplayCaseRequest request;
+    request.set_case_id(case_id);
+    *request.mutable_as_of() = Ts(absl::Now());
+    request.set_mode(av1::REPLAY_MODE_RECORDED_AT);
+    av1::ReplayCaseResponse response;
+    return replay_stub_->ReplayCase(Context(as).get(), request, &response);
+  };
+  calls["clinical.audit.v1.AuditReplayService.ListDisclosures"] = [&](const CallAs& as) {
+    av1::ListDisclosuresRequest request;
+    request.set_case_id(case_id);
+    av1::ListDisclosuresResponse response;
+    return replay_stub_->ListDisclosures(Context(as).get(), request, &response);
+  };
+
   // The walk: every method of every service. Reads must be annotated; recorded reads are
   // called once each.
   std::vector<Expected> expected;
@@ -426,14 +477,17 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
       walked.insert(method->full_name());
       auto call = calls.find(method->full_name());
       ASSERT_NE(call, calls.end()) << method->full_name() << " is recorded but this test has no call for it";
-      const CallAs as{.user = manager};
+      // The audit log is for auditors; everything else is the case's manager's.
+      const CallAs as = service->file()->package() == "clinical.audit.v1"
+                            ? CallAs{.user = "auditor-access", .role = "auditor"}
+                            : CallAs{.user = manager};
       const grpc::Status status = call->second(as);
       EXPECT_TRUE(status.ok()) << method->full_name() << ": " << status.error_message();
       expected.push_back({absl::StrCat("/", service->full_name(), "/", method->name()), as, case_id});
     }
   }
   EXPECT_EQ(walked.size(), calls.size()) << "a call in this test names no recorded method";
-  EXPECT_GE(walked.size(), 9u);
+  EXPECT_GE(walked.size(), 14u);
 
   // Refusals: no role (UNAUTHENTICATED) and another manager's caseload (PERMISSION_DENIED)
   // are DENIED; another tenant's case is NOT_FOUND, which the case service does not (yet)
