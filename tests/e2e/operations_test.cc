@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "clinical/audit/v1/audit_service.grpc.pb.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
@@ -32,6 +33,7 @@ namespace v1 = ::clinical::case_::v1;
 namespace sv1 = ::clinical::scheduling::v1;
 namespace nv1 = ::clinical::notification::v1;
 namespace vv1 = ::clinical::views::v1;
+namespace av1 = ::clinical::audit::v1;
 using testing::ServiceLaunch;
 using testing::ServiceProcess;
 
@@ -195,6 +197,27 @@ std::vector<DrainCase> DrainCases() {
             ->GetCaseload(&context, request, &response);
       },
       nullptr});
+  // audit: reads under load (an auditor's query of the log by case).
+  {
+    const std::string key_root = testing::UniqueName("drain-audit");
+    const std::string checkpoints = testing::UniqueName("drain-audit-checkpoints");
+    cases.push_back(DrainCase{
+        "audit",
+        [=] {
+          return ServiceLaunch{"audit",
+                               {"--audit-source-topics=" + CaseTopic(), "--audit-topic=" + checkpoints,
+                                "--audit-key-root=" + key_root}};
+        },
+        [](const std::shared_ptr<grpc::Channel>& channel, const std::string&, std::string*) {
+          grpc::ClientContext context;
+          Identify(context, "auditor-ops", "auditor");
+          av1::QueryRecordsRequest request;
+          request.mutable_filter()->set_case_id("00000000-0000-4000-8000-000000000000");
+          av1::QueryRecordsResponse response;
+          return av1::AuditService::NewStub(channel)->QueryRecords(&context, request, &response);
+        },
+        nullptr});
+  }
   return cases;
 }
 
@@ -420,6 +443,52 @@ TEST(OperationsTest, ReaderLagOfTheSchedulingCaseDirectoryFallsToZero) {
 
   stub.reset();
   ASSERT_TRUE((*scheduling)->Terminate(absl::Seconds(30)).has_value());
+  ASSERT_TRUE((*cases)->Terminate(absl::Seconds(30)).has_value());
+}
+
+}  // namespace
+}  // namespace clinical
+
+namespace clinical {
+namespace {
+
+// The audit service reports ready only once it has chained every existing record of its
+// source topics: right at readiness, its consume lag is 0 (commit markers are not counted
+// as records) and everything written before it started is chained.
+TEST(OperationsTest, AuditIsReadyOnlyOnceCaughtUpWithItsSources) {
+  const std::string case_topic = testing::UniqueName("ready-case");
+  auto cases = ServiceProcess::Start(ServiceLaunch{
+      "case",
+      {"--case-topic-partitions=3", "--case-topic=" + case_topic,
+       "--writer-id=" + testing::UniqueName("ready-case-writer")}});
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  auto stub = v1::CaseService::NewStub((*cases)->NewChannel());
+  constexpr int kOpened = 30;
+  for (int i = 0; i < kOpened; ++i) {
+    grpc::ClientContext context;
+    Identify(context);
+    v1::OpenCaseResponse response;
+    ASSERT_TRUE(stub->OpenCase(&context, Intake(testing::UniqueName("ready")), &response).ok());
+  }
+
+  auto audit = ServiceProcess::Start(ServiceLaunch{
+      "audit",
+      {"--audit-source-topics=" + case_topic, "--access-topic=" + testing::UniqueName("ready-access"),
+       "--audit-topic=" + testing::UniqueName("ready-checkpoints"),
+       "--audit-key-root=" + testing::UniqueName("ready-audit")}});
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  const std::string response = HttpGet((*audit)->metrics_port(), "/metrics");
+  const std::string body = response.substr(std::min(response.size(), response.find("\r\n\r\n") + 4));
+  EXPECT_EQ(SampleValue(body, "clinical_audit_consumer_lag_records"), 0) << body;
+  EXPECT_EQ(SampleValue(body, "clinical_audit_chains"), 3) << body;
+  EXPECT_EQ(SampleValue(body, "clinical_audit_records_chained_total"), kOpened) << body;
+  EXPECT_NE((*audit)->process().WaitForLine(
+                [](const std::string& l) { return l.find("\"msg\":\"audit log caught up\"") != std::string::npos; },
+                absl::Seconds(1)),
+            std::nullopt);
+
+  stub.reset();
+  ASSERT_TRUE((*audit)->Terminate(absl::Seconds(30)).has_value());
   ASSERT_TRUE((*cases)->Terminate(absl::Seconds(30)).has_value());
 }
 

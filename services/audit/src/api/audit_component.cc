@@ -1,8 +1,10 @@
 #include "audit_component.h"
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -19,6 +21,14 @@ struct Runtime {
   std::unique_ptr<Chainer> chainer;
   std::unique_ptr<AuditLog> log;
   std::unique_ptr<AuditGrpcService> service;
+  // Grants readiness once the chainer has caught up (see Setup).
+  std::thread readiness;
+  std::atomic<bool> stopping{false};
+
+  ~Runtime() {
+    stopping = true;
+    if (readiness.joinable()) readiness.join();
+  }
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& key) {
@@ -131,6 +141,22 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   host.metrics().AddCollector([runtime, collect = ChainerMetrics(*runtime->chainer)](
                                   metrics::Sink& sink) { collect(sink); });
   runtime->chainer->Start();
+  // Ready only once caught up: the chains set up and every existing source partition
+  // chained to its end, so a query never answers from a log that is still catching up
+  // after a restart. Topics that do not exist yet hold nothing back. Liveness is SERVING
+  // meanwhile (grpcx ServiceHost).
+  host.HoldReadiness();
+  runtime->readiness = std::thread([raw = runtime.get(), &host, &logger] {
+    while (!raw->stopping) {
+      const ChainStats stats = raw->chainer->Stats();
+      if (stats.started && (stats.chains == 0 || stats.lag == 0)) {
+        logger.Info("audit log caught up", {{"chains", stats.chains}});
+        host.SetServing(true);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a poll, bounded by stop
+    }
+  });
   logger.Info("audit log started",
               {{"event_topics", event_topics.size()},
                {"access_topic", access_topic},
@@ -140,6 +166,8 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                {"key_id", runtime->signer != nullptr ? runtime->signer->key_id() : ""},
                {"patient_index", !patient_key.empty()}});
   return std::function<void()>([runtime, &logger] {
+    runtime->stopping = true;
+    if (runtime->readiness.joinable()) runtime->readiness.join();
     runtime->chainer->Stop();
     const ChainStats stats = runtime->chainer->Stats();
     logger.Info("audit chainer stopped", {{"records_chained", stats.records_chained},

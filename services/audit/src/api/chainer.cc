@@ -123,7 +123,11 @@ class Chainer::Impl {
       if (consumer_->get_watermark_offsets(tp.first, tp.second, &low, &high) ==
               RdKafka::ERR_NO_ERROR &&
           high >= 0) {
-        lag += std::max<int64_t>(0, high - (state.offset + 1));
+        // A transaction's commit marker is the last offset of a partition, not a record:
+        // count from the end read_committed reached once it is past the chained records.
+        auto end = read_to_.find(tp);
+        const int64_t read = std::max(state.offset + 1, end == read_to_.end() ? 0 : end->second);
+        lag += std::max<int64_t>(0, high - read);
       } else {
         known = false;
       }
@@ -269,13 +273,20 @@ class Chainer::Impl {
     return state;
   }
 
-  void Collect(std::map<TopicPartition, std::vector<SourceRecord>>& pending) {
+  // Takes up to max_batch_records records into `pending`; `ends` gets, per partition that
+  // reported its end, the offset read_committed reached there (past commit markers and
+  // aborted records, which are no records to chain).
+  void Collect(std::map<TopicPartition, std::vector<SourceRecord>>& pending,
+               std::map<TopicPartition, int64_t>& ends) {
     int taken = 0;
     while (taken < options_.max_batch_records) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(taken == 0 ? 100 : 0));
       const RdKafka::ErrorCode err = message->err();
       if (err == RdKafka::ERR__TIMED_OUT) return;
-      if (err == RdKafka::ERR__PARTITION_EOF) continue;
+      if (err == RdKafka::ERR__PARTITION_EOF) {
+        ends[{message->topic_name(), message->partition()}] = message->offset();
+        continue;
+      }
       if (err != RdKafka::ERR_NO_ERROR) {
         CountKafkaError("consume", RdKafka::err2str(err));
         return;
@@ -531,6 +542,7 @@ class Chainer::Impl {
     absl::Duration backoff = absl::Milliseconds(50);
     bool ready = false;
     std::map<TopicPartition, std::vector<SourceRecord>> pending;
+    std::map<TopicPartition, int64_t> ends;
     while (!Stopping()) {
       if (ready && clock_() >= next_topic_check_) ready = false;  // look for missing topics
       if (!ready) {
@@ -544,9 +556,12 @@ class Chainer::Impl {
         }
         backoff = absl::Milliseconds(50);
         ready = true;
+        absl::MutexLock lock(&mutex_);
+        stats_.started = true;
       }
       pending.clear();
-      Collect(pending);
+      ends.clear();
+      Collect(pending, ends);
       bool resync = false;
       for (auto& [tp, records] : pending) {
         // Cut the batch where the chain reaches checkpoint_every unsigned records, so each
@@ -577,6 +592,11 @@ class Chainer::Impl {
         ++stats_.resyncs;
         continue;
       }
+      {
+        // Every record before these ends is chained now: the lag may count from them.
+        absl::MutexLock lock(&mutex_);
+        for (const auto& [tp, end] : ends) read_to_[tp] = std::max(read_to_[tp], end);
+      }
       if (const absl::Status signed_ok = SignDueCheckpoints(); !signed_ok.ok()) {
         if (redis_->broken()) redis_->Reconnect().IgnoreError();
         Pause(backoff);
@@ -601,6 +621,9 @@ class Chainer::Impl {
 
   mutable absl::Mutex mutex_;
   std::map<TopicPartition, ChainState> chains_ ABSL_GUARDED_BY(mutex_);
+  // Per partition, the offset read_committed reached at its last end, applied once the
+  // records before it were chained.
+  std::map<TopicPartition, int64_t> read_to_ ABSL_GUARDED_BY(mutex_);
   ChainStats stats_ ABSL_GUARDED_BY(mutex_);
 
   absl::Mutex stop_mutex_;

@@ -54,6 +54,8 @@ struct ChainStats {
   std::vector<std::string> waiting_for_topics;
   // Records in the source partitions not chained yet (sum over chains; -1 unknown).
   int64_t lag = -1;
+  // The chainer has set up its chains once (Redis heads read, partitions assigned).
+  bool started = false;
   absl::Status status;  // non-OK once the chainer stopped on a broken invariant
 };
 
