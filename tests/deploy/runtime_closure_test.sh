@@ -4,7 +4,8 @@
 # Dockerfile runs) copies the binaries and their ldd closure into an empty root; glibc is
 # added as debian:bookworm-slim provides it; then, chrooted into that root as uid 10001
 # (the image's user): every service answers --help, the first service starts, the health
-# check binary sees it SERVING, and SIGTERM stops it with exit 0. Without a container
+# check binary sees it alive (the `liveness` entry) and not ready (no Kafka or Redis runs
+# in the jail, so it cannot catch up), and SIGTERM stops it with exit 0. Without a container
 # engine this is the closest check that the image would run. Needs root or unprivileged
 # user namespaces (unshare -r).
 source "$(dirname "$0")/lib.sh"
@@ -59,23 +60,29 @@ for bin in "${services[@]}"; do
 done
 note "${#services[@]} services run from the runtime file set"
 
-# Start the first service (give one that needs no Kafka or Redis, e.g. audit), wait (bounded) for SERVING through the health check binary.
+# Start the first service against a Kafka and a Redis that are not there (port 1): it
+# must still listen and report liveness; wait (bounded) for that through the health check
+# binary.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 first=$(basename "${services[0]}")
 "${jail[@]}" "/usr/local/bin/${first}" "--grpc-port=${port}" --shutdown-grace=2s \
-  > "${root}/server.log" 2>&1 &
+  --kafka-bootstrap=127.0.0.1:1 --redis-port=1 > "${root}/server.log" 2>&1 &
 server_pid=$!
 serving=0
 for _ in $(seq 1 300); do
-  if "${jail[@]}" /usr/local/bin/clinical_health_check "127.0.0.1:${port}" >/dev/null 2>&1; then
+  if "${jail[@]}" /usr/local/bin/clinical_health_check "127.0.0.1:${port}" liveness >/dev/null 2>&1; then
     serving=1
     break
   fi
   kill -0 "${server_pid}" 2>/dev/null || { cat "${root}/server.log" >&2; fail "${first} exited early"; }
   sleep 0.1
 done
-((serving)) || { cat "${root}/server.log" >&2; fail "${first} never reported SERVING"; }
-note "${first} SERVING on ${port}, seen by clinical_health_check"
+((serving)) || { cat "${root}/server.log" >&2; fail "${first} never reported liveness SERVING"; }
+note "${first} alive on ${port}, seen by clinical_health_check"
+# Not ready without its Kafka and Redis: readiness must say so.
+if "${jail[@]}" /usr/local/bin/clinical_health_check "127.0.0.1:${port}" >/dev/null 2>&1; then
+  fail "${first} reported ready without Kafka or Redis"
+fi
 # The health check must also be able to say no: nothing listens on port 1.
 if "${jail[@]}" /usr/local/bin/clinical_health_check 127.0.0.1:1 >/dev/null 2>&1; then
   fail "clinical_health_check reported SERVING for a closed port"
