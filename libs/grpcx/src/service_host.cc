@@ -51,17 +51,19 @@ absl::Status ServiceHost::Start() {
   builder_.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Plaintext here; mTLS termination is configured by the deployment (docs/architecture.md).
   builder_.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
-  server_ = builder_.BuildAndStart();
-  if (server_ == nullptr || port_ == 0) {
+  std::unique_ptr<grpc::Server> server = builder_.BuildAndStart();
+  if (server == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
   // Alive from now on; not ready until the service says so (a fresh process reports
-  // NOT_SERVING unless readiness was already granted during setup).
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  // NOT_SERVING unless readiness was already granted during setup). The server is
+  // published under the lock: a component may call SetServing from its own thread.
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kLivenessService, true);
   {
     std::lock_guard<std::mutex> lock(state_mutex_);
     health->SetServingStatus("", serving_);
+    server_ = std::move(server);
   }
   logger_.Info("listening", {{"address", options_.host}, {"port", port_}});
   return absl::OkStatus();
