@@ -12,6 +12,17 @@ namespace {
 constexpr int kMaxParticipants = 20;
 constexpr absl::Duration kMaxSlotWindow = absl::Hours(24 * 62);
 
+// Optimistic concurrency: ABORTED when the request names a version the aggregate (a
+// "calendar" or an "appointment") is not at; OK when it names none.
+template <typename Request>
+absl::Status ExpectedVersionHolds(const Request& request, int64_t version, const char* aggregate) {
+  if (!request.has_expected_version() || request.expected_version() == version) {
+    return absl::OkStatus();
+  }
+  return absl::AbortedError(absl::StrCat("version conflict: ", aggregate, " is at version ", version,
+                                         ", expected ", request.expected_version()));
+}
+
 v1::CalendarOwnerKind OwnerKindOf(v1::ParticipantKind kind) {
   switch (kind) {
     case v1::PARTICIPANT_KIND_CASE_MANAGER: return v1::CALENDAR_OWNER_KIND_CASE_MANAGER;
@@ -420,10 +431,7 @@ absl::StatusOr<Outcome> SchedulingEngine::UpdateCalendarRules(
     return Outcome{request.calendar_id(), c->second.version, c->second.position, true, ""};
   }
   const int64_t version = found->calendar.version();
-  if (request.has_expected_version() && request.expected_version() != version) {
-    return absl::AbortedError(absl::StrCat("version conflict: calendar is at version ", version,
-                                           ", expected ", request.expected_version()));
-  }
+  if (absl::Status s = ExpectedVersionHolds(request, version, "calendar"); !s.ok()) return s;
   v1::SchedulingEvent event;
   v1::CalendarRulesChanged* changed = event.mutable_calendar_rules_changed();
   changed->set_time_zone(request.time_zone());
@@ -459,10 +467,7 @@ absl::StatusOr<Outcome> SchedulingEngine::AddCalendarException(
                    c->second.detail};
   }
   const int64_t version = found->calendar.version();
-  if (request.has_expected_version() && request.expected_version() != version) {
-    return absl::AbortedError(absl::StrCat("version conflict: calendar is at version ", version,
-                                           ", expected ", request.expected_version()));
-  }
+  if (absl::Status s = ExpectedVersionHolds(request, version, "calendar"); !s.ok()) return s;
   v1::SchedulingEvent event;
   v1::CalendarException* exception = event.mutable_calendar_exception_added()->mutable_exception();
   const std::string exception_id = new_id_();
@@ -708,10 +713,8 @@ absl::StatusOr<v1::RescheduleAppointmentResponse> SchedulingEngine::Reschedule(
     AddOccurrenceTimes(appointment, response.mutable_occurrences());
     return response;
   }
-  if (request.has_expected_version() && request.expected_version() != appointment.version()) {
-    return absl::AbortedError(absl::StrCat("version conflict: appointment is at version ",
-                                           appointment.version(), ", expected ",
-                                           request.expected_version()));
+  if (absl::Status s = ExpectedVersionHolds(request, appointment.version(), "appointment"); !s.ok()) {
+    return s;
   }
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(appointment.time_zone(), &zone)) zone = absl::UTCTimeZone();
@@ -779,10 +782,8 @@ absl::StatusOr<v1::CancelAppointmentResponse> SchedulingEngine::Cancel(
     *response.mutable_position() = c->second.position;
     return response;
   }
-  if (request.has_expected_version() && request.expected_version() != appointment.version()) {
-    return absl::AbortedError(absl::StrCat("version conflict: appointment is at version ",
-                                           appointment.version(), ", expected ",
-                                           request.expected_version()));
+  if (absl::Status s = ExpectedVersionHolds(request, appointment.version(), "appointment"); !s.ok()) {
+    return s;
   }
   auto affected = AffectedOccurrences(appointment, request.index(), request.scope());
   if (!affected.ok()) return affected.status();
@@ -839,10 +840,8 @@ absl::StatusOr<v1::UpdateAppointmentStatusResponse> SchedulingEngine::UpdateStat
     *response.mutable_position() = c->second.position;
     return response;
   }
-  if (request.has_expected_version() && request.expected_version() != appointment.version()) {
-    return absl::AbortedError(absl::StrCat("version conflict: appointment is at version ",
-                                           appointment.version(), ", expected ",
-                                           request.expected_version()));
+  if (absl::Status s = ExpectedVersionHolds(request, appointment.version(), "appointment"); !s.ok()) {
+    return s;
   }
   if (request.index() < 0 || request.index() >= appointment.occurrences_size()) {
     return absl::NotFoundError("no such occurrence");
