@@ -184,6 +184,49 @@ TEST(ConflictTest, WorkingHoursExceptionsAndDailyLimit) {
   EXPECT_EQ(conflicts[0].reason, "daily limit reached");
 }
 
+// A night shift (Sunday 22:00-24:00, Monday 00:00-06:00) and a calendar open around the
+// clock: an appointment may run past local midnight when the blocks meet there, not when
+// the next day's block starts later.
+TEST(ConflictTest, WorkingHoursContinueAcrossMidnightOnlyWhenBlocksMeet) {
+  const absl::TimeZone ny = Zone("America/New_York");
+  v1::Calendar night;
+  night.set_time_zone("America/New_York");
+  auto block = [&](v1::Weekday day, int from, int to) {
+    v1::WorkingHours* hours = night.add_working_hours();
+    hours->set_weekday(day);
+    hours->set_start_minute(from);
+    hours->set_end_minute(to);
+  };
+  block(v1::WEEKDAY_SUNDAY, 22 * 60, 24 * 60);
+  block(v1::WEEKDAY_MONDAY, 0, 6 * 60);
+  block(v1::WEEKDAY_TUESDAY, 1 * 60, 6 * 60);
+  ParticipantSchedule cm{"case_manager:cm-1", &night, {}};
+  auto reasons = [&](absl::Time start, absl::Duration length) {
+    auto c = CheckCandidates({{0, {start, start + length}}}, {cm});
+    return c.empty() ? std::string() : c[0].reason;
+  };
+  // 2026-06-07 is a Sunday.
+  EXPECT_EQ(reasons(Local(ny, 2026, 6, 7, 23, 30), absl::Hours(1)), "");
+  EXPECT_EQ(reasons(Local(ny, 2026, 6, 7, 22, 0), absl::Hours(8)), "");
+  EXPECT_EQ(reasons(Local(ny, 2026, 6, 7, 22, 0), absl::Hours(9)), "outside working hours");
+  // Monday's block ends at 06:00, Tuesday's starts at 01:00: no continuity over that midnight.
+  EXPECT_EQ(reasons(Local(ny, 2026, 6, 8, 23, 30), absl::Hours(1)), "outside working hours");
+  EXPECT_EQ(reasons(Local(ny, 2026, 6, 7, 21, 30), absl::Hours(1)), "outside working hours");
+
+  v1::Calendar always;
+  always.set_time_zone("America/New_York");
+  for (int d = v1::WEEKDAY_MONDAY; d <= v1::WEEKDAY_SUNDAY; ++d) {
+    v1::WorkingHours* hours = always.add_working_hours();
+    hours->set_weekday(static_cast<v1::Weekday>(d));
+    hours->set_start_minute(0);
+    hours->set_end_minute(1440);
+  }
+  ParticipantSchedule open{"case_manager:cm-2", &always, {}};
+  EXPECT_TRUE(CheckCandidates({{0, {Local(ny, 2026, 6, 7, 23, 30), Local(ny, 2026, 6, 8, 0, 30)}}}, {open}).empty());
+  // Across the fall-back night (2026-11-01) as well.
+  EXPECT_TRUE(CheckCandidates({{0, {Local(ny, 2026, 10, 31, 23, 0), Local(ny, 2026, 11, 1, 3, 0)}}}, {open}).empty());
+}
+
 TEST(ConflictTest, PatientOverlapWithoutCalendar) {
   ParticipantSchedule patient{"patient", nullptr,
                               {{{absl::FromUnixSeconds(3600), absl::FromUnixSeconds(7200)}, "p", 0}}};

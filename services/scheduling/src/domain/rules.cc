@@ -26,20 +26,30 @@ absl::TimeZone ZoneOf(const v1::Calendar& calendar) {
   return zone;
 }
 
-// Whether [start, end) lies inside one working-hours block of its local day.
+// Whether [start, end) lies inside working hours. Each local day's part must lie inside one
+// block of that weekday; an appointment may run past midnight when a block reaching the end
+// of one day (end_minute 1440) continues into a block starting at 0 on the next (night
+// shifts, calendars open around the clock).
 bool WithinWorkingHours(const v1::Calendar& calendar, const absl::TimeZone& zone,
                         const Interval& when) {
-  const absl::CivilSecond start = zone.At(when.start).cs;
   const absl::CivilSecond end = zone.At(when.end).cs;
-  const absl::CivilDay day(start);
-  const int64_t start_s = start - absl::CivilSecond(day);
-  const int64_t end_s = end - absl::CivilSecond(day);  // may exceed a day: then no block fits
-  const v1::Weekday weekday = ToWeekday(absl::GetWeekday(day));
-  for (const v1::WorkingHours& block : calendar.working_hours()) {
-    if (block.weekday() != weekday) continue;
-    if (start_s >= block.start_minute() * 60 && end_s <= block.end_minute() * 60) return true;
+  absl::CivilSecond cursor = zone.At(when.start).cs;
+  constexpr int64_t kDaySeconds = 24 * 60 * 60;
+  while (true) {
+    const absl::CivilDay day(cursor);
+    const int64_t from_s = cursor - absl::CivilSecond(day);
+    const int64_t to_s = end - absl::CivilSecond(day);  // beyond kDaySeconds: continues tomorrow
+    const v1::Weekday weekday = ToWeekday(absl::GetWeekday(day));
+    const v1::WorkingHours* covering = nullptr;
+    for (const v1::WorkingHours& block : calendar.working_hours()) {
+      if (block.weekday() != weekday) continue;
+      if (from_s < block.start_minute() * 60 || from_s >= block.end_minute() * 60) continue;
+      if (to_s <= block.end_minute() * 60) return true;
+      if (covering == nullptr || block.end_minute() > covering->end_minute()) covering = &block;
+    }
+    if (covering == nullptr || covering->end_minute() * 60 < kDaySeconds) return false;
+    cursor = absl::CivilSecond(day + 1);
   }
-  return false;
 }
 
 bool Ignored(const std::set<std::pair<std::string, int32_t>>& ignore, const Busy& busy) {
