@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
 # Local platform for development and tests: a single-node KRaft Apache Kafka 3.9 broker
-# (run from Maven Central jars) and a redis-server with AOF, both on 127.0.0.1.
+# (run from Maven Central jars), a redis-server with AOF and the identity provider
+# (Keycloak, from Maven Central), all on 127.0.0.1, with a private certificate authority
+# that issues every TLS certificate of the platform (deploy/local/lib/pki.sh).
 #
 #   platform.sh install            install the Debian packages the project needs
-#   platform.sh fetch              resolve the Kafka broker jars with Maven (cached)
-#   platform.sh start [options]    start Kafka and Redis, wait until both answer
-#   platform.sh stop               stop both cleanly
+#   platform.sh fetch              resolve the Kafka broker jars and Keycloak with Maven (cached)
+#   platform.sh start [options]    make certificates, start Kafka, Redis and Keycloak, wait until
+#                                  each answers
+#   platform.sh stop               stop them cleanly
 #   platform.sh status             report whether each one is up and answering
-#   platform.sh clean              stop both and delete their data (state folder)
+#   platform.sh clean              stop them and delete their data, keys and certificates
 #   platform.sh env                print the shell exports that point clients at them
 #
 # start options (all optional; a port of 0 or none means "pick a free one"):
-#   --kafka-port N  --controller-port N  --redis-port N
+#   --kafka-port N  --controller-port N  --redis-port N  --keycloak-port N
 #
 # Every command is idempotent: install skips installed packages, fetch skips a complete
 # cache, start on a running platform only reports it, stop on a stopped one does nothing.
 #
 # Environment:
-#   CLINICAL_PLATFORM_DIR   state folder (data, logs, pids, platform.env);
+#   CLINICAL_PLATFORM_DIR   state folder (data, logs, pids, certificates, secrets, platform.env);
 #                           default: a per-user folder under ${TMPDIR:-/tmp}
-#   CLINICAL_CACHE_DIR      where the Kafka jars are cached (outside the repository);
+#   CLINICAL_CACHE_DIR      where the Kafka jars and Keycloak are cached (outside the repository);
 #                           default: ${XDG_CACHE_HOME:-$HOME/.cache}/clinical-platform
 #   KAFKA_HEAP_MAX          JVM heap ceiling for the broker (default 512m, never more)
+#   KEYCLOAK_JAVA_HOME      a JDK 21+ for Keycloak (default: the newest under /usr/lib/jvm)
 set -euo pipefail
 
 readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +42,7 @@ readonly DEBIAN_PACKAGES=(
   librdkafka-dev libhiredis-dev libabsl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
-  redis-server redis-tools kcat
+  redis-server redis-tools kcat openssl curl
   docker-compose python3-venv
   openjdk-17-jre-headless maven golang-go
 )
@@ -46,6 +50,11 @@ readonly DEBIAN_PACKAGES=(
 log() { printf '[platform] %s\n' "$*" >&2; }
 die() { printf '[platform] error: %s\n' "$*" >&2; exit 1; }
 now_ms() { date +%s%3N; }
+
+# shellcheck source=lib/pki.sh
+source "${SCRIPT_DIR}/lib/pki.sh"
+# shellcheck source=lib/keycloak.sh
+source "${SCRIPT_DIR}/lib/keycloak.sh"
 
 # --- install -------------------------------------------------------------------------
 
@@ -77,7 +86,7 @@ cmd_install() {
 
 # --- fetch ---------------------------------------------------------------------------
 
-cmd_fetch() {
+fetch_kafka() {
   if [[ -f "${KAFKA_LIBS}/.complete" ]]; then
     log "Kafka ${KAFKA_VERSION} jars cached in ${KAFKA_LIBS}"
     return
@@ -96,6 +105,11 @@ cmd_fetch() {
   rm -rf "${KAFKA_LIBS}"
   mv "${tmp}" "${KAFKA_LIBS}"
   log "cached $(ls "${KAFKA_LIBS}" | wc -l) jars"
+}
+
+cmd_fetch() {
+  fetch_kafka
+  keycloak_fetch
 }
 
 # --- helpers -------------------------------------------------------------------------
@@ -192,17 +206,19 @@ start_redis() {  # start_redis PORT
 }
 
 cmd_start() {
-  local kafka_port="" controller_port="" redis_port=""
+  local kafka_port="" controller_port="" redis_port="" keycloak_port="" keycloak_management_port=""
   while (($#)); do
     case "$1" in
       --kafka-port) kafka_port="$2"; shift 2 ;;
       --controller-port) controller_port="$2"; shift 2 ;;
       --redis-port) redis_port="$2"; shift 2 ;;
+      --keycloak-port) keycloak_port="$2"; shift 2 ;;
       *) die "unknown option: $1" ;;
     esac
   done
   mkdir -p "${STATE_DIR}/kafka"
-  if pid_alive "${STATE_DIR}/kafka.pid" && pid_alive "${STATE_DIR}/redis.pid"; then
+  if pid_alive "${STATE_DIR}/kafka.pid" && pid_alive "${STATE_DIR}/redis.pid" &&
+    pid_alive "${STATE_DIR}/keycloak.pid"; then
     log "already running"
     cmd_status
     return
@@ -212,19 +228,29 @@ cmd_start() {
   [[ -n "${kafka_port}" && "${kafka_port}" != 0 ]] || kafka_port="$(state_value CLINICAL_KAFKA_PORT)"
   [[ -n "${controller_port}" && "${controller_port}" != 0 ]] || controller_port="$(state_value CLINICAL_KAFKA_CONTROLLER_PORT)"
   [[ -n "${redis_port}" && "${redis_port}" != 0 ]] || redis_port="$(state_value CLINICAL_REDIS_PORT)"
+  [[ -n "${keycloak_port}" && "${keycloak_port}" != 0 ]] || keycloak_port="$(state_value CLINICAL_KEYCLOAK_PORT)"
+  keycloak_management_port="$(state_value CLINICAL_KEYCLOAK_MANAGEMENT_PORT)"
   [[ -n "${kafka_port}" ]] || kafka_port="$(free_port)"
   [[ -n "${controller_port}" ]] || controller_port="$(free_port)"
   [[ -n "${redis_port}" ]] || redis_port="$(free_port)"
+  [[ -n "${keycloak_port}" ]] || keycloak_port="$(free_port)"
+  [[ -n "${keycloak_management_port}" ]] || keycloak_management_port="$(free_port)"
 
   local started
   started="$(now_ms)"
+  pki_ensure "${STATE_DIR}/pki"
+  # Keycloak first: it takes longest, and the others start while it boots.
+  keycloak_start "${keycloak_port}" "${keycloak_management_port}"
   start_kafka "${kafka_port}" "${controller_port}"
   start_redis "${redis_port}"
   wait_until 30 "redis 127.0.0.1:${redis_port}" redis_answers "${redis_port}" ||
     die "redis did not answer; see ${STATE_DIR}/redis/redis.log"
   wait_until 90 "kafka 127.0.0.1:${kafka_port}" kafka_answers "127.0.0.1:${kafka_port}" ||
     die "kafka did not answer; see ${STATE_DIR}/kafka/stdout.log"
+  wait_until 150 "keycloak https://127.0.0.1:${keycloak_port}" keycloak_started "${keycloak_management_port}" ||
+    die "keycloak did not become ready; see ${STATE_DIR}/keycloak/keycloak.log and stdout.log"
 
+  local pki="${STATE_DIR}/pki"
   cat >"${STATE_DIR}/platform.env" <<EOF
 export CLINICAL_KAFKA_BOOTSTRAP=127.0.0.1:${kafka_port}
 export CLINICAL_KAFKA_PORT=${kafka_port}
@@ -233,11 +259,23 @@ export CLINICAL_REDIS_HOST=127.0.0.1
 export CLINICAL_REDIS_PORT=${redis_port}
 export CLINICAL_PLATFORM_DIR=${STATE_DIR}
 export CLINICAL_KAFKA_LIBS=${KAFKA_LIBS}
+export CLINICAL_PKI_DIR=${pki}
+export CLINICAL_TLS_CA_FILE=${pki}/ca.crt
+export CLINICAL_KEYCLOAK_PORT=${keycloak_port}
+export CLINICAL_KEYCLOAK_MANAGEMENT_PORT=${keycloak_management_port}
+export CLINICAL_OIDC_ISSUER=$(keycloak_issuer "${keycloak_port}")
+export CLINICAL_OIDC_AUDIENCE=clinical-api
+export CLINICAL_OIDC_CA_FILE=${pki}/ca.crt
+export CLINICAL_OIDC_USER_CLAIM=preferred_username
+export CLINICAL_OIDC_ROLES_CLAIM=realm_access.roles
+export CLINICAL_OIDC_TENANT_CLAIM=tenant
 EOF
   log "started in $(($(now_ms) - started)) ms"
-  log "kafka  127.0.0.1:${kafka_port} (KRaft controller 127.0.0.1:${controller_port}, Kafka ${KAFKA_VERSION})"
-  log "redis  127.0.0.1:${redis_port} (AOF on)"
-  log "state  ${STATE_DIR}   env: source ${STATE_DIR}/platform.env"
+  log "kafka     127.0.0.1:${kafka_port} (KRaft controller 127.0.0.1:${controller_port}, Kafka ${KAFKA_VERSION})"
+  log "redis     127.0.0.1:${redis_port} (AOF on)"
+  log "keycloak  $(keycloak_issuer "${keycloak_port}") (Keycloak ${KEYCLOAK_VERSION}; people's password: ${STATE_DIR}/secrets/demo-users.password)"
+  log "certs     ${pki} (CA: ca.crt)"
+  log "state     ${STATE_DIR}   env: source ${STATE_DIR}/platform.env"
 }
 
 # --- stop / status -------------------------------------------------------------------
@@ -261,6 +299,7 @@ stop_pid() {  # stop_pid PIDFILE NAME GRACE_SECONDS
 }
 
 cmd_stop_quiet() {
+  stop_pid "${STATE_DIR}/keycloak.pid" keycloak 30
   stop_pid "${STATE_DIR}/kafka.pid" kafka 30
   stop_pid "${STATE_DIR}/redis.pid" redis 15
 }
@@ -290,6 +329,15 @@ cmd_status() {
   else
     echo "redis: down"; rc=1
   fi
+  local keycloak_port keycloak_management_port
+  keycloak_port="$(state_value CLINICAL_KEYCLOAK_PORT)"
+  keycloak_management_port="$(state_value CLINICAL_KEYCLOAK_MANAGEMENT_PORT)"
+  if pid_alive "${STATE_DIR}/keycloak.pid" && [[ -n "${keycloak_management_port}" ]] &&
+    keycloak_answers "${keycloak_management_port}"; then
+    echo "keycloak: up at $(keycloak_issuer "${keycloak_port}") (pid $(cat "${STATE_DIR}/keycloak.pid"))"
+  else
+    echo "keycloak: down"; rc=1
+  fi
   return "${rc}"
 }
 
@@ -309,7 +357,7 @@ main() {
     status) cmd_status ;;
     clean) cmd_clean ;;
     env) cmd_env ;;
-    *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 }
 
