@@ -20,6 +20,11 @@ std::map<std::string, std::string> PlatformEnvironment() {
           {"CLINICAL_REDIS_PORT", std::to_string(platform.redis_port)}};
 }
 
+std::map<std::string, std::string> ServiceEnvironment(const std::string& service) {
+  (void)service;  // per-service credentials join here
+  return PlatformEnvironment();
+}
+
 int AnnouncedPort(const std::string& line, const std::string& message) {
   auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_object() || parsed.value("msg", "") != message) return 0;
@@ -32,7 +37,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const Serv
       "--grpc-port=0", "--metrics-port=0",
       absl::StrCat("--shutdown-grace=", absl::ToInt64Seconds(launch.shutdown_grace), "s")};
   argv.insert(argv.end(), launch.args.begin(), launch.args.end());
-  std::map<std::string, std::string> env = PlatformEnvironment();
+  std::map<std::string, std::string> env = ServiceEnvironment(launch.service);
   for (const auto& [key, value] : launch.env) env[key] = value;
 
   std::unique_ptr<ServiceProcess> running(new ServiceProcess());

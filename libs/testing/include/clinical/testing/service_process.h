@@ -19,7 +19,7 @@ struct ServiceLaunch {
   std::string service;
   // Flags after the standard ones (--grpc-port=0 --metrics-port=0 --shutdown-grace=...).
   std::vector<std::string> args = {};
-  // Environment on top of PlatformEnvironment() (topics, writer ids, files).
+  // Environment on top of ServiceEnvironment(service) (topics, writer ids, files).
   std::map<std::string, std::string> env = {};
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Bound on start-up: listening, metrics listening, then readiness SERVING.
@@ -29,6 +29,12 @@ struct ServiceLaunch {
 // The test platform's addresses as the services read them (CLINICAL_KAFKA_BOOTSTRAP,
 // CLINICAL_REDIS_HOST, CLINICAL_REDIS_PORT).
 std::map<std::string, std::string> PlatformEnvironment();
+
+// Everything one service process of the platform needs in its environment: the platform's
+// addresses plus that service's own credentials and certificates. Every test that starts a
+// service binary, by ServiceProcess or otherwise, starts it with this environment, so the
+// tested path is the secure path. `service` is the folder name ("case", "views", ...).
+std::map<std::string, std::string> ServiceEnvironment(const std::string& service);
 
 // ServiceProcess is a service binary running as a real child process on free ports: Start
 // returns once it listens, serves /metrics and reports readiness SERVING over gRPC health.
