@@ -1,4 +1,5 @@
 #include <mutex>
+#include <string>
 
 #include "curl_handles.h"
 

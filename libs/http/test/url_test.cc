@@ -45,7 +45,7 @@ TEST(UrlTest, RefusesEverythingButHttpsWithAHostAndNoCredentials) {
   for (const char* text :
        {"", "http://gw.example/hook", "ftp://gw.example/", "file:///etc/passwd",
         "gw.example/hook", "//gw.example/hook", "https://", "https:////hook", "https://:443/",
-        "https://user@gw.example/", "https://user:pw@gw.example/", "https://:pw@gw.example/",
+        "https://user@gw.example/", "https://user:pw@gw.example/", "https://:pw@gw.example/", "https://@gw.example/",
         "https://gw.example:0/", "https://gw.example:65536/", "https://gw.example:-1/",
         "https://gw.example:port/", "https://[fe80::1%25eth0]/", "https://gw example/",
         "https://gw.example/\r\nX: y", "javascript:alert(1)"}) {
