@@ -68,7 +68,7 @@ class NotificationEngineTest : public ::testing::Test {
     options_.rules.defaults.supervisor_by_team["*"] = "sup-1";
     options_.rules.defaults.no_contact_after = absl::Hours(1);
     options_.endpoints[NotificationEngine::RecipientKey("t1", "sms")] =
-        WebhookEndpoint{"http://127.0.0.1:9/sms", "endpoint-secret"};
+        WebhookEndpoint{"https://127.0.0.1:9/sms", "endpoint-secret"};
     engine_ = MakeEngine();
   }
 
@@ -352,7 +352,7 @@ TEST_F(NotificationEngineTest, PreferencesNameAnEndpointDriveTheWebhookAndSurviv
   absl::Time next;
   auto due = engine_->NextDueWebhook(now_, &next);
   ASSERT_TRUE(due.has_value());
-  EXPECT_EQ(due->webhook_url, "http://127.0.0.1:9/sms");
+  EXPECT_EQ(due->webhook_url, "https://127.0.0.1:9/sms");
   EXPECT_EQ(due->webhook_secret, "endpoint-secret");
   EXPECT_EQ(due->notification.recipient_id, "cm-1");
 

@@ -348,8 +348,7 @@ TEST_F(NotificationServiceTest, WebhookRetriesSurviveKillAndDeliverExactlyOnceSi
     std::ofstream out(file);
     out << nlohmann::json{{kTenant,
                            {{manager,
-                             {{"webhook_url", "http://127.0.0.1:" +
-                                                  std::to_string(receiver.port()) + "/hook"},
+                             {{"webhook_url", receiver.url("/hook")},
                               {"webhook_secret", test_support::kSecret},
                               {"time_zone", "America/New_York"}}}}}}
                .dump();
@@ -357,7 +356,9 @@ TEST_F(NotificationServiceTest, WebhookRetriesSurviveKillAndDeliverExactlyOnceSi
   ASSERT_NO_FATAL_FAILURE(notification_.Stop());
   running_ = false;
   extra_args_ = {"--recipients-file=" + file, "--webhook-initial-backoff=200ms",
-                 "--webhook-max-backoff=1s", "--webhook-max-attempts=50"};
+                 "--webhook-max-backoff=1s", "--webhook-max-attempts=50",
+                 "--webhook-ca-file=" + receiver.ca_file(),
+                 "--webhook-allow=" + receiver.allow_entry()};
   ASSERT_NO_FATAL_FAILURE(StartNotification());
 
   const std::string case_id = OpenCase();
@@ -596,14 +597,15 @@ TEST_F(NotificationServiceTest, PreferencesByRpcRouteWebhooksToANamedEndpointAnd
     std::ofstream(endpoints_file)
         << nlohmann::json{{kTenant,
                            {{"pager",
-                             {{"url", "http://127.0.0.1:" + std::to_string(receiver.port()) +
-                                          "/pager"},
+                             {{"url", receiver.url("/pager")},
                               {"secret_file", secret_file}}}}}}
                .dump();
   }
   ASSERT_NO_FATAL_FAILURE(notification_.Stop());
   running_ = false;
-  extra_args_ = {"--webhook-endpoints-file=" + endpoints_file};
+  extra_args_ = {"--webhook-endpoints-file=" + endpoints_file,
+                 "--webhook-ca-file=" + receiver.ca_file(),
+                 "--webhook-allow=" + receiver.allow_entry()};
   ASSERT_NO_FATAL_FAILURE(StartNotification());
 
   nv1::SetPreferencesRequest set;

@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "clinical/eventstore/event_store.h"
+#include "clinical/http/address_policy.h"
+#include "clinical/http/client.h"
 #include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
@@ -178,14 +180,15 @@ absl::Duration UntilNext(absl::Time next_due) {
   return std::clamp(next_due - absl::Now(), absl::Milliseconds(10), absl::Milliseconds(200));
 }
 
-// Sends due webhooks one at a time: one HTTP attempt, then its outcome appended (delivered /
-// failed with the next time / dead-lettered) before the next. A failed append (broker down)
-// backs off a second before the same attempt again.
+// Sends due webhooks one at a time: one HTTPS attempt (bounded by `attempt.timeout`), then
+// its outcome appended (delivered / failed with the next time / dead-lettered) before the
+// next. A failed append (broker down) backs off a second before the same attempt again.
 std::unique_ptr<BackgroundLoop> StartWebhookWorker(NotificationEngine& engine,
-                                                   absl::Duration attempt_timeout,
+                                                   http::RequestOptions attempt,
                                                    logging::Logger& logger) {
   auto random = std::make_shared<std::mt19937_64>(std::random_device()());
-  return std::make_unique<BackgroundLoop>([&engine, &logger, attempt_timeout, random] {
+  return std::make_unique<BackgroundLoop>([&engine, &logger, attempt = std::move(attempt),
+                                           random] {
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     absl::Time next_due;
     auto due = engine.NextDueWebhook(absl::Now(), &next_due);
@@ -196,9 +199,9 @@ std::unique_ptr<BackgroundLoop> StartWebhookWorker(NotificationEngine& engine,
     if (target.ok()) {
       auto code = PostWebhook(*target, due->notification.notification_id,
                               WebhookBody(due->notification, due->attempt),
-                              absl::ToUnixSeconds(absl::Now()), attempt_timeout);
-      delivered = code.ok() && *code >= 200 && *code < 300;
-      reason = code.ok() ? absl::StrCat("http_", *code) : std::string(code.status().message());
+                              absl::ToUnixSeconds(absl::Now()), attempt);
+      reason = AttemptFailureReason(code);
+      delivered = reason.empty();
     }
     absl::Status recorded = engine.RecordWebhookAttempt(*due, delivered,
                                                         delivered ? "" : reason, jitter(*random));
@@ -258,7 +261,9 @@ absl::StatusOr<std::map<std::string, WebhookEndpoint>> LoadEndpoints(const std::
       }
       WebhookEndpoint endpoint;
       endpoint.url = j["url"].get<std::string>();
-      if (!ParseWebhookUrl(endpoint.url, "").ok()) return bad(where + ".url: invalid");
+      if (auto url = ParseWebhookUrl(endpoint.url, ""); !url.ok()) {
+        return bad(where + ".url: invalid (" + std::string(url.status().message()) + ")");
+      }
       if (j.contains("secret_file") == j.contains("secret_env")) {
         return bad(where + ": exactly one of secret_file, secret_env");
       }
@@ -294,7 +299,10 @@ absl::StatusOr<std::map<std::string, RecipientSettings>> LoadRecipients(const st
       s.webhook_url = j.value("webhook_url", "");
       s.webhook_secret = j.value("webhook_secret", "");
       if (!s.webhook_url.empty()) {
-        if (!ParseWebhookUrl(s.webhook_url, "").ok()) return bad(where + ".webhook_url: invalid");
+        if (auto url = ParseWebhookUrl(s.webhook_url, ""); !url.ok()) {
+          return bad(where + ".webhook_url: invalid (" + std::string(url.status().message()) +
+                     ")");
+        }
         if (s.webhook_secret.empty()) return bad(where + ".webhook_secret: required");
       }
       s.preferences.time_zone = j.value("time_zone", "UTC");
@@ -354,6 +362,31 @@ absl::StatusOr<int> EnsureSourceTopic(const std::string& bootstrap, const std::s
   }
 }
 
+// How webhook attempts connect: the attempt timeout, the CAs that verify receivers and the
+// address policy (docs/notification-service.md, "Webhooks"). Checked before anything else
+// starts, so a typo stops the service with a message naming the key.
+absl::StatusOr<http::RequestOptions> WebhookRequestOptions(const config::Config& config) {
+  http::RequestOptions options;
+  options.timeout = config.GetDuration("webhook-timeout");
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("config key 'webhook-timeout' must be positive");
+  }
+  options.ca_file = config.GetString("webhook-ca-file");
+  if (!options.ca_file.empty()) {
+    if (absl::Status ca = http::ValidateCaFile(options.ca_file); !ca.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key 'webhook-ca-file': ", std::string(ca.message())));
+    }
+  }
+  auto policy = http::ParseAllowList(config.GetString("webhook-allow"));
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key 'webhook-allow': ", std::string(policy.status().message())));
+  }
+  options.policy = *std::move(policy);
+  return options;
+}
+
 absl::StatusOr<RuleBook> LoadRules(const std::string& path) {
   if (path.empty()) return DefaultRuleBook();
   std::ifstream in(path);
@@ -377,6 +410,8 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
   }
   auto rules = LoadRules(config.GetString("rules-file"));
   if (!rules.ok()) return rules.status();
+  auto webhook_options = WebhookRequestOptions(config);
+  if (!webhook_options.ok()) return webhook_options.status();
   const absl::Duration timeout = config.GetDuration("kafka-timeout");
   const absl::Time started = absl::Now();
 
@@ -494,8 +529,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
     if (!follower.ok()) return follower.status();
     runtime->followers.push_back(std::move(*follower));
   }
-  runtime->webhooks =
-      StartWebhookWorker(*runtime->engine, config.GetDuration("webhook-timeout"), logger);
+  runtime->webhooks = StartWebhookWorker(*runtime->engine, *std::move(webhook_options), logger);
   runtime->timers = StartTimerWorker(*runtime->engine, logger);
   return std::function<void()>([runtime, &logger] {
     runtime->timers.reset();
@@ -544,7 +578,14 @@ grpcx::ServiceSpec NotificationServiceSpec() {
       {"webhook-initial-backoff", OptionType::kDuration, "1s", "first webhook retry step"},
       {"webhook-max-backoff", OptionType::kDuration, "5m", "largest webhook retry step"},
       {"webhook-max-attempts", OptionType::kInt, "6", "webhook attempts before dead-letter"},
-      {"webhook-timeout", OptionType::kDuration, "10s", "bound on one webhook attempt"},
+      {"webhook-timeout", OptionType::kDuration, "10s",
+       "bound on one webhook attempt: DNS, connect, TLS and the exchange"},
+      {"webhook-ca-file", OptionType::kString, "",
+       "PEM bundle of the CAs that verify webhook receivers (only these); empty = the "
+       "system CAs"},
+      {"webhook-allow", OptionType::kString, "",
+       "comma-separated host:port entries and CIDR blocks that webhooks may reach although "
+       "they are loopback, link-local or cloud metadata addresses; empty = none"},
       {"webhook-endpoints-file", OptionType::kString, "",
        "JSON per tenant and endpoint id: url and secret_file or secret_env (the secret's "
        "location, never the secret); preferences name endpoints by id"},
