@@ -39,7 +39,7 @@ readonly KAFKA_HEAP_MAX="${KAFKA_HEAP_MAX:-512m}"
 readonly DEBIAN_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git python3
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
-  librdkafka-dev libhiredis-dev libabsl-dev libssl-dev libcurl4-openssl-dev
+  librdkafka-dev libhiredis-dev libabsl-dev libssl-dev libcurl4-openssl-dev libjwt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   redis-server redis-tools kcat openssl curl
