@@ -15,6 +15,7 @@
 #
 # start options (all optional; a port of 0 or none means "pick a free one"):
 #   --kafka-port N  --controller-port N  --redis-port N  --keycloak-port N
+#   --only LIST     start only these of kafka,redis,keycloak (e.g. a test's private broker)
 #
 # Every command is idempotent: install skips installed packages, fetch skips a complete
 # cache, start on a running platform only reports it, stop on a stopped one does nothing.
@@ -207,18 +208,29 @@ start_redis() {  # start_redis PORT
 
 cmd_start() {
   local kafka_port="" controller_port="" redis_port="" keycloak_port="" keycloak_management_port=""
+  local only="kafka,redis,keycloak"
   while (($#)); do
     case "$1" in
       --kafka-port) kafka_port="$2"; shift 2 ;;
       --controller-port) controller_port="$2"; shift 2 ;;
       --redis-port) redis_port="$2"; shift 2 ;;
       --keycloak-port) keycloak_port="$2"; shift 2 ;;
+      --only) only="$2"; shift 2 ;;
       *) die "unknown option: $1" ;;
     esac
   done
+  local want_kafka=0 want_redis=0 want_keycloak=0 component
+  for component in ${only//,/ }; do
+    case "${component}" in
+      kafka) want_kafka=1 ;;
+      redis) want_redis=1 ;;
+      keycloak) want_keycloak=1 ;;
+      *) die "unknown component for --only: ${component}" ;;
+    esac
+  done
   mkdir -p "${STATE_DIR}/kafka"
-  if pid_alive "${STATE_DIR}/kafka.pid" && pid_alive "${STATE_DIR}/redis.pid" &&
-    pid_alive "${STATE_DIR}/keycloak.pid"; then
+  if { ((!want_kafka)) || pid_alive "${STATE_DIR}/kafka.pid"; } && { ((!want_redis)) || pid_alive "${STATE_DIR}/redis.pid"; } &&
+    { ((!want_keycloak)) || pid_alive "${STATE_DIR}/keycloak.pid"; }; then
     log "already running"
     cmd_status
     return
@@ -240,15 +252,21 @@ cmd_start() {
   started="$(now_ms)"
   pki_ensure "${STATE_DIR}/pki"
   # Keycloak first: it takes longest, and the others start while it boots.
-  keycloak_start "${keycloak_port}" "${keycloak_management_port}"
-  start_kafka "${kafka_port}" "${controller_port}"
-  start_redis "${redis_port}"
-  wait_until 30 "redis 127.0.0.1:${redis_port}" redis_answers "${redis_port}" ||
-    die "redis did not answer; see ${STATE_DIR}/redis/redis.log"
-  wait_until 90 "kafka 127.0.0.1:${kafka_port}" kafka_answers "127.0.0.1:${kafka_port}" ||
-    die "kafka did not answer; see ${STATE_DIR}/kafka/stdout.log"
-  wait_until 150 "keycloak https://127.0.0.1:${keycloak_port}" keycloak_started "${keycloak_management_port}" ||
-    die "keycloak did not become ready; see ${STATE_DIR}/keycloak/keycloak.log and stdout.log"
+  ((want_keycloak)) && keycloak_start "${keycloak_port}" "${keycloak_management_port}"
+  ((want_kafka)) && start_kafka "${kafka_port}" "${controller_port}"
+  ((want_redis)) && start_redis "${redis_port}"
+  if ((want_redis)); then
+    wait_until 30 "redis 127.0.0.1:${redis_port}" redis_answers "${redis_port}" ||
+      die "redis did not answer; see ${STATE_DIR}/redis/redis.log"
+  fi
+  if ((want_kafka)); then
+    wait_until 90 "kafka 127.0.0.1:${kafka_port}" kafka_answers "127.0.0.1:${kafka_port}" ||
+      die "kafka did not answer; see ${STATE_DIR}/kafka/stdout.log"
+  fi
+  if ((want_keycloak)); then
+    wait_until 150 "keycloak https://127.0.0.1:${keycloak_port}" keycloak_started "${keycloak_management_port}" ||
+      die "keycloak did not become ready; see ${STATE_DIR}/keycloak/keycloak.log and stdout.log"
+  fi
 
   local pki="${STATE_DIR}/pki"
   cat >"${STATE_DIR}/platform.env" <<EOF
@@ -266,7 +284,7 @@ export CLINICAL_KEYCLOAK_MANAGEMENT_PORT=${keycloak_management_port}
 export CLINICAL_OIDC_ISSUER=$(keycloak_issuer "${keycloak_port}")
 export CLINICAL_OIDC_AUDIENCE=clinical-api
 export CLINICAL_OIDC_CA_FILE=${pki}/ca.crt
-export CLINICAL_OIDC_USER_CLAIM=preferred_username
+export CLINICAL_OIDC_USER_CLAIM=clinical_user_id
 export CLINICAL_OIDC_ROLES_CLAIM=realm_access.roles
 export CLINICAL_OIDC_TENANT_CLAIM=tenant
 EOF
@@ -357,7 +375,7 @@ main() {
     status) cmd_status ;;
     clean) cmd_clean ;;
     env) cmd_env ;;
-    *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 }
 

@@ -33,8 +33,11 @@ port_of() { echo $((BASE_PORT + $(index_of "$1"))); }
 metrics_port_of() { echo $((METRICS_BASE_PORT + $(index_of "$1"))); }
 tools_path() { PATH="$("${ROOT}/deploy/local/tools.sh"):${PATH}"; export PATH; }
 
-healthy() {  # healthy PORT -> true when the service reports SERVING
-  grpcurl -plaintext -max-time 2 "127.0.0.1:$1" grpc.health.v1.Health/Check 2>/dev/null |
+# shellcheck source=lib/client.sh
+source "${ROOT}/deploy/local/lib/client.sh"  # mutual TLS with the operator certificate
+
+healthy() {  # healthy PORT -> true when the service reports SERVING (health needs no token)
+  clinical_grpcurl -max-time 2 "127.0.0.1:$1" grpc.health.v1.Health/Check 2>/dev/null |
     grep -q '"SERVING"'
 }
 
@@ -44,6 +47,7 @@ build() {
   local targets=()
   local svc
   for svc in "${SERVICES[@]}"; do targets+=(--target "${svc}_service"); done
+  targets+=(--target audit_cli --target clinical_health_check)
   cmake --build "${BUILD_DIR}" -j "$(nproc)" "${targets[@]}"
 }
 
@@ -78,7 +82,12 @@ start_service() {  # start_service NAME
     flags="$(audit_dev_keys)" || exit 1
     mapfile -t extra <<<"${flags}"
   fi
-  setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
+  # Its TLS identity (a certificate with its SPIFFE ID from the platform's CA); how tokens
+  # are verified comes from platform.env (CLINICAL_OIDC_*).
+  local pki="${CLINICAL_PLATFORM_DIR}/pki"
+  CLINICAL_TLS_CERT_FILE="${pki}/${name}.crt" CLINICAL_TLS_KEY_FILE="${pki}/${name}.key" \
+    CLINICAL_TLS_CA_FILE="${pki}/ca.crt" \
+    setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
     --metrics-port="$(metrics_port_of "${name}")" "${extra[@]}" \
     >"${SUITE_DIR}/logs/${name}.log" 2>&1 </dev/null &
   echo $! >"${pidfile}"
@@ -109,9 +118,14 @@ cmd_up() {
 
 The suite is running (state in ${SUITE_DIR}):
 $(for svc in "${SERVICES[@]}"; do printf '  %-13s 127.0.0.1:%s   metrics: http://127.0.0.1:%s/metrics   log: %s\n' "${svc}" "$(port_of "${svc}")" "$(metrics_port_of "${svc}")" "${SUITE_DIR}/logs/${svc}.log"; done)
-  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka and Redis addresses)
+  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka, Redis, Keycloak, certificates)
+  identity      $(clinical_platform_value CLINICAL_OIDC_ISSUER)   (people: deploy/local/keycloak/realm.py;
+                password: ${CLINICAL_PLATFORM_DIR}/secrets/demo-users.password)
 
-Try:   grpcurl -plaintext 127.0.0.1:$(port_of case) list
+Try (every call is mutual TLS with a person's token):
+  source deploy/local/lib/client.sh; export CLINICAL_PLATFORM_DIR=${CLINICAL_PLATFORM_DIR}
+  clinical_call cm-demo-0 127.0.0.1:$(port_of views) clinical.views.v1.ViewsService/GetCaseload '{"case_manager_id":"cm-demo-0"}'
+  clinical_grpcurl 127.0.0.1:$(port_of case) list
 Stop:  deploy/local/suite.sh down
 EOF
 }

@@ -5,10 +5,12 @@
 # Usage: services/audit/demo.sh [HOST:PORT] (default 127.0.0.1:50053). Read-only.
 set -euo pipefail
 address="${1:-127.0.0.1:50053}"
-grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
-call() { local method=$1 body=$2
-  "$grpcurl" -plaintext -max-time 60 -H "x-clinical-user: aud-demo" -H "x-clinical-role: auditor" \
-    -H "x-clinical-tenant: demo-tenant" -d "$body" "$address" "clinical.audit.v1.AuditService/$method"; }
+GRPCURL="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
+# shellcheck source=../../deploy/local/lib/client.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib/client.sh"  # login, mutual TLS
+call() { local method=$1 body=$2  # as aud-demo, an auditor of demo-tenant
+  clinical_grpcurl -max-time 60 -H "authorization: Bearer $(clinical_token aud-demo)" \
+    -d "$body" "$address" "clinical.audit.v1.AuditService/$method"; }
 
 # The other demos' events reached Kafka just now; the chainer appends them within moments.
 for attempt in $(seq 1 30); do

@@ -9,10 +9,13 @@
 set -euo pipefail
 address="${1:-127.0.0.1:50051}"
 run="${CLINICAL_DEMO_RUN:-$(date +%s)}"
-grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
-as() { local user=$1 role=$2; shift 2
-  "$grpcurl" -plaintext -H "x-clinical-user: $user" -H "x-clinical-role: $role" \
-    -H "x-clinical-tenant: demo-tenant" "$@"; }
+GRPCURL="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
+# shellcheck source=../../deploy/local/lib/client.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib/client.sh"  # login, mutual TLS
+# Calls as a person of demo-tenant; the role shows what the realm grants them (the token
+# carries it, never the request).
+as() { local user=$1; shift 2
+  clinical_grpcurl -H "authorization: Bearer $(clinical_token "$user")" "$@"; }
 call() { local user=$1 role=$2 method=$3 body=$4
   as "$user" "$role" -d "$body" "$address" "clinical.case.v1.CaseService/$method"; }
 field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }

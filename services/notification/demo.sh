@@ -9,10 +9,11 @@
 set -euo pipefail
 address="${1:-127.0.0.1:50054}"
 run="${CLINICAL_DEMO_RUN:-$(date +%s)}"
-grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
-as() { local user=$1; shift
-  "$grpcurl" -plaintext -H "x-clinical-user: $user" -H "x-clinical-role: case_manager" \
-    -H "x-clinical-tenant: demo-tenant" "$@"; }
+GRPCURL="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
+# shellcheck source=../../deploy/local/lib/client.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib/client.sh"  # login, mutual TLS
+as() { local user=$1; shift  # a case manager of demo-tenant
+  clinical_grpcurl -H "authorization: Bearer $(clinical_token "$user")" "$@"; }
 call() { local user=$1 method=$2 body=$3
   as "$user" -d "$body" "$address" "clinical.notification.v1.NotificationService/$method"; }
 field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }

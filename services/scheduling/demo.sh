@@ -12,10 +12,13 @@ set -euo pipefail
 address="${1:-127.0.0.1:50052}"
 case_address="${CASE_ADDRESS:-${address%:*}:$((${address##*:} - 1))}"
 run="${CLINICAL_DEMO_RUN:-$(date +%s)}"
-grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
-as() { local user=$1 role=$2; shift 2
-  "$grpcurl" -plaintext -H "x-clinical-user: $user" -H "x-clinical-role: $role" \
-    -H "x-clinical-tenant: demo-tenant" "$@"; }
+GRPCURL="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
+# shellcheck source=../../deploy/local/lib/client.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib/client.sh"  # login, mutual TLS
+# Calls as a person of demo-tenant; the role shows what the realm grants them (the token
+# carries it, never the request).
+as() { local user=$1; shift 2
+  clinical_grpcurl -H "authorization: Bearer $(clinical_token "$user")" "$@"; }
 sched() { local method=$1 body=$2
   as cm-demo-0 case_manager -d "$body" "$address" "clinical.scheduling.v1.SchedulingService/$method"; }
 cases() { local user=$1 role=$2 method=$3 body=$4

@@ -5,10 +5,13 @@
 # Usage: services/views/demo.sh [HOST:PORT] (default 127.0.0.1:50055). Read-only.
 set -euo pipefail
 address="${1:-127.0.0.1:50055}"
-grpcurl="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
-as() { local user=$1 role=$2 method=$3 body=$4
-  "$grpcurl" -plaintext -max-time 15 -H "x-clinical-user: $user" -H "x-clinical-role: $role" \
-    -H "x-clinical-tenant: demo-tenant" -d "$body" "$address" "clinical.views.v1.ViewsService/$method"; }
+GRPCURL="${GRPCURL:-$(command -v grpcurl || echo /root/.cache/clinical-platform/bin/grpcurl)}"
+# shellcheck source=../../deploy/local/lib/client.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib/client.sh"  # login, mutual TLS
+# As a person of demo-tenant; the role is the one the realm grants them (in the token).
+as() { local user=$1 method=$3 body=$4
+  clinical_grpcurl -max-time 15 -H "authorization: Bearer $(clinical_token "$user")" \
+    -d "$body" "$address" "clinical.views.v1.ViewsService/$method"; }
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 month="{\"dimension\":\"DIMENSION_TENANT\",\"period_kind\":\"PERIOD_KIND_MONTH\",\"period_at\":\"$now\"}"
 

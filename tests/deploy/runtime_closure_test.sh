@@ -3,9 +3,10 @@
 # The runtime image's file set is complete: deploy/docker/collect-runtime.sh (what every
 # Dockerfile runs) copies the binaries and their ldd closure into an empty root; glibc is
 # added as debian:bookworm-slim provides it; then, chrooted into that root as uid 10001
-# (the image's user): every service answers --help, the first service starts, the health
-# check binary sees it alive (the `liveness` entry) and not ready (no Kafka or Redis runs
-# in the jail, so it cannot catch up), and SIGTERM stops it with exit 0. Without a container
+# (the image's user): every service answers --help, the first service starts with its TLS
+# identity, the health check binary sees it alive over mutual TLS (the `liveness` entry) and
+# not ready (no Kafka or Redis runs in the jail, so it cannot catch up), and SIGTERM stops it
+# with exit 0. Without a container
 # engine this is the closest check that the image would run. Needs root or unprivileged
 # user namespaces (unshare -r).
 source "$(dirname "$0")/lib.sh"
@@ -60,13 +61,33 @@ for bin in "${services[@]}"; do
 done
 note "${#services[@]} services run from the runtime file set"
 
+# The service's TLS identity, as the Kubernetes secret mounts it (read-only files the
+# image's user can read), made by the platform's own PKI script; the health check reads
+# the same environment. The identity provider is not there either: with its JWKS URL
+# given, start-up does not wait for discovery.
+tls="/etc/clinical/tls"
+mkdir -p "${root}${tls}"
+(
+  log() { :; }
+  die() { echo "pki: $*" >&2; exit 1; }
+  # shellcheck source=../../deploy/local/lib/pki.sh
+  source "${REPO_ROOT}/deploy/local/lib/pki.sh"
+  pki_ensure "${root}${tls}"
+) || fail "cannot make the test certificates"
+chmod 755 "${root}${tls}" && chmod 644 "${root}${tls}"/*
+first=$(basename "${services[0]}")
+workload=${first%_service}
+export CLINICAL_TLS_CERT_FILE="${tls}/${workload}.crt" CLINICAL_TLS_KEY_FILE="${tls}/${workload}.key" \
+  CLINICAL_TLS_CA_FILE="${tls}/ca.crt"
+
 # Start the first service against a Kafka and a Redis that are not there (port 1): it
 # must still listen and report liveness; wait (bounded) for that through the health check
 # binary.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-first=$(basename "${services[0]}")
 "${jail[@]}" "/usr/local/bin/${first}" "--grpc-port=${port}" --shutdown-grace=2s \
-  --kafka-bootstrap=127.0.0.1:1 --redis-port=1 > "${root}/server.log" 2>&1 &
+  --kafka-bootstrap=127.0.0.1:1 --redis-port=1 \
+  --oidc-issuer=https://idp.invalid/realms/clinical --oidc-jwks-url=https://idp.invalid/realms/clinical/certs \
+  > "${root}/server.log" 2>&1 &
 server_pid=$!
 serving=0
 for _ in $(seq 1 300); do

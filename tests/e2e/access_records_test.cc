@@ -25,8 +25,11 @@
 #include "clinical/kafka/client_config.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "clinical/testing/identity.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
+#include "clinical/testing/topics.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
@@ -76,15 +79,12 @@ struct Service {
     std::vector<std::string> argv = {testing::BinaryPath(absl::StrCat("services/", name, "/", name, "_service")),
                                      "--grpc-port=0", "--shutdown-grace=5s"};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto started = Subprocess::Start(argv, {{"CLINICAL_KAFKA_BOOTSTRAP", testing::Platform::Get().kafka_bootstrap},
-                                            {"CLINICAL_REDIS_HOST", testing::Platform::Get().redis_host},
-                                            {"CLINICAL_REDIS_PORT", std::to_string(testing::Platform::Get().redis_port)}});
+    auto started = Subprocess::Start(argv, testing::ServiceEnvironment(name));
     ASSERT_TRUE(started.ok()) << started.status();
     process = std::move(*started);
     auto line = process->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; }, absl::Seconds(90));
     ASSERT_TRUE(line.has_value()) << name << ":\n" << absl::StrJoin(process->Lines(), "\n");
-    channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)),
-                                  grpc::InsecureChannelCredentials());
+    channel = testing::SecureChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
     auto health = grpc::health::v1::Health::NewStub(channel);
     const bool serving = testing::WaitUntil(
         [&] {
@@ -129,9 +129,7 @@ struct CallAs {
 std::unique_ptr<grpc::ClientContext> Context(const CallAs& as) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  context->AddMetadata("x-clinical-user", as.user);
-  if (!as.role.empty()) context->AddMetadata("x-clinical-role", as.role);
-  context->AddMetadata("x-clinical-tenant", as.tenant);
+  testing::Authenticate(*context, {as.user, as.role, as.tenant});
   context->AddMetadata("x-clinical-purpose", kPurpose);
   context->AddMetadata("traceparent", absl::StrCat("00-", as.trace_id, "-", RandomHex(8), "-01"));
   return context;
@@ -141,52 +139,15 @@ google::protobuf::Timestamp Ts(absl::Time t) {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
-// Every record on `topic`, read_committed, up to the high watermarks taken now (all
-// records acknowledged before this call are below them).
+// Every access record on `topic` (all records acknowledged before this call).
 std::vector<AccessRecord> ReadAccessTopic(const std::string& topic) {
   std::vector<AccessRecord> records;
-  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(testing::Platform::Get().kafka_bootstrap,
-                                                      UniqueName("access-e2e")));
-  EXPECT_TRUE(conf.ok());
-  if (!conf.ok()) return records;
-  std::string error;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf->get(), error));
-  EXPECT_NE(consumer, nullptr) << error;
-  if (consumer == nullptr) return records;
-  std::map<int32_t, int64_t> end;
-  for (int32_t p = 0; p < 12; ++p) {
-    int64_t low = 0, high = 0;
-    const auto err = consumer->query_watermark_offsets(topic, p, &low, &high, 10000);
-    EXPECT_EQ(err, RdKafka::ERR_NO_ERROR) << "partition " << p << ": " << RdKafka::err2str(err);
-    if (high > 0) end[p] = high;
-  }
-  std::vector<RdKafka::TopicPartition*> assignment;
-  for (const auto& [p, high] : end) assignment.push_back(RdKafka::TopicPartition::create(topic, p, 0));
-  consumer->assign(assignment);
-  RdKafka::TopicPartition::destroy(assignment);
-  std::map<int32_t, int64_t> next;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  auto done = [&] {
-    for (const auto& [p, high] : end) {
-      if (next[p] < high) return false;
-    }
-    return true;
-  };
-  while (!done() && absl::Now() < deadline) {
-    std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
-    if (message->err() == RdKafka::ERR__PARTITION_EOF) {
-      next[message->partition()] = std::max(next[message->partition()], message->offset());
-      continue;
-    }
-    if (message->err() != RdKafka::ERR_NO_ERROR) continue;
-    next[message->partition()] = message->offset() + 1;
+  for (const testing::TopicRecord& raw : testing::ReadTopicToEnd(topic)) {
     AccessRecord record;
-    EXPECT_TRUE(record.ParseFromArray(message->payload(), static_cast<int>(message->len())));
-    EXPECT_EQ(message->key() != nullptr ? *message->key() : "", record.record_id()) << "key = record id";
+    EXPECT_TRUE(record.ParseFromString(raw.value));
+    EXPECT_EQ(raw.key, record.record_id()) << "key = record id";
     records.push_back(std::move(record));
   }
-  EXPECT_TRUE(done()) << "access topic not read to its end in time";
-  consumer->close();
   return records;
 }
 
@@ -489,9 +450,10 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   EXPECT_EQ(walked.size(), calls.size()) << "a call in this test names no recorded method";
   EXPECT_GE(walked.size(), 14u);
 
-  // Refusals: no role (UNAUTHENTICATED) and another manager's caseload (PERMISSION_DENIED)
-  // are DENIED; another tenant's case is NOT_FOUND, which the case service does not (yet)
-  // mark as a refusal, so it is FAILED.
+  // Refusals: a token without a platform role (UNAUTHENTICATED, refused before the
+  // service: the record has no verified actor, only the subject the token claimed), another
+  // manager's caseload (PERMISSION_DENIED) and another tenant's case (NOT_FOUND, which
+  // reveals nothing, marked as a refusal) are all DENIED.
   {
     CallAs no_role{.user = manager, .role = ""};
     EXPECT_EQ(calls["clinical.case.v1.CaseService.GetCase"](no_role).error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -505,7 +467,7 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
     CallAs other_tenant{.user = manager, .tenant = "tenant-elsewhere"};
     EXPECT_EQ(calls["clinical.case.v1.CaseService.GetCase"](other_tenant).error_code(), grpc::StatusCode::NOT_FOUND);
     expected.push_back({"/clinical.case.v1.CaseService/GetCase", other_tenant, case_id,
-                        audit::v1::ACCESS_OUTCOME_FAILED, grpc::StatusCode::NOT_FOUND});
+                        audit::v1::ACCESS_OUTCOME_DENIED, grpc::StatusCode::NOT_FOUND});
   }
 
   // Every call was acknowledged before it returned, so its record is below the
@@ -523,6 +485,15 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
     ASSERT_EQ(found.size(), 1u) << call.method << " (trace " << call.as.trace_id << ")";
     const AccessRecord& record = *found[0];
     EXPECT_EQ(record.method(), call.method);
+    EXPECT_EQ(record.peer_identity(), "spiffe://clinical.local/ns/local/sa/test-client") << call.method;
+    if (call.status_code == grpc::StatusCode::UNAUTHENTICATED) {
+      // Refused by authentication: no verified actor, the claimed subject kept apart.
+      EXPECT_TRUE(record.actor_id().empty()) << call.method;
+      EXPECT_EQ(record.claimed_subject(), call.as.user) << call.method;
+      EXPECT_EQ(record.denial_reason(), "missing_claim") << call.method;
+      EXPECT_TRUE(record.case_ids().empty()) << call.method << ": the request was never read";
+      continue;
+    }
     EXPECT_EQ(record.actor_id(), call.as.user) << call.method;
     EXPECT_EQ(record.actor_role(), call.as.role) << call.method;
     EXPECT_EQ(record.tenant_id(), call.as.tenant) << call.method;

@@ -20,8 +20,10 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "clinical/testing/identity.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
+#include "clinical/testing/topics.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -42,9 +44,7 @@ constexpr char kTenant[] = "tenant-ops";
 void Identify(grpc::ClientContext& context, const std::string& user = "intake-1",
               const std::string& role = "case_manager") {
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  context.AddMetadata("x-clinical-user", user);
-  context.AddMetadata("x-clinical-role", role);
-  context.AddMetadata("x-clinical-tenant", kTenant);
+  testing::Authenticate(context, {user, role, kTenant});
   context.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 }
 
@@ -471,16 +471,20 @@ TEST(OperationsTest, AuditIsReadyOnlyOnceCaughtUpWithItsSources) {
     ASSERT_TRUE(stub->OpenCase(&context, Intake(testing::UniqueName("ready")), &response).ok());
   }
 
+  // The access topic exists before the audit service starts (as in a deployment), so the
+  // chains it follows are known: the case topic's 3 partitions and the access topic's 12.
+  const std::string access_topic = testing::UniqueName("ready-access");
+  testing::CreateTopic(access_topic, 12);
   auto audit = ServiceProcess::Start(ServiceLaunch{
       "audit",
-      {"--audit-source-topics=" + case_topic, "--access-topic=" + testing::UniqueName("ready-access"),
+      {"--audit-source-topics=" + case_topic, "--access-topic=" + access_topic,
        "--audit-topic=" + testing::UniqueName("ready-checkpoints"),
        "--audit-key-root=" + testing::UniqueName("ready-audit")}});
   ASSERT_TRUE(audit.ok()) << audit.status();
   const std::string response = HttpGet((*audit)->metrics_port(), "/metrics");
   const std::string body = response.substr(std::min(response.size(), response.find("\r\n\r\n") + 4));
   EXPECT_EQ(SampleValue(body, "clinical_audit_consumer_lag_records"), 0) << body;
-  EXPECT_EQ(SampleValue(body, "clinical_audit_chains"), 3) << body;
+  EXPECT_EQ(SampleValue(body, "clinical_audit_chains"), 3 + 12) << body;
   EXPECT_EQ(SampleValue(body, "clinical_audit_records_chained_total"), kOpened) << body;
   EXPECT_NE((*audit)->process().WaitForLine(
                 [](const std::string& l) { return l.find("\"msg\":\"audit log caught up\"") != std::string::npos; },

@@ -18,6 +18,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "clinical/testing/identity.h"
+#include "clinical/testing/service_process.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -67,11 +69,15 @@ class ServiceBootstrapTest : public ::testing::TestWithParam<std::string> {
   // so that they fence nobody else's partitions.
   std::map<std::string, std::string> Env() const {
     const std::string unique = testing::UniqueName(absl::StrCat("bootstrap-", GetParam()));
-    return {{"CLINICAL_KAFKA_BOOTSTRAP", testing::Platform::Get().kafka_bootstrap},
-            {"CLINICAL_REDIS_HOST", testing::Platform::Get().redis_host},
-            {"CLINICAL_REDIS_PORT", std::to_string(testing::Platform::Get().redis_port)},
-            {absl::StrCat("CLINICAL_", absl::AsciiStrToUpper(GetParam()), "_TOPIC"), unique},
-            {"CLINICAL_WRITER_ID", unique}};
+    std::map<std::string, std::string> env = testing::ServiceEnvironment(GetParam());
+    env[absl::StrCat("CLINICAL_", absl::AsciiStrToUpper(GetParam()), "_TOPIC")] = unique;
+    env["CLINICAL_WRITER_ID"] = unique;
+    return env;
+  }
+  // grpcurl with the test client's certificate (every service requires mutual TLS).
+  static std::string GrpcurlTls() {
+    const grpcx::TlsFiles tls = testing::ClientTls();
+    return absl::StrCat(Grpcurl(), " -cacert ", tls.ca_file, " -cert ", tls.cert_file, " -key ", tls.key_file);
   }
 };
 
@@ -85,7 +91,7 @@ TEST_P(ServiceBootstrapTest, ServesHealthAndReflectionAndStopsCleanlyOnSigterm) 
   const int port = ListeningPort(*line);
   const std::string address = absl::StrCat("127.0.0.1:", port);
 
-  auto health = Health::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto health = Health::NewStub(testing::SecureChannel(address));
   HealthCheckResponse response;
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
@@ -97,14 +103,16 @@ TEST_P(ServiceBootstrapTest, ServesHealthAndReflectionAndStopsCleanlyOnSigterm) 
       absl::Seconds(30)));
 
   // Reflection, through a real external client.
-  auto listed = RunCommand(absl::StrCat(Grpcurl(), " -plaintext -max-time 10 ", address, " list"));
+  auto listed = RunCommand(absl::StrCat(GrpcurlTls(), " -max-time 10 ", address, " list"));
   ASSERT_TRUE(listed.has_value()) << "grpcurl failed (is it installed? tests/run.sh installs it)";
   EXPECT_NE(listed->find("grpc.health.v1.Health"), std::string::npos) << *listed;
   EXPECT_NE(listed->find("grpc.reflection.v1alpha.ServerReflection"), std::string::npos) << *listed;
   auto checked = RunCommand(
-      absl::StrCat(Grpcurl(), " -plaintext -max-time 10 ", address, " grpc.health.v1.Health/Check"));
+      absl::StrCat(GrpcurlTls(), " -max-time 10 ", address, " grpc.health.v1.Health/Check"));
   ASSERT_TRUE(checked.has_value()) << "health is not callable through reflection";
   EXPECT_NE(checked->find("\"SERVING\""), std::string::npos) << *checked;
+  // Plaintext gets nothing, not even reflection.
+  EXPECT_FALSE(RunCommand(absl::StrCat(Grpcurl(), " -plaintext -max-time 5 ", address, " list 2>/dev/null")).has_value());
 
   // gRPC 1.51's Server::Shutdown waits until its deadline while a client keeps an idle
   // connection open (docs/architecture.md, "Shutdown"); closing ours shows the drain ends
@@ -127,8 +135,7 @@ TEST_P(ServiceBootstrapTest, ConnectedIdleClientDelaysExitNoLongerThanTheGracePe
   auto line = (*service)->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(30));
   ASSERT_TRUE(line.has_value());
-  auto health = Health::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)),
-                                                    grpc::InsecureChannelCredentials()));
+  auto health = Health::NewStub(testing::SecureChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line))));
   HealthCheckResponse response;
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
@@ -157,6 +164,24 @@ TEST_P(ServiceBootstrapTest, RefusesToStartWithUnknownFlag) {
                       },
                       absl::Seconds(5))
                   .has_value());
+}
+
+// There is no plaintext mode: without its certificate, key or CA a service does not start.
+TEST_P(ServiceBootstrapTest, RefusesToStartWithoutItsTlsIdentity) {
+  for (const char* missing : {"CLINICAL_TLS_CERT_FILE", "CLINICAL_TLS_KEY_FILE", "CLINICAL_TLS_CA_FILE"}) {
+    std::map<std::string, std::string> env = Env();
+    env.erase(missing);
+    auto service = Subprocess::Start({Binary(), "--grpc-port=0"}, env);
+    ASSERT_TRUE(service.ok()) << service.status();
+    auto status = (*service)->Wait(absl::Seconds(15));
+    ASSERT_TRUE(status.has_value() && WIFEXITED(*status)) << missing;
+    EXPECT_EQ(WEXITSTATUS(*status), 2) << missing;
+    EXPECT_TRUE((*service)
+                    ->WaitForLine([](const std::string& l) { return l.find("tls-") != std::string::npos; },
+                                  absl::Seconds(5))
+                    .has_value())
+        << missing << ": the message names the missing key";
+  }
 }
 
 TEST_P(ServiceBootstrapTest, ReadsConfigurationFromEnvironment) {

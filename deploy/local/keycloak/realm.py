@@ -2,9 +2,13 @@
 """Writes the local identity provider's realm (Keycloak realm import JSON) to stdout.
 
 The realm `clinical` is what a health system's identity provider would hold for this
-platform: the platform's roles as realm roles, a `tenant` attribute per user mapped into
-the access token, an audience mapper so tokens are issued for the API (`aud` =
-clinical-api), and users for every role in two tenants. It exists for the local suite and
+platform: the platform's roles as realm roles; per person a `tenant` attribute and a
+`clinical_user_id` attribute (the staff id the platform records as the actor, like an
+employee number) mapped into the access token as claims of the same names; an audience
+mapper so tokens are issued for the API (`aud` = clinical-api); and people for every role
+in two tenants. The services read the claims named in platform.env
+(CLINICAL_OIDC_USER_CLAIM=clinical_user_id, CLINICAL_OIDC_TENANT_CLAIM=tenant,
+CLINICAL_OIDC_ROLES_CLAIM=realm_access.roles). It exists for the local suite and
 the tests only; production uses the health system's own provider (docs/security.md).
 
   realm.py SECRETS_DIR SIGNING_KEY_PEM SIGNING_CERT_PEM > clinical-realm.json
@@ -20,19 +24,16 @@ import json
 import pathlib
 import sys
 
-ROLES = ["case_manager", "supervisor", "intake_coordinator", "scheduler", "auditor",
-         "privacy_officer", "administrator"]
+ROLES = ["case_manager", "supervisor", "auditor", "privacy_officer", "administrator"]
 # Usernames are unique in a realm, so each tenant has its own people.
 PEOPLE = {
     "demo-tenant": [
-        ("intake-1", "intake_coordinator"), ("cm-demo-0", "case_manager"),
+        ("intake-1", "case_manager"), ("cm-demo-0", "case_manager"),
         ("cm-demo-1", "case_manager"), ("sup-1", "supervisor"), ("sup-demo", "supervisor"),
-        ("sched-demo", "scheduler"), ("aud-demo", "auditor"), ("privacy-demo", "privacy_officer"),
-        ("admin-demo", "administrator"),
+        ("aud-demo", "auditor"), ("privacy-demo", "privacy_officer"), ("admin-demo", "administrator"),
     ],
     "other-tenant": [
-        ("intake-other", "intake_coordinator"), ("cm-other-0", "case_manager"),
-        ("sup-other", "supervisor"), ("sched-other", "scheduler"), ("aud-other", "auditor"),
+        ("cm-other-0", "case_manager"), ("sup-other", "supervisor"), ("aud-other", "auditor"),
         ("privacy-other", "privacy_officer"), ("admin-other", "administrator"),
     ],
 }
@@ -42,15 +43,20 @@ def pem_body(path):
     return "".join(l for l in pathlib.Path(path).read_text().splitlines() if not l.startswith("-----"))
 
 
+def attribute_mapper(attribute):
+    return {"name": attribute, "protocol": "openid-connect", "protocolMapper": "oidc-usermodel-attribute-mapper",
+            "config": {"user.attribute": attribute, "claim.name": attribute, "jsonType.label": "String",
+                       "access.token.claim": "true", "id.token.claim": "false",
+                       "userinfo.token.claim": "false", "introspection.token.claim": "true"}}
+
+
 def token_mappers():
     return [
         {"name": "audience", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
          "config": {"included.custom.audience": "clinical-api", "access.token.claim": "true",
                     "id.token.claim": "false", "introspection.token.claim": "true"}},
-        {"name": "tenant", "protocol": "openid-connect", "protocolMapper": "oidc-usermodel-attribute-mapper",
-         "config": {"user.attribute": "tenant", "claim.name": "tenant", "jsonType.label": "String",
-                    "access.token.claim": "true", "id.token.claim": "false",
-                    "userinfo.token.claim": "false", "introspection.token.claim": "true"}},
+        attribute_mapper("tenant"),
+        attribute_mapper("clinical_user_id"),
     ]
 
 
@@ -77,6 +83,11 @@ def main():
              "permissions": {"view": ["admin", "user"], "edit": ["admin"]}},
             {"name": "firstName", "permissions": {"view": ["admin", "user"], "edit": ["admin"]}},
             {"name": "lastName", "permissions": {"view": ["admin", "user"], "edit": ["admin"]}},
+            {"name": "clinical_user_id", "displayName": "Staff id",
+             "validations": {"length": {"min": 1, "max": 128},
+                             "pattern": {"pattern": "^[A-Za-z0-9@:+_-][A-Za-z0-9.@:+_-]*$",
+                                         "error-message": "invalid staff id"}},
+             "permissions": {"view": ["admin", "user"], "edit": ["admin"]}},
             {"name": "tenant", "displayName": "Tenant",
              "validations": {"length": {"min": 1, "max": 64},
                              "pattern": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
@@ -89,7 +100,8 @@ def main():
         for username, role in people:
             users.append({"username": username, "enabled": True, "emailVerified": True,
                           "email": f"{username}@{tenant}.example.org", "firstName": "Demo",
-                          "lastName": username, "attributes": {"tenant": [tenant]},
+                          "lastName": username,
+                          "attributes": {"tenant": [tenant], "clinical_user_id": [username]},
                           "credentials": [{"type": "password", "value": password, "temporary": False}],
                           "realmRoles": [role]})
     users.append({"username": "service-account-clinical-provisioner", "enabled": True,

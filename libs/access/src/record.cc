@@ -1,5 +1,9 @@
 #include "clinical/access/record.h"
 
+#include <openssl/rand.h>
+
+#include <cstdlib>
+
 #include "clinical/access/policy.h"
 
 namespace clinical::access {
@@ -24,6 +28,9 @@ audit::v1::AccessRecord BuildRecord(const CallFacts& facts, std::string record_i
   record.set_outcome(OutcomeFor(facts.status_code, facts.marked_denied));
   record.set_status_code(facts.status_code);
   record.set_trace_id(facts.trace_id);
+  record.set_peer_identity(facts.peer_identity);
+  record.set_denial_reason(facts.denial_reason);
+  record.set_claimed_subject(facts.claimed_subject);
   return record;
 }
 
@@ -39,6 +46,14 @@ std::string FormatUuidV4(std::array<uint8_t, 16> bytes) {
     text.push_back(kHex[bytes[i] & 0x0f]);
   }
   return text;
+}
+
+std::string NewRecordId() {
+  std::array<uint8_t, 16> bytes;
+  // RAND_bytes fails only when the CSPRNG cannot be seeded; an id that might collide would
+  // silently merge two records downstream, so that is fatal, not recoverable.
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) std::abort();
+  return FormatUuidV4(bytes);
 }
 
 }  // namespace clinical::access

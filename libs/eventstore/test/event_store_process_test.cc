@@ -118,7 +118,8 @@ TEST(EventStoreProcessTest, WriterKilledMidTransactionLeavesNoPartialBatchAndNew
 }
 
 // A broker of this test's own (the shared one serves other tests in parallel), stopped and
-// started again on the same ports by deploy/local/platform.sh.
+// started again on the same ports by deploy/local/platform.sh (Kafka alone: no Redis, no
+// identity provider).
 class PrivateBroker {
  public:
   PrivateBroker() : dir_(absl::StrCat(clinical::testing::BinaryPath("test-platform-"), UniqueName("broker"))) {}
@@ -146,7 +147,7 @@ class PrivateBroker {
 
 TEST(EventStoreProcessTest, BrokerRestartDuringAppendsLosesAndDuplicatesNothing) {
   PrivateBroker broker;
-  ASSERT_TRUE(broker.Run("start"));
+  ASSERT_TRUE(broker.Run("start --only kafka"));
   const std::string bootstrap = broker.Bootstrap();
   ASSERT_FALSE(bootstrap.empty());
   const std::string topic = CreateTopic(bootstrap, 3);
@@ -187,7 +188,7 @@ TEST(EventStoreProcessTest, BrokerRestartDuringAppendsLosesAndDuplicatesNothing)
   ASSERT_TRUE(broker.Run("stop"));
   ASSERT_TRUE(clinical::testing::WaitUntil([&] { return unavailable > 0; }, absl::Seconds(60)))
       << "appends kept succeeding with the broker down";
-  ASSERT_TRUE(broker.Run("start"));
+  ASSERT_TRUE(broker.Run("start --only kafka"));
   for (auto& t : clients) t.join();
   ASSERT_EQ(acknowledged, kClients * kCommandsEach);
 

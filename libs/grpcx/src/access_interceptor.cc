@@ -5,6 +5,7 @@
 
 #include "absl/time/clock.h"
 #include "clinical/access/record.h"
+#include "clinical/grpcx/authenticator.h"
 #include "clinical/grpcx/caller.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/server_context.h"
@@ -23,11 +24,14 @@ std::string Header(const grpc::ServerContextBase& context, const char* name) {
   return std::string(it->second.data(), it->second.size());
 }
 
+// Records every call of a method whose access option has a resource type (reads of patient
+// data), and only the refused calls of every other method (writes, exempt reads): a refusal
+// is an access attempt whatever the method.
 class AccessInterceptor : public grpc::experimental::Interceptor {
  public:
   AccessInterceptor(AccessInterceptorFactory& factory, grpc::experimental::ServerRpcInfo* info,
                     access::MethodPolicy policy)
-      : factory_(factory), info_(info), policy_(std::move(policy)) {
+      : factory_(factory), info_(info), policy_(std::move(policy)), records_every_call_(policy_.records()) {
     for (const auto* paths : {&policy_.policy.case_id_paths(), &policy_.policy.resource_id_paths()}) {
       for (const auto& path : *paths) {
         auto split = access::SplitPath(path);
@@ -46,6 +50,8 @@ class AccessInterceptor : public grpc::experimental::Interceptor {
         access::ExtractIdsFor(message, access::PathRoot::kRequest, policy_.policy.case_id_paths(), case_ids_);
         access::ExtractIdsFor(message, access::PathRoot::kRequest, policy_.policy.resource_id_paths(),
                               resource_ids_);
+        // A method without id paths (a write) still names its case, if it has one.
+        if (policy_.policy.case_id_paths().empty()) access::ExtractIds(message, "case_id", case_ids_);
       }
     }
     const bool sends_metadata =
@@ -59,11 +65,19 @@ class AccessInterceptor : public grpc::experimental::Interceptor {
       auto* trailers = methods->GetSendTrailingMetadata();
       if (trailers != nullptr && trailers->erase(access::kDeniedTrailer) > 0) marked_denied = true;
     }
-    if (!recorded_ && (sends_metadata || sends_message || sends_status)) {
+    if (records_every_call_ && !recorded_ && (sends_metadata || sends_message || sends_status)) {
       if (sends_message && response_paths_) ExtractResponseIds(methods);
       recorded_ = true;
       const int code = sends_status ? static_cast<int>(methods->GetSendStatus().error_code()) : 0;
       failed_closed_ = !Record(code, marked_denied);
+    }
+    if (!records_every_call_ && sends_status && !recorded_) {
+      const int code = static_cast<int>(methods->GetSendStatus().error_code());
+      if (access::OutcomeFor(code, marked_denied) == audit::v1::ACCESS_OUTCOME_DENIED) {
+        recorded_ = true;
+        // Nothing is held back: a refusal carries no data, so its record need not gate it.
+        Record(code, marked_denied);
+      }
     }
     if (failed_closed_) {
       if (sends_message) EmptyMessage(methods);
@@ -112,9 +126,15 @@ class AccessInterceptor : public grpc::experimental::Interceptor {
     const grpc::ServerContextBase& context = *info_->server_context();
     access::CallFacts facts;
     facts.method = info_->method() != nullptr ? info_->method() : "";
-    facts.actor_id = Header(context, kUserHeader);
-    facts.actor_role = Header(context, kRoleHeader);
-    facts.tenant_id = Header(context, kTenantHeader);
+    // Who: only what the Authenticator verifies (the token's claims or the certificate).
+    if (const Authenticator* authenticator = factory_.authenticator(); authenticator != nullptr) {
+      if (const std::optional<Identity> identity = authenticator->IdentityOf(context); identity.has_value()) {
+        facts.actor_id = identity->user_id;
+        facts.actor_role = identity->role;
+        facts.tenant_id = identity->tenant_id;
+        facts.peer_identity = identity->peer_identity;
+      }
+    }
     facts.purpose_of_use = Header(context, kPurposeHeader);
     facts.source_address = context.peer();
     facts.trace_id = TraceIdOf(Header(context, kTraceparentHeader));
@@ -128,13 +148,14 @@ class AccessInterceptor : public grpc::experimental::Interceptor {
       factory_.logger().Warn("access record not written: no recorder", {{"method", facts.method}});
       return false;
     }
-    const auto record = access::BuildRecord(facts, factory_.NewRecordId(), absl::Now());
+    const auto record = access::BuildRecord(facts, access::NewRecordId(), absl::Now());
     return recorder->Record(record).ok();
   }
 
   AccessInterceptorFactory& factory_;
   grpc::experimental::ServerRpcInfo* const info_;
   const access::MethodPolicy policy_;
+  const bool records_every_call_;
   bool response_paths_ = false;
   std::vector<std::string> case_ids_, resource_ids_;
   bool recorded_ = false;
@@ -144,27 +165,9 @@ class AccessInterceptor : public grpc::experimental::Interceptor {
 
 }  // namespace
 
-AccessInterceptorFactory::AccessInterceptorFactory(access::Recorder* recorder, logging::Logger& logger)
-    : recorder_(recorder), logger_(logger) {
-  // Record ids must not collide across processes: seed with 256 bits, not one word.
-  std::random_device entropy;
-  std::seed_seq seed{entropy(), entropy(), entropy(), entropy(), entropy(), entropy(), entropy(), entropy()};
-  std::lock_guard lock(mutex_);
-  random_.seed(seed);
-}
-
-std::string AccessInterceptorFactory::NewRecordId() {
-  std::array<uint8_t, 16> bytes;
-  {
-    std::lock_guard lock(mutex_);
-    const uint64_t high = random_(), low = random_();
-    for (int i = 0; i < 8; ++i) {
-      bytes[i] = static_cast<uint8_t>(high >> (8 * i));
-      bytes[8 + i] = static_cast<uint8_t>(low >> (8 * i));
-    }
-  }
-  return access::FormatUuidV4(bytes);
-}
+AccessInterceptorFactory::AccessInterceptorFactory(access::Recorder* recorder, const Authenticator* authenticator,
+                                                   logging::Logger& logger)
+    : recorder_(recorder), authenticator_(authenticator), logger_(logger) {}
 
 std::optional<access::MethodPolicy> AccessInterceptorFactory::Lookup(const std::string& method) {
   std::lock_guard lock(mutex_);
@@ -175,11 +178,12 @@ std::optional<access::MethodPolicy> AccessInterceptorFactory::Lookup(const std::
 
 grpc::experimental::Interceptor* AccessInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  if (info->method() == nullptr) return nullptr;
+  if (info->method() == nullptr || NeedsNoToken(info->method())) return nullptr;
+  // Methods without the option (writes) get an empty policy: refusals only.
   auto policy = Lookup(info->method());
-  if (!policy.has_value() || !policy->records()) return nullptr;
+  access::MethodPolicy effective = policy.has_value() ? std::move(*policy) : access::MethodPolicy{};
   // Owned and deleted by gRPC once the RPC ends.
-  return new AccessInterceptor(*this, info, std::move(*policy));
+  return new AccessInterceptor(*this, info, std::move(effective));
 }
 
 }  // namespace clinical::grpcx::internal

@@ -3,12 +3,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "clinical/access/policy.h"
 #include "clinical/access/recorder.h"
+#include "clinical/grpcx/authenticator.h"
 #include "clinical/logging/logger.h"
 #include "grpcpp/support/server_interceptor.h"
 
@@ -17,8 +17,11 @@ namespace clinical::grpcx::internal {
 // Emits one access record for every call of a method that carries the
 // `clinical.common.v1.access` option with a resource type, and holds the response back
 // until the recorder acknowledged it (fail closed): when Record() fails, the response
-// message is replaced by an empty one and the status becomes UNAVAILABLE. Methods without
-// the option, or exempt ones, get no interceptor at all.
+// message is replaced by an empty one and the status becomes UNAVAILABLE. Every other
+// method (writes, exempt reads) gets a record only when the call is refused
+// (PERMISSION_DENIED, UNAUTHENTICATED, or marked denied by the handler). Who called comes
+// from the identity the Authenticator verifies for this call. Calls the Authenticator
+// refused never get here: it records those itself.
 //
 // The record is made at the first outgoing batch of the call: for unary calls the batch
 // carrying the response and the status (outcome from the status); for server streams the
@@ -29,21 +32,22 @@ namespace clinical::grpcx::internal {
 // closed. It must outlive the server. Thread-safe.
 class AccessInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  AccessInterceptorFactory(access::Recorder* recorder, logging::Logger& logger);
+  // `authenticator` tells who called (may be null in tests of the recording alone).
+  AccessInterceptorFactory(access::Recorder* recorder, const Authenticator* authenticator, logging::Logger& logger);
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
 
-  std::string NewRecordId();
   access::Recorder* recorder() const { return recorder_; }
+  const Authenticator* authenticator() const { return authenticator_; }
   logging::Logger& logger() const { return logger_; }
 
  private:
   std::optional<access::MethodPolicy> Lookup(const std::string& method);
 
   access::Recorder* const recorder_;
+  const Authenticator* const authenticator_;
   logging::Logger& logger_;
   std::mutex mutex_;
   std::map<std::string, std::optional<access::MethodPolicy>, std::less<>> policies_ ABSL_GUARDED_BY(mutex_);
-  std::mt19937_64 random_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace clinical::grpcx::internal

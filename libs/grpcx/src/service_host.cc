@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "clinical/grpcx/authenticator.h"
 #include "clinical/grpcx/shutdown_signal.h"
 #include "clinical/metrics/http_server.h"
 #include "grpc/health/v1/health.pb.h"
@@ -39,18 +40,25 @@ void ServiceHost::AddService(grpc::Service* service) {
 }
 
 absl::Status ServiceHost::Start() {
+  if (authenticator_ == nullptr) {
+    return absl::FailedPreconditionError("no authenticator: a server never serves unauthenticated calls");
+  }
+  if (absl::Status tls = CheckTlsFiles(options_.tls); !tls.ok()) return tls;
   // Access first: server-side send hooks run in this order, so the observer counts and
   // logs the status the access interceptor settled (UNAVAILABLE when it failed closed).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, logger_));
+  interceptors.push_back(
+      std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, authenticator_.get(), logger_));
   interceptors.push_back(std::make_unique<internal::RpcObserverFactory>(metrics_, logger_));
   builder_.experimental().SetInterceptorCreators(std::move(interceptors));
   const std::string address = absl::StrCat(options_.host, ":", options_.port);
   // gRPC enables SO_REUSEPORT by default, which would let a second process silently share
   // a busy port; a service must fail loudly instead.
   builder_.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Plaintext here; mTLS termination is configured by the deployment (docs/architecture.md).
-  builder_.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+  // Mutual TLS only, with the authenticator in the handshake's call path.
+  std::shared_ptr<grpc::ServerCredentials> credentials = ServerCredentials(options_.tls);
+  credentials->SetAuthMetadataProcessor(authenticator_);
+  builder_.AddListeningPort(address, credentials, &port_);
   std::unique_ptr<grpc::Server> server = builder_.BuildAndStart();
   if (server == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
@@ -107,7 +115,7 @@ void ServiceHost::Shutdown() {
 
 std::vector<config::Option> StandardOptions(int default_port) {
   using config::OptionType;
-  return {
+  std::vector<config::Option> options = {
       {"grpc-host", OptionType::kString, "127.0.0.1", "address the gRPC server binds"},
       {"grpc-port", OptionType::kInt, std::to_string(default_port), "gRPC port (0 = any free)"},
       {"shutdown-grace", OptionType::kDuration, "20s",
@@ -120,6 +128,9 @@ std::vector<config::Option> StandardOptions(int default_port) {
       {"access-timeout", OptionType::kDuration, "5s",
        "longest a read waits for its access record to be acknowledged before failing closed"},
   };
+  for (auto& option : TlsOptions()) options.push_back(std::move(option));
+  for (auto& option : AuthenticationOptions()) options.push_back(std::move(option));
+  return options;
 }
 
 namespace {
@@ -162,6 +173,12 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
   server_options.host = config->GetString("grpc-host");
   server_options.port = static_cast<int>(config->GetInt("grpc-port"));
   server_options.shutdown_grace = config->GetDuration("shutdown-grace");
+  auto tls = TlsFilesFromConfig(*config);
+  if (!tls.ok()) {
+    std::cerr << spec.name << ": " << tls.status().message() << "\n";
+    return 2;
+  }
+  server_options.tls = *tls;
   // Declared before the host: the server's interceptors use it until the host is gone.
   std::unique_ptr<access::KafkaRecorder> access_recorder;
   ServiceHost host(spec.name, server_options, logger);
@@ -182,6 +199,16 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
     host.SetAccessRecorder(access_recorder.get());
     logger.Info("access records", {{"topic", access_options.topic}});
   }
+
+  // Every call is authenticated before anything else sees it; refusals are recorded.
+  auto authenticator = AuthenticatorFromConfig(*config, server_options.tls, access_recorder.get(), logger,
+                                               host.metrics());
+  if (!authenticator.ok()) {
+    logger.Error("setup failed", {{"code", absl::StatusCodeToString(authenticator.status().code())},
+                                  {"reason", std::string(authenticator.status().message())}});
+    return authenticator.status().code() == absl::StatusCode::kFailedPrecondition ? 2 : 1;
+  }
+  host.SetAuthenticator(*authenticator);
 
   std::function<void()> after_stop = [] {};
   if (spec.setup) {

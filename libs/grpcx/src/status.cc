@@ -1,6 +1,8 @@
 #include "clinical/grpcx/status.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "clinical/access/policy.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -8,6 +10,8 @@ namespace clinical::grpcx {
 namespace {
 
 constexpr char kBadRequestUrl[] = "type.googleapis.com/google.rpc.BadRequest";
+// Internal only: never serialized into a response.
+constexpr char kTenantRefusalUrl[] = "type.clinical/tenant-refusal";
 
 }  // namespace
 
@@ -53,6 +57,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   any->set_type_url(kBadRequestUrl);
   any->set_value(std::string(*payload));
   return grpc::Status(code, message, details.SerializeAsString());
+}
+
+absl::Status NotFoundInTenant(std::string_view what) {
+  absl::Status status = absl::NotFoundError(absl::StrCat(std::string(what), " not found"));
+  status.SetPayload(kTenantRefusalUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsTenantRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kNotFound && status.GetPayload(kTenantRefusalUrl).has_value();
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase& context) {
+  if (IsTenantRefusal(status)) context.AddTrailingMetadata(access::kDeniedTrailer, "1");
+  return ToGrpcStatus(status);
 }
 
 }  // namespace clinical::grpcx

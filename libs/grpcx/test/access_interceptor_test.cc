@@ -11,9 +11,8 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/grpcx/service_host.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "secure_test_server.h"
 
 namespace clinical::grpcx {
 namespace {
@@ -44,7 +43,7 @@ class FakeRecorder : public access::Recorder {
 };
 
 // A case service whose reads return patient data; "other-tenant" answers NOT_FOUND marked
-// as a refusal, "no-role" answers UNAUTHENTICATED.
+// as a refusal, "no-role" answers PERMISSION_DENIED. Its writes refuse "refused" cases.
 class FakeCaseService : public casev1::CaseService::Service {
  public:
   grpc::Status GetCase(grpc::ServerContext* context, const casev1::GetCaseRequest* request,
@@ -54,7 +53,7 @@ class FakeCaseService : public casev1::CaseService::Service {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "case not found");
     }
     if (request->case_id() == "no-role") {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing x-clinical-role");
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not for this role");
     }
     response->mutable_case_()->set_case_id("resolved-" + request->case_id());
     response->mutable_case_()->mutable_patient()->set_family_name("Doe");
@@ -63,6 +62,11 @@ class FakeCaseService : public casev1::CaseService::Service {
   grpc::Status OpenCase(grpc::ServerContext*, const casev1::OpenCaseRequest*,
                         casev1::OpenCaseResponse* response) override {
     response->set_case_id("new-case");
+    return grpc::Status::OK;
+  }
+  grpc::Status AddNote(grpc::ServerContext*, const casev1::AddNoteRequest* request,
+                       casev1::AddNoteResponse*) override {
+    if (request->case_id() == "refused") return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours");
     return grpc::Status::OK;
   }
 };
@@ -85,12 +89,13 @@ class FakeNotificationService : public notificationv1::NotificationService::Serv
 class AccessInterceptorTest : public ::testing::Test {
  protected:
   void StartHost(access::Recorder* recorder) {
-    host_ = std::make_unique<ServiceHost>("test", ServerOptions{}, logger_);
+    host_ = std::make_unique<ServiceHost>("test", testing::SecureServerOptions(pki_), logger_);
     host_->SetAccessRecorder(recorder);
+    host_->SetAuthenticator(testing::MakeAuthenticator(issuer_, recorder, logger_, host_->metrics()));
     host_->AddService(&cases_);
     host_->AddService(&notifications_);
     ASSERT_TRUE(host_->Start().ok());
-    auto channel = grpc::CreateChannel(host_->address(), grpc::InsecureChannelCredentials());
+    auto channel = testing::Channel(host_->address(), pki_.Workload("test-client"));
     case_stub_ = casev1::CaseService::NewStub(channel);
     notification_stub_ = notificationv1::NotificationService::NewStub(channel);
   }
@@ -98,11 +103,9 @@ class AccessInterceptorTest : public ::testing::Test {
     if (host_ != nullptr) host_->Shutdown();
   }
 
-  static void SetCaller(grpc::ClientContext& context) {
+  void SetCaller(grpc::ClientContext& context) {
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    context.AddMetadata("x-clinical-user", "cm-7");
-    context.AddMetadata("x-clinical-role", "case_manager");
-    context.AddMetadata("x-clinical-tenant", "tenant-a");
+    context.AddMetadata("authorization", "Bearer " + issuer_.Token("cm-7", "case_manager", "tenant-a"));
     context.AddMetadata("x-clinical-purpose", "TREAT");
     context.AddMetadata("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   }
@@ -136,6 +139,8 @@ class AccessInterceptorTest : public ::testing::Test {
 
   std::ostringstream log_;
   logging::Logger logger_{"test", log_};
+  testing::TestPki pki_;
+  testing::TestIssuer issuer_;
   FakeCaseService cases_;
   FakeNotificationService notifications_;
   std::unique_ptr<ServiceHost> host_;
@@ -157,6 +162,8 @@ TEST_F(AccessInterceptorTest, ARecordedReadYieldsOneRecordWithTheCallersFactsAnd
   EXPECT_EQ(record.actor_id(), "cm-7");
   EXPECT_EQ(record.actor_role(), "case_manager");
   EXPECT_EQ(record.tenant_id(), "tenant-a");
+  EXPECT_EQ(record.peer_identity(), testing::SpiffeId("test-client"));
+  EXPECT_TRUE(record.denial_reason().empty());
   EXPECT_EQ(record.purpose_of_use(), "TREAT");
   EXPECT_EQ(record.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(record.method(), "/clinical.case.v1.CaseService/GetCase");
@@ -223,7 +230,7 @@ TEST_F(AccessInterceptorTest, RefusalsAreDeniedAndTheMarkerNeverReachesTheClient
   grpc::ClientContext context;
   EXPECT_EQ(GetCase("other-tenant", &response, &context).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(context.GetServerTrailingMetadata().count(access::kDeniedTrailer), 0u);
-  EXPECT_EQ(GetCase("no-role", &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(GetCase("no-role", &response).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 
   const auto records = recorder.attempts();
   ASSERT_EQ(records.size(), 2u);
@@ -232,7 +239,31 @@ TEST_F(AccessInterceptorTest, RefusalsAreDeniedAndTheMarkerNeverReachesTheClient
   ASSERT_EQ(records[0].case_ids_size(), 1);
   EXPECT_EQ(records[0].case_ids(0), "other-tenant");
   EXPECT_EQ(records[1].outcome(), audit::v1::ACCESS_OUTCOME_DENIED);
-  EXPECT_EQ(records[1].status_code(), static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
+  EXPECT_EQ(records[1].status_code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+}
+
+// A refused write is an access attempt too: recorded with the case it named; an allowed
+// write is an event already and gets no record.
+TEST_F(AccessInterceptorTest, ARefusedWriteIsRecordedAndAnAllowedOneIsNot) {
+  FakeRecorder recorder;
+  StartHost(&recorder);
+  for (const char* case_id : {"mine", "refused"}) {
+    grpc::ClientContext context;
+    SetCaller(context);
+    casev1::AddNoteRequest request;
+    request.set_case_id(case_id);
+    casev1::AddNoteResponse response;
+    case_stub_->AddNote(&context, request, &response);
+  }
+  const auto records = recorder.attempts();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].method(), "/clinical.case.v1.CaseService/AddNote");
+  EXPECT_EQ(records[0].outcome(), audit::v1::ACCESS_OUTCOME_DENIED);
+  EXPECT_EQ(records[0].actor_id(), "cm-7");
+  EXPECT_EQ(records[0].tenant_id(), "tenant-a");
+  EXPECT_EQ(records[0].peer_identity(), testing::SpiffeId("test-client"));
+  ASSERT_EQ(records[0].case_ids_size(), 1);
+  EXPECT_EQ(records[0].case_ids(0), "refused");
 }
 
 TEST_F(AccessInterceptorTest, AServerStreamIsOneRecordAtItsFirstMessage) {

@@ -1,5 +1,7 @@
 #include "clinical/grpcx/service_host.h"
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -8,14 +10,36 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "gtest/gtest.h"
+#include "secure_test_server.h"
 
 namespace clinical::grpcx {
 namespace {
 
+using testing::TestIssuer;
+using testing::TestPki;
+
 using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
+
+// A host as every service runs one: mutual TLS, the Authenticator in front.
+struct SecureHost {
+  explicit SecureHost(logging::Logger& logger, ServerOptions options = {}) {
+    const TlsFiles tls = options.tls.cert_file.empty() ? pki.Workload("case") : options.tls;
+    options.tls = tls;
+    host = std::make_unique<ServiceHost>("test", options, logger);
+    host->SetAuthenticator(testing::MakeAuthenticator(issuer, nullptr, logger, host->metrics()));
+  }
+  std::unique_ptr<Health::Stub> HealthStub() {
+    return Health::NewStub(testing::Channel(host->address(), pki.Workload("test-client")));
+  }
+  TestPki pki;
+  TestIssuer issuer;
+  std::unique_ptr<ServiceHost> host;
+};
 
 grpc::Status CheckHealth(Health::Stub& stub, HealthCheckResponse* response,
                          const std::string& service = "") {
@@ -29,12 +53,12 @@ grpc::Status CheckHealth(Health::Stub& stub, HealthCheckResponse* response,
 TEST(ServiceHostTest, LivenessIsServingWhileReadinessIsHeld) {
   std::ostringstream log;
   logging::Logger logger("test", log);
-  ServiceHost host("test", ServerOptions{}, logger);
+  SecureHost secure(logger);
+  ServiceHost& host = *secure.host;
   host.HoldReadiness();
   EXPECT_TRUE(host.readiness_held());
   ASSERT_TRUE(host.Start().ok());
-  auto stub = Health::NewStub(
-      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  auto stub = secure.HealthStub();
   HealthCheckResponse response;
   ASSERT_TRUE(CheckHealth(*stub, &response, ServiceHost::kLivenessService).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING) << "alive while catching up";
@@ -58,11 +82,11 @@ TEST(ServiceHostTest, LivenessIsServingWhileReadinessIsHeld) {
 TEST(ServiceHostTest, ReadinessGrantedBeforeStartAppliesAtStart) {
   std::ostringstream log;
   logging::Logger logger("test", log);
-  ServiceHost host("test", ServerOptions{}, logger);
+  SecureHost secure(logger);
+  ServiceHost& host = *secure.host;
   host.SetServing(true);
   ASSERT_TRUE(host.Start().ok());
-  auto stub = Health::NewStub(
-      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  auto stub = secure.HealthStub();
   HealthCheckResponse response;
   ASSERT_TRUE(CheckHealth(*stub, &response).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
@@ -72,12 +96,12 @@ TEST(ServiceHostTest, ReadinessGrantedBeforeStartAppliesAtStart) {
 TEST(ServiceHostTest, ReportsNotServingUntilReadyThenServing) {
   std::ostringstream log;
   logging::Logger logger("test", log);
-  ServiceHost host("test", ServerOptions{}, logger);
+  SecureHost secure(logger);
+  ServiceHost& host = *secure.host;
   ASSERT_TRUE(host.Start().ok());
   ASSERT_GT(host.port(), 0);
 
-  auto stub = Health::NewStub(
-      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  auto stub = secure.HealthStub();
   HealthCheckResponse response;
   ASSERT_TRUE(CheckHealth(*stub, &response).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
@@ -94,22 +118,112 @@ TEST(ServiceHostTest, ReportsNotServingUntilReadyThenServing) {
 TEST(ServiceHostTest, StartFailsWithUnavailableWhenPortIsTaken) {
   std::ostringstream log;
   logging::Logger logger("test", log);
-  ServiceHost first("first", ServerOptions{}, logger);
-  ASSERT_TRUE(first.Start().ok());
+  SecureHost first(logger);
+  ASSERT_TRUE(first.host->Start().ok());
   ServerOptions same_port;
-  same_port.port = first.port();
-  ServiceHost second("second", same_port, logger);
-  EXPECT_EQ(second.Start().code(), absl::StatusCode::kUnavailable);
+  same_port.port = first.host->port();
+  SecureHost second(logger, same_port);
+  EXPECT_EQ(second.host->Start().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(ServiceHostTest, NeverServesWithoutAnAuthenticatorOrWithUnusableTlsFiles) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  TestPki pki;
+  ServerOptions options;
+  options.tls = pki.Workload("case");
+  ServiceHost unauthenticated("test", options, logger);
+  EXPECT_EQ(unauthenticated.Start().code(), absl::StatusCode::kFailedPrecondition);
+
+  TestIssuer issuer;
+  for (auto broken : {&TlsFiles::cert_file, &TlsFiles::key_file, &TlsFiles::ca_file}) {
+    ServerOptions missing = options;
+    missing.tls.*broken = "/nonexistent/file.pem";
+    ServiceHost host("test", missing, logger);
+    host.SetAuthenticator(testing::MakeAuthenticator(issuer, nullptr, logger, host.metrics()));
+    EXPECT_EQ(host.Start().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  // A key that is not the certificate's.
+  ServerOptions mismatched = options;
+  mismatched.tls.key_file = pki.Workload("views").key_file;
+  ServiceHost host("test", mismatched, logger);
+  host.SetAuthenticator(testing::MakeAuthenticator(issuer, nullptr, logger, host.metrics()));
+  EXPECT_EQ(host.Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Transport security: no plaintext, no client without a certificate of the trusted CA.
+TEST(ServiceHostTest, RefusesPlaintextClientsAndCertificatesOfAnotherCa) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  SecureHost secure(logger);
+  ASSERT_TRUE(secure.host->Start().ok());
+  secure.host->SetServing(true);
+  HealthCheckResponse response;
+  ASSERT_TRUE(CheckHealth(*secure.HealthStub(), &response).ok()) << "the trusted client gets in";
+
+  auto plaintext = Health::NewStub(grpc::CreateChannel(secure.host->address(), grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(CheckHealth(*plaintext, &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  TestPki other("another CA");
+  auto foreign = Health::NewStub(testing::Channel(secure.host->address(), other.Workload("test-client")));
+  EXPECT_EQ(CheckHealth(*foreign, &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // A client that trusts the server but presents no certificate at all.
+  TlsFiles anonymous;
+  anonymous.ca_file = secure.pki.ca_file();
+  grpc::experimental::TlsChannelCredentialsOptions no_identity;
+  no_identity.set_certificate_provider(
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(secure.pki.ca_file(), 1));
+  no_identity.watch_root_certs();
+  auto uncertified = Health::NewStub(
+      grpc::CreateChannel(secure.host->address(), grpc::experimental::TlsCredentials(no_identity)));
+  EXPECT_EQ(CheckHealth(*uncertified, &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Rotation: the server re-reads its certificate files; new connections get the new one.
+TEST(ServiceHostTest, PicksUpARotatedCertificateWithoutARestart) {
+  std::ostringstream log;
+  logging::Logger logger("test", log);
+  TestPki pki;
+  ServerOptions options;
+  options.tls = pki.Workload("case");  // reload_interval 1 s
+  SecureHost secure(logger, options);
+  ASSERT_TRUE(secure.host->Start().ok());
+  auto presented = [&] {
+    auto channel = testing::Channel(secure.host->address(), pki.Workload("test-client"));
+    auto stub = Health::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    HealthCheckResponse response;
+    EXPECT_TRUE(stub->Check(&context, HealthCheckRequest(), &response).ok());
+    const auto certs = context.auth_context()->FindPropertyValues("x509_pem_cert");
+    return certs.empty() ? std::string() : std::string(certs[0].data(), certs[0].size());
+  };
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(presented(), read(options.tls.cert_file));
+
+  // A new certificate and key replace the files (renamed into place, as a secret mount does).
+  const TlsFiles renewed = pki.Workload("case");
+  std::filesystem::rename(renewed.key_file, options.tls.key_file);
+  std::filesystem::rename(renewed.cert_file, options.tls.cert_file);
+  const std::string expected = read(options.tls.cert_file);
+  std::string seen;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while ((seen = presented()) != expected && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(seen, expected) << "the server still presents the old certificate";
 }
 
 TEST(ServiceHostTest, CountsAndTimesEveryRpcByMethodAndCode) {
   std::ostringstream log;
   logging::Logger logger("test", log, logging::Level::kDebug);
-  ServiceHost host("test", ServerOptions{}, logger);
+  SecureHost secure(logger);
+  ServiceHost& host = *secure.host;
   ASSERT_TRUE(host.Start().ok());
   host.SetServing(true);
-  auto stub = Health::NewStub(
-      grpc::CreateChannel(host.address(), grpc::InsecureChannelCredentials()));
+  auto stub = secure.HealthStub();
   HealthCheckResponse response;
   ASSERT_TRUE(CheckHealth(*stub, &response).ok());
   ASSERT_TRUE(CheckHealth(*stub, &response).ok());

@@ -2,15 +2,19 @@
 //
 // Asks a service's standard gRPC health endpoint whether it is serving; exits 0 if it is,
 // 1 if it is not or does not answer in time, 2 on a usage error. Made for container
-// HEALTHCHECKs, where no other gRPC client is installed.
+// HEALTHCHECKs and Kubernetes exec probes, where no other gRPC client is installed.
+//
+// Services accept only mutual TLS, so the check connects with the container's own TLS
+// identity, from the same environment the service reads: CLINICAL_TLS_CERT_FILE,
+// CLINICAL_TLS_KEY_FILE, CLINICAL_TLS_CA_FILE. Health needs no token.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "clinical/grpcx/tls.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 
 int main(int argc, char** argv) {
   std::string address, service;
@@ -29,8 +33,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: clinical_health_check HOST:PORT [SERVICE] [--timeout-ms=N]\n");
     return 2;
   }
+  auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value == nullptr ? "" : value);
+  };
+  clinical::grpcx::TlsFiles tls;
+  tls.cert_file = env("CLINICAL_TLS_CERT_FILE");
+  tls.key_file = env("CLINICAL_TLS_KEY_FILE");
+  tls.ca_file = env("CLINICAL_TLS_CA_FILE");
+  if (const absl::Status usable = clinical::grpcx::CheckTlsFiles(tls); !usable.ok()) {
+    std::fprintf(stderr, "not healthy: TLS identity unusable (%s)\n", std::string(usable.message()).c_str());
+    return 1;
+  }
   auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(address, clinical::grpcx::ChannelCredentials(tls)));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   grpc::health::v1::HealthCheckRequest request;

@@ -204,6 +204,12 @@ std::optional<std::string_view> RefusedRange(const IpAddress& address) {
   return std::nullopt;
 }
 
+AddressPolicy AddressPolicy::Unrestricted() {
+  AddressPolicy policy;
+  for (const char* everything : {"0.0.0.0/0", "::/0"}) policy.AllowNetwork(*IpNetwork::Parse(everything));
+  return policy;
+}
+
 void AddressPolicy::AllowNetwork(IpNetwork network) { networks_.push_back(std::move(network)); }
 
 void AddressPolicy::AllowEndpoint(std::string host, uint16_t port) {

@@ -152,5 +152,16 @@ TEST(AddressPolicyTest, IpAddressParsingAndText) {
   EXPECT_EQ(network->ToString(), "fd00:1::/32");
 }
 
+// For operator-configured endpoints (the identity provider): loopback, metadata, anything.
+TEST(AddressPolicyTest, UnrestrictedAllowsEveryAddressTheDefaultRefuses) {
+  const AddressPolicy open = AddressPolicy::Unrestricted();
+  for (const char* text : {"127.0.0.1", "::1", "169.254.169.254", "fd00:ec2::254", "0.0.0.0", "::ffff:127.0.0.1",
+                           "10.1.2.3", "8.8.8.8"}) {
+    const auto address = IpAddress::Parse(text);
+    ASSERT_TRUE(address.has_value()) << text;
+    EXPECT_TRUE(open.Permits(*address, "idp.example", 443)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace clinical::http

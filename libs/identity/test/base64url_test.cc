@@ -2,7 +2,7 @@
 #include "base64url.h"
 
 #include "gtest/gtest.h"
-#include "test_tokens.h"
+#include "clinical/identity/testing/test_tokens.h"
 
 namespace clinical::identity::internal {
 namespace {

@@ -3,7 +3,7 @@
 #include "clinical/identity/jwks.h"
 
 #include "gtest/gtest.h"
-#include "test_tokens.h"
+#include "clinical/identity/testing/test_tokens.h"
 
 namespace clinical::identity {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
-#include "test_tokens.h"
+#include "clinical/identity/testing/test_tokens.h"
 
 namespace clinical::identity {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "clinical/identity/verifier.h"
 #include "gtest/gtest.h"
-#include "test_tokens.h"
+#include "clinical/identity/testing/test_tokens.h"
 
 namespace clinical::identity {
 namespace {

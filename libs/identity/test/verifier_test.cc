@@ -6,7 +6,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
-#include "test_tokens.h"
+#include "clinical/identity/testing/test_tokens.h"
 
 namespace clinical::identity {
 namespace {

@@ -43,10 +43,17 @@ Platform LoadPlatform() {
   platform.kafka_bootstrap = values["CLINICAL_KAFKA_BOOTSTRAP"];
   platform.redis_host = values["CLINICAL_REDIS_HOST"];
   platform.kafka_libs = values["CLINICAL_KAFKA_LIBS"];
+  platform.platform_dir = values["CLINICAL_PLATFORM_DIR"];
+  platform.pki_dir = values["CLINICAL_PKI_DIR"];
+  platform.oidc_issuer = values["CLINICAL_OIDC_ISSUER"];
   if (platform.kafka_bootstrap.empty() || platform.redis_host.empty() ||
       !absl::SimpleAtoi(values["CLINICAL_REDIS_PORT"], &platform.redis_port)) {
     Fail(absl::StrCat(path, " lacks the Kafka or Redis address"));
   }
+  if (platform.pki_dir.empty() || platform.oidc_issuer.empty() || platform.platform_dir.empty()) {
+    Fail(absl::StrCat(path, " lacks the certificates or the identity provider"));
+  }
+  platform.exports = std::move(values);
   return platform;
 }
 

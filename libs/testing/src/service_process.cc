@@ -4,11 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "clinical/testing/identity.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/wait.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "nlohmann/json.hpp"
 
 namespace clinical::testing {
@@ -21,8 +20,24 @@ std::map<std::string, std::string> PlatformEnvironment() {
 }
 
 std::map<std::string, std::string> ServiceEnvironment(const std::string& service) {
-  (void)service;  // per-service credentials join here
-  return PlatformEnvironment();
+  std::map<std::string, std::string> env = PlatformEnvironment();
+  // How tokens are verified: the platform's identity provider and claim names.
+  for (const auto& [key, value] : Platform::Get().exports) {
+    if (key.starts_with("CLINICAL_OIDC_")) env[key] = value;
+  }
+  // The service's own TLS identity (its certificate carries its SPIFFE ID).
+  const grpcx::TlsFiles tls = ServiceTls(service);
+  env["CLINICAL_TLS_CERT_FILE"] = tls.cert_file;
+  env["CLINICAL_TLS_KEY_FILE"] = tls.key_file;
+  env["CLINICAL_TLS_CA_FILE"] = tls.ca_file;
+  return env;
+}
+
+std::map<std::string, std::string> ServiceEnvironmentOf(const std::string& binary) {
+  std::string name = binary.substr(binary.find_last_of('/') + 1);
+  constexpr std::string_view kSuffix = "_service";
+  if (name.ends_with(kSuffix)) name.resize(name.size() - kSuffix.size());
+  return ServiceEnvironment(name);
 }
 
 int AnnouncedPort(const std::string& line, const std::string& message) {
@@ -77,12 +92,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const Serv
   return running;
 }
 
-std::shared_ptr<grpc::Channel> ServiceProcess::NewChannel() const {
-  grpc::ChannelArguments arguments;
-  // A private subchannel pool: channels to the same address must not share a connection.
-  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), arguments);
-}
+std::shared_ptr<grpc::Channel> ServiceProcess::NewChannel() const { return SecureChannel(address_); }
 
 std::optional<int> ServiceProcess::Terminate(absl::Duration timeout) {
   process_->Signal(SIGTERM);

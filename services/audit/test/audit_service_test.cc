@@ -28,6 +28,8 @@
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
 #include "clinical/redis/connection.h"
+#include "clinical/testing/identity.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
@@ -250,15 +252,15 @@ class AuditServiceTest : public ::testing::Test {
          "--signing-key-file=" + *dir_ + "/signing.pem",
          "--verify-key-file=" + *dir_ + "/public.pem",
          "--patient-index-key-file=" + *dir_ + "/patient-index.key", "--checkpoint-every=5",
-         "--checkpoint-interval=500ms"});
+         "--checkpoint-interval=500ms"},
+        testing::ServiceEnvironment("audit"));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = process->release();
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(60));
     ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
     address_ = new std::string(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
-    stub_ = v1::AuditService::NewStub(grpc::CreateChannel(*address_, grpc::InsecureChannelCredentials()))
-                .release();
+    stub_ = v1::AuditService::NewStub(testing::SecureChannel(*address_)).release();
   }
 
   // SIGKILL: no drain, no clean close; whatever the chainer had in flight is lost.
@@ -273,11 +275,18 @@ class AuditServiceTest : public ::testing::Test {
 
   // Runs clinical-audit against the service as a tenant-a auditor; returns the exit code
   // and fills `lines` with its stdout and stderr.
-  static int Cli(std::vector<std::string> args, std::vector<std::string>* lines) {
+  static int Cli(std::vector<std::string> args, std::vector<std::string>* lines,
+                 const testing::Person& as = {"aud-cli", "auditor", "tenant-a"}) {
     std::vector<std::string> argv = {testing::BinaryPath("services/audit/clinical-audit"),
-                                     "--address=" + *address_, "--user=aud-cli", "--tenant=tenant-a"};
+                                     "--address=" + *address_};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto process = Subprocess::Start(argv);
+    // The CLI connects as the test client, with an auditor's token of the realm.
+    const grpcx::TlsFiles tls = testing::ClientTls();
+    auto process = Subprocess::Start(
+        argv, {{"CLINICAL_TLS_CERT_FILE", tls.cert_file},
+               {"CLINICAL_TLS_KEY_FILE", tls.key_file},
+               {"CLINICAL_TLS_CA_FILE", tls.ca_file},
+               {"CLINICAL_TOKEN", testing::TokenFor(as)}});
     EXPECT_TRUE(process.ok());
     if (!process.ok()) return -1;
     auto status = (*process)->Wait(absl::Seconds(120));
@@ -305,9 +314,7 @@ class AuditServiceTest : public ::testing::Test {
   static std::unique_ptr<grpc::ClientContext> Context(const Who& who) {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-    if (!who.user.empty()) context->AddMetadata("x-clinical-user", who.user);
-    if (!who.role.empty()) context->AddMetadata("x-clinical-role", who.role);
-    if (!who.tenant.empty()) context->AddMetadata("x-clinical-tenant", who.tenant);
+    testing::Authenticate(*context, {who.user, who.role, who.tenant});
     return context;
   }
 
@@ -743,7 +750,10 @@ TEST_F(AuditServiceTest, CliVerifiesQueriesAndExports) {
   EXPECT_EQ(Cli({"replay", "--case=case-a1", "--as-of=yesterday"}, &lines), 2);
   EXPECT_EQ(Cli({"replay", "--case=case-a1", "--as-of=2026-01-01T00:00:00Z", "--mode=someday"}, &lines), 2);
   EXPECT_EQ(Cli({"disclosures", "--case=case-a1", "--format=bundle"}, &lines), 2);
-  EXPECT_EQ(Cli({"--role=case_manager", "chains"}, &lines), 1);  // PERMISSION_DENIED
+  // Who calls is the token's person: a case manager is refused (PERMISSION_DENIED), and
+  // the old self-declared identity flags are usage errors now.
+  EXPECT_EQ(Cli({"chains"}, &lines, {"cm-cli", "case_manager", "tenant-a"}), 1);
+  EXPECT_EQ(Cli({"--role=auditor", "chains"}, &lines), 2);
 }
 
 TEST_F(AuditServiceTest, AppointmentEventsAreFoundByTheirCase) {

@@ -19,6 +19,7 @@
 #include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "clinical/testing/identity.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
@@ -55,9 +56,7 @@ std::unique_ptr<grpc::ClientContext> As(const std::string& user, const std::stri
                                         const std::string& tenant = kTenant) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-  if (!user.empty()) context->AddMetadata("x-clinical-user", user);
-  context->AddMetadata("x-clinical-role", role);
-  context->AddMetadata("x-clinical-tenant", tenant);
+  testing::Authenticate(*context, {user, role, tenant});
   return context;
 }
 
@@ -104,7 +103,8 @@ class ReplayIntegrationTest : public ::testing::Test {
     auto replay = Subprocess::Start(
         {testing::BinaryPath("services/audit/src/replay/audit_replay_test_server"), "--grpc-port=0",
          "--shutdown-grace=5s", "--case-topic=" + case_topic,
-         "--scheduling-topic=" + scheduling_topic, "--kafka-bootstrap=" + bootstrap, access_topic});
+         "--scheduling-topic=" + scheduling_topic, "--kafka-bootstrap=" + bootstrap, access_topic},
+        testing::ServiceEnvironment("audit"));
     ASSERT_TRUE(replay.ok()) << replay.status();
     replay_ = replay->release();
     auto line = replay_->WaitForLine(
@@ -135,8 +135,7 @@ class ReplayIntegrationTest : public ::testing::Test {
     ASSERT_NE(replay_address_, nullptr);
     case_stub_ = cv1::CaseService::NewStub(cases_->NewChannel());
     scheduling_stub_ = sv1::SchedulingService::NewStub(scheduling_->NewChannel());
-    replay_stub_ = av1::AuditReplayService::NewStub(
-        grpc::CreateChannel(*replay_address_, grpc::InsecureChannelCredentials()));
+    replay_stub_ = av1::AuditReplayService::NewStub(testing::SecureChannel(*replay_address_));
   }
 
   // Runs one case command as the case manager (or `role`), expecting success.

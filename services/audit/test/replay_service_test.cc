@@ -95,9 +95,17 @@ std::vector<std::string> Fields(const absl::Status& status) {
   return fields;
 }
 
+// The gRPC edge is not exercised here (Replay and Disclosures take the caller directly).
+class NoCallers : public grpcx::CallerSource {
+ public:
+  absl::StatusOr<grpcx::Caller> CallerOf(const grpc::ServerContextBase&) const override {
+    return absl::UnauthenticatedError("not a gRPC call");
+  }
+};
+
 class ReplayServiceTest : public ::testing::Test {
  protected:
-  ReplayServiceTest() : service_(source_, [] { return kNow; }) {
+  ReplayServiceTest() : service_(source_, [] { return kNow; }, callers_) {
     // Case "c1" of patient MRN-1: disclosures 7 years ago, 5 years ago and 3 this week.
     auto& c1 = source_.cases["c1"];
     c1.push_back(Event("c1", "tenant-a", 1, Opened("MRN-1"), kNow - absl::Hours(24 * 365 * 8)));
@@ -116,6 +124,7 @@ class ReplayServiceTest : public ::testing::Test {
     c3.push_back(Event("c3", "tenant-b", 2, Disclosed(1), kNow - absl::Hours(2)));
   }
 
+  NoCallers callers_;
   FakeSource source_;
   ReplayService service_;
 };

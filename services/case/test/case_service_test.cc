@@ -11,7 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/case/v1/events.pb.h"
+#include "clinical/testing/identity.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -43,15 +45,14 @@ class CaseServiceProcess {
     auto process = Subprocess::Start(
         {testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
          "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic_,
-         "--writer-id=" + writer_id_,
-         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+         "--writer-id=" + writer_id_},
+        testing::ServiceEnvironment("case"));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(90));
     ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
-    stub_ = v1::CaseService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", ListeningPort(*line)), grpc::InsecureChannelCredentials()));
+    stub_ = v1::CaseService::NewStub(testing::SecureChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line))));
   }
   void Kill() {
     process_->Signal(SIGKILL);
@@ -82,9 +83,7 @@ struct Who {
 std::unique_ptr<grpc::ClientContext> Context(const Who& who) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  if (!who.user.empty()) context->AddMetadata("x-clinical-user", who.user);
-  if (!who.role.empty()) context->AddMetadata("x-clinical-role", who.role);
-  if (!who.tenant.empty()) context->AddMetadata("x-clinical-tenant", who.tenant);
+  testing::Authenticate(*context, {who.user, who.role, who.tenant});
   return context;
 }
 

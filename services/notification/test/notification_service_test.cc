@@ -15,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "clinical/testing/identity.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
@@ -53,14 +55,13 @@ class Process {
  public:
   void Start(std::vector<std::string> argv, const std::vector<std::string>& extra = {}) {
     argv.insert(argv.end(), extra.begin(), extra.end());
-    auto process = Subprocess::Start(argv);
+    auto process = Subprocess::Start(argv, testing::ServiceEnvironmentOf(argv[0]));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(90));
     ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::SecureChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
   }
   void Stop() {
     process_->Signal(SIGTERM);
@@ -95,9 +96,7 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& user,
                                              absl::Duration deadline = absl::Seconds(30)) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-  context->AddMetadata("x-clinical-user", user);
-  context->AddMetadata("x-clinical-role", role);
-  context->AddMetadata("x-clinical-tenant", kTenant);
+  testing::Authenticate(*context, {user, role, kTenant});
   return context;
 }
 

@@ -12,6 +12,8 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/eventstore/event_store.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
+#include "clinical/testing/identity.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
@@ -51,14 +53,14 @@ absl::Time FromTs(const google::protobuf::Timestamp& t) { return absl::FromUnixS
 class Process {
  public:
   void Start(std::vector<std::string> argv) {
-    auto process = Subprocess::Start(argv);
+    auto process = Subprocess::Start(argv, testing::ServiceEnvironmentOf(argv[0]));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(90));
     ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
     address_ = absl::StrCat("127.0.0.1:", ListeningPort(*line));
-    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    channel_ = testing::SecureChannel(address_);
   }
   void Stop() {
     process_->Signal(SIGTERM);
@@ -80,9 +82,7 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "cm-sched
                                              const std::string& role = "case_manager") {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  context->AddMetadata("x-clinical-user", user);
-  context->AddMetadata("x-clinical-role", role);
-  context->AddMetadata("x-clinical-tenant", kTenant);
+  testing::Authenticate(*context, {user, role, kTenant});
   return context;
 }
 
@@ -93,8 +93,7 @@ class SchedulingServiceTest : public ::testing::Test {
     case_service_ = new Process();
     case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                           "--shutdown-grace=5s", "--case-topic-partitions=3",
-                          "--case-topic=" + *case_topic_, "--writer-id=" + UniqueName("case-w"),
-                          "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+                          "--case-topic=" + *case_topic_, "--writer-id=" + UniqueName("case-w")});
   }
   static void TearDownTestSuite() {
     case_service_->Stop();
@@ -391,12 +390,9 @@ TEST_F(SchedulingServiceTest, TwoClientsBookingTheSameSlotExactlyOneWins) {
     std::vector<std::thread> clients;
     for (int c = 0; c < 2; ++c) {
       clients.emplace_back([&, c] {
-        // Each client its own channel (a distinct argument keeps gRPC from sharing the
-        // connection), both released together.
-        grpc::ChannelArguments args;
-        args.SetInt("clinical.test.client", c);
-        auto stub = sv1::SchedulingService::NewStub(
-            grpc::CreateCustomChannel(scheduling_.address(), grpc::InsecureChannelCredentials(), args));
+        // Each client its own channel (a private subchannel pool keeps gRPC from sharing
+        // the connection), both released together.
+        auto stub = sv1::SchedulingService::NewStub(testing::SecureChannel(scheduling_.address()));
         const sv1::BookAppointmentRequest request = Booking(cases[c], slot + absl::Minutes(5 * c));
         ready.fetch_add(1);
         while (ready.load() < 2) {

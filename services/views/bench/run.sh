@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Views benchmark: full rebuild of N case events (default 1,000,000), then query latency
 # under concurrent load with ghz (a real gRPC load tool), each query next to an empty call
-# (grpc.health.v1.Health/Check) on the same server in the same run.
+# (grpc.health.v1.Health/Check) on the same server in the same run — both over mutual TLS,
+# the queries with a verified token (the empty call needs none), as in production.
 # Runs on a private Kafka + Redis (loopback, free ports), stopped afterwards.
 #   services/views/bench/run.sh [EVENTS] [REQUESTS] [CONCURRENCY]
 set -euo pipefail
@@ -11,7 +12,7 @@ readonly EVENTS="${1:-1000000}" REQUESTS="${2:-20000}" CONCURRENCY="${3:-16}"
 readonly BIN=/root/.cache/clinical-platform/bin
 export CLINICAL_PLATFORM_DIR="${BUILD_DIR}/views-bench-platform-$$"
 command -v "${BIN}/ghz" >/dev/null || GOBIN="${BIN}" go install github.com/bojand/ghz/cmd/ghz@v0.120.0
-cmake --build "${BUILD_DIR}" --target views_rebuild_bench views_service >&2
+cmake --build "${BUILD_DIR}" --target views_rebuild_bench views_service clinical_test_token >&2
 "${ROOT}/deploy/local/platform.sh" start >&2
 views_pid=""
 cleanup() { [[ -n "${views_pid}" ]] && kill "${views_pid}" 2>/dev/null; "${ROOT}/deploy/local/platform.sh" clean >&2; }
@@ -27,7 +28,9 @@ version=$(sed -n 's/.*version=\([^ ]*\) .*/\1/p' "${CLINICAL_PLATFORM_DIR}/rebui
 
 # The service on the built (active, caught-up) version.
 log="${CLINICAL_PLATFORM_DIR}/views.log"
-"${BUILD_DIR}/services/views/views_service" --grpc-port=0 --case-topic=views-bench-case-events \
+pki="${CLINICAL_PLATFORM_DIR}/pki"
+CLINICAL_TLS_CERT_FILE="${pki}/views.crt" CLINICAL_TLS_KEY_FILE="${pki}/views.key" CLINICAL_TLS_CA_FILE="${pki}/ca.crt" \
+  "${BUILD_DIR}/services/views/views_service" --grpc-port=0 --case-topic=views-bench-case-events \
   --view-root=views-bench --view-version="${version}" 2>"${log}" &
 views_pid=$!
 port=""
@@ -38,14 +41,19 @@ for _ in $(seq 1 300); do
 done
 [[ -n "${port}" ]] || { echo "views_service did not start" >&2; exit 1; }
 address="127.0.0.1:${port}"
-meta='{"x-clinical-user":"sup-1","x-clinical-role":"supervisor","x-clinical-tenant":"tenant-a"}'
+# As every client: mutual TLS (the test client's certificate) and a token of the platform's
+# identity provider for a supervisor of the generated tenant.
+token=$(CLINICAL_PLATFORM_ENV="${CLINICAL_PLATFORM_DIR}/platform.env" \
+  "${BUILD_DIR}/libs/testing/clinical_test_token" sup-1 supervisor tenant-a)
+meta="{\"authorization\":\"Bearer ${token}\"}"
 now=$(date -u +2026-06-15T00:00:00Z)
 
 runs=0
 run() { local name=$1 method=$2 data=$3
   runs=$((runs + 1))
   local out="${CLINICAL_PLATFORM_DIR}/ghz-${runs}.json"
-  "${BIN}/ghz" --insecure --format=json -n "${REQUESTS}" -c "${CONCURRENCY}" -m "${meta}" \
+  "${BIN}/ghz" --cacert="${pki}/ca.crt" --cert="${pki}/test-client.crt" --key="${pki}/test-client.key" \
+    --format=json -n "${REQUESTS}" -c "${CONCURRENCY}" -m "${meta}" \
     --call "${method}" -d "${data}" "${address}" >"${out}"
   python3 - "${name}" "${out}" <<'PY'
 import json, sys

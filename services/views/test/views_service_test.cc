@@ -19,6 +19,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
+#include "clinical/testing/identity.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/subprocess.h"
@@ -53,14 +55,13 @@ class Process {
  public:
   explicit Process(std::vector<std::string> argv) : argv_(std::move(argv)) {}
   void Start() {
-    auto process = Subprocess::Start(argv_);
+    auto process = Subprocess::Start(argv_, testing::ServiceEnvironmentOf(argv_[0]));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
                                       absl::Seconds(90));
     ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::SecureChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
   }
   void Kill() {
     process_->Signal(SIGKILL);
@@ -119,9 +120,7 @@ struct Who {
 std::unique_ptr<grpc::ClientContext> Context(const Who& who, absl::Duration timeout = absl::Seconds(30)) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  context->AddMetadata("x-clinical-user", who.user);
-  context->AddMetadata("x-clinical-role", who.role);
-  context->AddMetadata("x-clinical-tenant", who.tenant);
+  testing::Authenticate(*context, {who.user, who.role, who.tenant});
   return context;
 }
 

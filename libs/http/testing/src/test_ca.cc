@@ -121,6 +121,17 @@ TestCa::~TestCa() {
 
 ServerCredentials TestCa::Issue(const std::vector<std::string>& dns_names,
                                 const std::vector<std::string>& ip_addresses) const {
+  return IssueNamed("test receiver", dns_names, ip_addresses, {}, "serverAuth");
+}
+
+ServerCredentials TestCa::IssueWorkload(const std::string& spiffe_id) const {
+  return IssueNamed("test workload", {"localhost"}, {"127.0.0.1"}, {spiffe_id}, "serverAuth,clientAuth");
+}
+
+ServerCredentials TestCa::IssueNamed(const std::string& common_name, const std::vector<std::string>& dns_names,
+                                     const std::vector<std::string>& ip_addresses,
+                                     const std::vector<std::string>& uris,
+                                     const std::string& extended_key_usage) const {
   ServerCredentials out;
   if (keys_->cert == nullptr) return out;
   Key key = NewKey();
@@ -128,10 +139,11 @@ ServerCredentials TestCa::Issue(const std::vector<std::string>& dns_names,
   std::string names;
   for (const std::string& dns : dns_names) names += (names.empty() ? "DNS:" : ",DNS:") + dns;
   for (const std::string& ip : ip_addresses) names += (names.empty() ? "IP:" : ",IP:") + ip;
-  Cert cert = NewCert("test receiver", key.get(), keys_->cert.get(), keys_->key.get(),
+  for (const std::string& uri : uris) names += (names.empty() ? "URI:" : ",URI:") + uri;
+  Cert cert = NewCert(common_name, key.get(), keys_->cert.get(), keys_->key.get(),
                       {{NID_basic_constraints, "critical,CA:FALSE"},
                        {NID_key_usage, "critical,digitalSignature"},
-                       {NID_ext_key_usage, "serverAuth"},
+                       {NID_ext_key_usage, extended_key_usage},
                        {NID_subject_key_identifier, "hash"},
                        {NID_authority_key_identifier, "keyid:always"},
                        {NID_subject_alt_name, names}});

@@ -136,7 +136,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   log.redis_timeout = chainer.redis_timeout;
   log.kafka_timeout = chainer.kafka_timeout;
   runtime->log = std::make_unique<AuditLog>(log, runtime->verifier.get());
-  runtime->service = std::make_unique<AuditGrpcService>(*runtime->log, [] { return absl::Now(); });
+  runtime->service = std::make_unique<AuditGrpcService>(*runtime->log, [] { return absl::Now(); }, host.callers());
   host.AddService(runtime->service.get());
   host.metrics().AddCollector([runtime, collect = ChainerMetrics(*runtime->chainer)](
                                   metrics::Sink& sink) { collect(sink); });

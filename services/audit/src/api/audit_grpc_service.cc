@@ -56,12 +56,12 @@ absl::Status AuthorizeAuditor(const grpcx::Caller& caller) {
 
 template <typename Fn>
 grpc::Status AuditGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
-  auto caller = grpcx::CallerFrom(*context);
-  if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status());
+  auto caller = callers_.CallerOf(*context);
+  if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status(), *context);
   if (absl::Status allowed = AuthorizeAuditor(*caller); !allowed.ok()) {
-    return grpcx::ToGrpcStatus(allowed);
+    return grpcx::ToGrpcStatus(allowed, *context);
   }
-  return grpcx::ToGrpcStatus(fn(*caller));
+  return grpcx::ToGrpcStatus(fn(*caller), *context);
 }
 
 grpc::Status AuditGrpcService::ListChains(grpc::ServerContext* context,

@@ -16,8 +16,8 @@ namespace clinical::audit {
 // violations), then the log; queries are scoped to the caller's tenant.
 class AuditGrpcService final : public audit::v1::AuditService::Service {
  public:
-  AuditGrpcService(AuditLog& log, std::function<absl::Time()> clock)
-      : log_(log), clock_(std::move(clock)) {}
+  AuditGrpcService(AuditLog& log, std::function<absl::Time()> clock, const grpcx::CallerSource& callers)
+      : log_(log), clock_(std::move(clock)), callers_(callers) {}
 
   grpc::Status ListChains(grpc::ServerContext* context, const audit::v1::ListChainsRequest* request,
                           audit::v1::ListChainsResponse* response) override;
@@ -39,6 +39,7 @@ class AuditGrpcService final : public audit::v1::AuditService::Service {
 
   AuditLog& log_;
   std::function<absl::Time()> clock_;
+  const grpcx::CallerSource& callers_;
 };
 
 // OK for ROLE_AUDITOR and ROLE_PRIVACY_OFFICER, PERMISSION_DENIED otherwise.

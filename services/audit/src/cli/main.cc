@@ -17,11 +17,15 @@
 //   clinical-audit [connection] disclosures (--case=ID | --patient-mrn=MRN) [--since] [--until] [--all]
 //
 // connection: --address=HOST:PORT (CLINICAL_AUDIT_ADDRESS, default 127.0.0.1:50053),
-//             --user, --role (default auditor), --tenant (CLINICAL_AUDIT_USER/_ROLE/_TENANT),
-//             --timeout=SECONDS (default 60).
+//             mutual TLS with --tls-cert-file, --tls-key-file, --tls-ca-file
+//             (CLINICAL_TLS_CERT_FILE/_KEY_FILE/_CA_FILE), the caller's access token from
+//             --token-file (CLINICAL_TOKEN_FILE) or CLINICAL_TOKEN — who calls is the token's
+//             person, never a flag — optionally --acting-role when the token grants several
+//             roles, and --timeout=SECONDS (default 60).
 // Results are JSON lines on stdout. Exit: 0 done (verify: chain intact), 3 verification
 // found a problem, 1 the call failed, 2 usage error.
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -37,6 +41,7 @@
 #include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "audit_log.h"
 #include "checkpoint.h"
+#include "clinical/grpcx/tls.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -50,7 +55,8 @@ constexpr int kFailed = 1;
 constexpr int kMismatch = 3;
 
 const char kUsageText[] =
-    "usage: clinical-audit [--address=HOST:PORT] [--user=ID] [--role=ROLE] [--tenant=ID]\n"
+    "usage: clinical-audit [--address=HOST:PORT] [--token-file=FILE] [--acting-role=ROLE]\n"
+    "                      [--tls-cert-file=F --tls-key-file=F --tls-ca-file=F] [--timeout=S]\n"
     "                      (chains | verify | query | access-report | export) [options]\n"
     "  verify --chain=<topic>/<partition> [--from=N] [--to=N]\n"
     "  verify --offline --kafka-bootstrap=H:P --redis=H:P --public-key=FILE [--key-root=audit]\n"
@@ -95,14 +101,40 @@ std::string Json(const google::protobuf::Message& message) {
   return out;
 }
 
+// The TLS identity and the access token the CLI calls with (flags, else environment).
+struct Credentials {
+  clinical::grpcx::TlsFiles tls;
+  std::string token;
+  std::string acting_role;
+};
+
+// Empty on success, else what is wrong (never a token or a file's content).
+std::string LoadCredentials(const Args& args, Credentials* out) {
+  out->tls.cert_file = args.Get("tls-cert-file", Env("CLINICAL_TLS_CERT_FILE", ""));
+  out->tls.key_file = args.Get("tls-key-file", Env("CLINICAL_TLS_KEY_FILE", ""));
+  out->tls.ca_file = args.Get("tls-ca-file", Env("CLINICAL_TLS_CA_FILE", ""));
+  if (const absl::Status usable = clinical::grpcx::CheckTlsFiles(out->tls); !usable.ok()) {
+    return std::string(usable.message());
+  }
+  const std::string token_file = args.Get("token-file", Env("CLINICAL_TOKEN_FILE", ""));
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!std::getline(in, out->token)) return "the token file is not readable";
+  } else {
+    out->token = Env("CLINICAL_TOKEN", "");
+  }
+  while (!out->token.empty() && std::isspace(static_cast<unsigned char>(out->token.back()))) out->token.pop_back();
+  if (out->token.empty()) return "no access token: give --token-file or CLINICAL_TOKEN";
+  out->acting_role = args.Get("acting-role", "");
+  return "";
+}
+
 class Client {
  public:
-  explicit Client(const Args& args)
-      : user_(args.Get("user", Env("CLINICAL_AUDIT_USER", ""))),
-        role_(args.Get("role", Env("CLINICAL_AUDIT_ROLE", "auditor"))),
-        tenant_(args.Get("tenant", Env("CLINICAL_AUDIT_TENANT", ""))),
+  Client(const Args& args, Credentials credentials)
+      : credentials_(std::move(credentials)),
         channel_(grpc::CreateChannel(args.Get("address", Env("CLINICAL_AUDIT_ADDRESS", "127.0.0.1:50053")),
-                                     grpc::InsecureChannelCredentials())),
+                                     clinical::grpcx::ChannelCredentials(credentials_.tls))),
         stub_(v1::AuditService::NewStub(channel_)),
         replay_(v1::AuditReplayService::NewStub(channel_)) {
     int seconds = 60;
@@ -113,16 +145,15 @@ class Client {
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    context->AddMetadata("x-clinical-user", user_);
-    context->AddMetadata("x-clinical-role", role_);
-    context->AddMetadata("x-clinical-tenant", tenant_);
+    context->AddMetadata("authorization", "Bearer " + credentials_.token);
+    if (!credentials_.acting_role.empty()) context->AddMetadata("x-clinical-acting-role", credentials_.acting_role);
     return context;
   }
   v1::AuditService::Stub& stub() { return *stub_; }
   v1::AuditReplayService::Stub& replay() { return *replay_; }
 
  private:
-  std::string user_, role_, tenant_;
+  const Credentials credentials_;
   absl::Duration timeout_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AuditService::Stub> stub_;
@@ -415,8 +446,9 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   for (const auto& [name, value] : args.flags) {
-    const bool common = name == "address" || name == "user" || name == "role" ||
-                        name == "tenant" || name == "timeout";
+    const bool common = name == "address" || name == "token-file" || name == "acting-role" ||
+                        name == "tls-cert-file" || name == "tls-key-file" || name == "tls-ca-file" ||
+                        name == "timeout";
     if (!common && std::find(command->second.begin(), command->second.end(), name) ==
                        command->second.end()) {
       std::cerr << "clinical-audit: unknown option --" << name << " for " << args.command << "\n";
@@ -424,7 +456,12 @@ int main(int argc, char** argv) {
     }
   }
   if (args.command == "verify" && args.Has("offline")) return VerifyOffline(args);
-  Client client(args);
+  Credentials credentials;
+  if (const std::string problem = LoadCredentials(args, &credentials); !problem.empty()) {
+    std::cerr << "clinical-audit: " << problem << "\n";
+    return kUsage;
+  }
+  Client client(args, std::move(credentials));
   if (args.command == "chains") return Chains(client);
   if (args.command == "verify") return Verify(client, args);
   if (args.command == "query") return Query(client, args);

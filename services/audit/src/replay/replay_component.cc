@@ -42,7 +42,7 @@ absl::StatusOr<std::function<void()>> SetUpReplay(const config::Config& config,
   }
   auto runtime = std::make_shared<Runtime>();
   runtime->source = MakeKafkaSource(options);
-  runtime->service = std::make_unique<ReplayService>(*runtime->source, [] { return absl::Now(); });
+  runtime->service = std::make_unique<ReplayService>(*runtime->source, [] { return absl::Now(); }, host.callers());
   host.AddService(runtime->service.get());
   logger.Info("replay service registered", {{"case_topic", options.case_topic},
                                              {"scheduling_topic", options.scheduling_topic}});

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "clinical/grpcx/status.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clinical::audit::replay {
@@ -110,6 +111,15 @@ void Validate(const v1::ListDisclosuresRequest& r, absl::Time, grpcx::Violations
   }
 }
 
+// True when a case has events and none of them belongs to `tenant_id`.
+bool OnlyOfAnotherTenant(const std::vector<LogEvent>& events, const std::string& tenant_id) {
+  if (events.empty()) return false;
+  for (const LogEvent& e : events) {
+    if (e.envelope.tenant_id() == tenant_id) return false;
+  }
+  return true;
+}
+
 absl::Status Authorize(const grpcx::Caller& caller) {
   const common::v1::Role role = caller.actor.role();
   if (role != common::v1::ROLE_AUDITOR && role != common::v1::ROLE_PRIVACY_OFFICER) {
@@ -121,13 +131,20 @@ absl::Status Authorize(const grpcx::Caller& caller) {
 absl::StatusOr<v1::ReplayCaseResponse> ReplayService::Replay(const grpcx::Caller& caller,
                                                              const v1::ReplayCaseRequest& request) {
   if (auto s = Authorize(caller); !s.ok()) return s;
+  // Another tenant's case is NOT_FOUND (a refusal) before anything about the request is
+  // judged: its events exist, none of them is this tenant's.
+  std::optional<std::vector<LogEvent>> events;
+  if (!request.case_id().empty()) {
+    auto read = source_.CaseEvents(request.case_id());
+    if (!read.ok()) return read.status();
+    events = std::move(*read);
+    if (OnlyOfAnotherTenant(*events, caller.tenant_id)) return grpcx::NotFoundInTenant("case");
+  }
   grpcx::Violations violations;
   Validate(request, clock_(), violations);
   if (!violations.empty()) return violations.ToStatus();
 
   const absl::Time as_of = ToTime(request.as_of());
-  auto events = source_.CaseEvents(request.case_id());
-  if (!events.ok()) return events.status();
   auto folded = replay::ReplayCase(request.case_id(), caller.tenant_id, *events, as_of, request.mode());
   if (!folded.ok()) return folded.status();
   auto appointment_events = source_.AppointmentEvents(request.case_id(), caller.tenant_id);
@@ -176,6 +193,7 @@ absl::StatusOr<v1::ListDisclosuresResponse> ReplayService::Disclosures(
   if (!request.case_id().empty()) {
     auto events = source_.CaseEvents(request.case_id());
     if (!events.ok()) return events.status();
+    if (OnlyOfAnotherTenant(*events, caller.tenant_id)) return grpcx::NotFoundInTenant("case");
     bool visible = false;
     for (const LogEvent& e : *events) visible = visible || e.envelope.tenant_id() == caller.tenant_id;
     if (!visible) return absl::NotFoundError("case not found");
@@ -215,10 +233,10 @@ absl::StatusOr<v1::ListDisclosuresResponse> ReplayService::Disclosures(
 grpc::Status ReplayService::ReplayCase(grpc::ServerContext* context,
                                        const v1::ReplayCaseRequest* request,
                                        v1::ReplayCaseResponse* response) {
-  auto caller = grpcx::CallerFrom(*context);
-  if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status());
+  auto caller = callers_.CallerOf(*context);
+  if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status(), *context);
   auto result = Replay(*caller, *request);
-  if (!result.ok()) return grpcx::ToGrpcStatus(result.status());
+  if (!result.ok()) return grpcx::ToGrpcStatus(result.status(), *context);
   *response = std::move(*result);
   return grpc::Status::OK;
 }
@@ -226,10 +244,10 @@ grpc::Status ReplayService::ReplayCase(grpc::ServerContext* context,
 grpc::Status ReplayService::ListDisclosures(grpc::ServerContext* context,
                                             const v1::ListDisclosuresRequest* request,
                                             v1::ListDisclosuresResponse* response) {
-  auto caller = grpcx::CallerFrom(*context);
-  if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status());
+  auto caller = callers_.CallerOf(*context);
+  if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status(), *context);
   auto result = Disclosures(*caller, *request);
-  if (!result.ok()) return grpcx::ToGrpcStatus(result.status());
+  if (!result.ok()) return grpcx::ToGrpcStatus(result.status(), *context);
   *response = std::move(*result);
   return grpc::Status::OK;
 }

@@ -33,8 +33,8 @@ absl::Status Authorize(const grpcx::Caller& caller);
 class ReplayService final : public v1::AuditReplayService::Service {
  public:
   // `source` must outlive the service; `clock` gives "now" (injected for tests).
-  ReplayService(EventSource& source, std::function<absl::Time()> clock)
-      : source_(source), clock_(std::move(clock)) {}
+  ReplayService(EventSource& source, std::function<absl::Time()> clock, const grpcx::CallerSource& callers)
+      : source_(source), clock_(std::move(clock)), callers_(callers) {}
 
   grpc::Status ReplayCase(grpc::ServerContext* context, const v1::ReplayCaseRequest* request,
                           v1::ReplayCaseResponse* response) override;
@@ -51,6 +51,7 @@ class ReplayService final : public v1::AuditReplayService::Service {
  private:
   EventSource& source_;
   const std::function<absl::Time()> clock_;
+  const grpcx::CallerSource& callers_;
 };
 
 }  // namespace clinical::audit::replay

@@ -103,7 +103,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                            {"programs", runtime->programs.size()},
                            {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
 
-  runtime->service = std::make_unique<CaseGrpcService>(*runtime->engine);
+  runtime->service = std::make_unique<CaseGrpcService>(*runtime->engine, host.callers());
   host.AddService(runtime->service.get());
   // The collector holds `runtime`, so the store outlives every scrape.
   host.metrics().AddCollector(

@@ -1,5 +1,7 @@
 #include "case_engine.h"
 
+#include "clinical/grpcx/status.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -203,10 +205,9 @@ absl::StatusOr<CommandOutcome> CaseEngine::Execute(const grpcx::Caller& caller,
     }
   }
   const bool is_open = std::holds_alternative<v1::OpenCaseRequest>(command);
-  if (current && current->tenant_id() != caller.tenant_id) {
-    if (is_open) return absl::AlreadyExistsError("case id is already in use");
-    return absl::NotFoundError("case not found");
-  }
+  // Another tenant's case: as if it did not exist (even for OpenCase with its id), and a
+  // refusal in the access record.
+  if (current && current->tenant_id() != caller.tenant_id) return grpcx::NotFoundInTenant("case");
   if (done) {
     return CommandOutcome{case_id, done->version, done->position, true, done->detail};
   }
@@ -324,10 +325,15 @@ absl::StatusOr<v1::Case> CaseEngine::Get(const std::string& tenant_id,
                                          const std::string& case_id) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = cases_.find(case_id);
-  if (it == cases_.end() || !it->second.state || it->second.state->tenant_id() != tenant_id) {
-    return absl::NotFoundError("case not found");
-  }
+  if (it == cases_.end() || !it->second.state) return absl::NotFoundError("case not found");
+  if (it->second.state->tenant_id() != tenant_id) return grpcx::NotFoundInTenant("case");
   return *it->second.state;
+}
+
+bool CaseEngine::InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = cases_.find(case_id);
+  return it != cases_.end() && it->second.state && it->second.state->tenant_id() != tenant_id;
 }
 
 absl::StatusOr<v1::ListCaseHistoryResponse> CaseEngine::History(

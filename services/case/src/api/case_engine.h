@@ -65,9 +65,10 @@ struct CommandOutcome {
 // caseload are serialised with each other as well: the load read for the decision cannot
 // change before the append is acknowledged.
 //
-// Status codes: those of Decide, plus NOT_FOUND (no such case for this tenant), ABORTED
-// (expected_version mismatch; the message names the current version), ALREADY_EXISTS
-// (OpenCase with a case id in use), UNAVAILABLE (broker did not acknowledge: retry with the
+// Status codes: those of Decide, plus NOT_FOUND (no such case for this tenant; for a case
+// of another tenant, including OpenCase with its id, a grpcx::NotFoundInTenant refusal),
+// ABORTED (expected_version mismatch; the message names the current version),
+// ALREADY_EXISTS (OpenCase with a case id in use in this tenant), UNAVAILABLE (broker did not acknowledge: retry with the
 // same command id), DATA_LOSS (an undecodable event in the log). Thread-safe.
 class CaseEngine {
  public:
@@ -87,6 +88,9 @@ class CaseEngine {
       const grpcx::Caller& caller, const v1::BulkReassignCasesRequest& request);
 
   absl::StatusOr<v1::Case> Get(const std::string& tenant_id, const std::string& case_id) const;
+  // Whether `case_id` is a case of a tenant other than `tenant_id` (checked before a
+  // request is even validated, so another tenant's case is NOT_FOUND whatever was asked).
+  bool InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const;
   absl::StatusOr<v1::ListCaseHistoryResponse> History(const std::string& tenant_id,
                                                       const v1::ListCaseHistoryRequest& request) const;
 

@@ -7,7 +7,20 @@
 namespace clinical::case_service {
 
 absl::StatusOr<grpcx::Caller> CaseGrpcService::Authenticate(const grpc::ServerContext& context) const {
-  return grpcx::CallerFrom(context);
+  return callers_.CallerOf(context);
+}
+
+template <typename Request>
+bool CaseGrpcService::NamesCaseOfAnotherTenant(const std::string& tenant_id, const Request& request) const {
+  if constexpr (requires { request.case_id(); }) {
+    if (!request.case_id().empty() && engine_.InAnotherTenant(tenant_id, request.case_id())) return true;
+  }
+  if constexpr (requires { request.case_ids(); }) {
+    for (const std::string& id : request.case_ids()) {
+      if (engine_.InAnotherTenant(tenant_id, id)) return true;
+    }
+  }
+  return false;
 }
 
 template <typename Request, typename Fn>
@@ -17,13 +30,15 @@ grpc::Status CaseGrpcService::Handle(grpc::ServerContext* context, const Request
   auto caller = Authenticate(*context);
   if (!caller.ok()) {
     status = caller.status();
+  } else if (NamesCaseOfAnotherTenant(caller->tenant_id, request)) {
+    status = grpcx::NotFoundInTenant("case");
   } else {
     grpcx::Violations violations;
     Validate(request, ValidationContext{engine_.Now(), caller->tenant_id, &engine_.programs()},
              violations);
     status = violations.empty() ? fn(*caller) : violations.ToStatus();
   }
-  return grpcx::ToGrpcStatus(status);
+  return grpcx::ToGrpcStatus(status, *context);
 }
 
 template <typename Request, typename Response>

@@ -7,9 +7,11 @@
 namespace clinical::case_service {
 
 // The gRPC edge of clinical.case.v1.CaseService. Every RPC goes the same way:
-//   caller identity (Authenticate: the one seam where token checks and authorisation
-//   will plug in) -> field validation (INVALID_ARGUMENT with every violation) -> engine
-//   -> one status mapping (grpcx::ToGrpcStatus).
+//   the verified caller (grpcx::CallerSource: this call's token's claims; the server's Authenticator
+//   refused the call already if it had none) -> another tenant's case named? NOT_FOUND,
+//   recorded as a refusal, before anything else is looked at -> field validation
+//   (INVALID_ARGUMENT with every violation) -> engine -> one status mapping
+//   (grpcx::ToGrpcStatus).
 //
 // Synchronous API on purpose: a mutating call blocks until its Kafka transaction commits
 // (group commit, a few ms), and gRPC's sync server runs handlers on its own thread pool
@@ -19,7 +21,7 @@ namespace clinical::case_service {
 // Logs carry the RPC name, status code and duration only: never request fields (PHI).
 class CaseGrpcService final : public v1::CaseService::Service {
  public:
-  explicit CaseGrpcService(CaseEngine& engine) : engine_(engine) {}
+  CaseGrpcService(CaseEngine& engine, const grpcx::CallerSource& callers) : engine_(engine), callers_(callers) {}
 
   grpc::Status OpenCase(grpc::ServerContext*, const v1::OpenCaseRequest*, v1::OpenCaseResponse*) override;
   grpc::Status ChangeCaseStatus(grpc::ServerContext*, const v1::ChangeCaseStatusRequest*,
@@ -87,8 +89,10 @@ class CaseGrpcService final : public v1::CaseService::Service {
                                v1::ListCaseHistoryResponse*) override;
 
  private:
-  // Who is calling. Today: grpcx::CallerFrom (metadata). Authorisation joins here.
+  // Who is calling: the verified claims of this call's token. Authorisation joins here.
   absl::StatusOr<grpcx::Caller> Authenticate(const grpc::ServerContext& context) const;
+  template <typename Request>
+  bool NamesCaseOfAnotherTenant(const std::string& tenant_id, const Request& request) const;
 
   template <typename Request, typename Fn>
   grpc::Status Handle(grpc::ServerContext* context, const Request& request, Fn fn);
@@ -97,6 +101,7 @@ class CaseGrpcService final : public v1::CaseService::Service {
                       Response* response);
 
   CaseEngine& engine_;
+  const grpcx::CallerSource& callers_;
 };
 
 }  // namespace clinical::case_service

@@ -487,7 +487,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
                            {"notifications", static_cast<int64_t>(runtime->engine->notification_count())},
                            {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
 
-  runtime->service = std::make_unique<NotificationGrpcService>(*runtime->engine);
+  runtime->service = std::make_unique<NotificationGrpcService>(*runtime->engine, host.callers());
   host.AddService(runtime->service.get());
   // The collector holds `runtime`, so the store outlives every scrape.
   host.metrics().AddCollector(

@@ -707,8 +707,10 @@ absl::StatusOr<v1::MarkReadResponse> NotificationEngine::MarkRead(
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = notifications_.find(request.notification_id());
-    if (it == notifications_.end() || it->second.tenant_id() != caller.tenant_id ||
-        it->second.recipient_id() != request.recipient_id()) {
+    if (it != notifications_.end() && it->second.tenant_id() != caller.tenant_id) {
+      return grpcx::NotFoundInTenant("notification");
+    }
+    if (it == notifications_.end() || it->second.recipient_id() != request.recipient_id()) {
       return absl::NotFoundError("notification not found");
     }
     if (request.expected_version() > 0 && request.expected_version() != it->second.version()) {
@@ -764,8 +766,10 @@ absl::StatusOr<v1::ResendResponse> NotificationEngine::Resend(const grpcx::Calle
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = notifications_.find(request.notification_id());
-    if (it == notifications_.end() || it->second.tenant_id() != caller.tenant_id ||
-        it->second.recipient_id() != request.recipient_id()) {
+    if (it != notifications_.end() && it->second.tenant_id() != caller.tenant_id) {
+      return grpcx::NotFoundInTenant("notification");
+    }
+    if (it == notifications_.end() || it->second.recipient_id() != request.recipient_id()) {
       return absl::NotFoundError("notification not found");
     }
     auto settings = SettingsLocked(caller.tenant_id, request.recipient_id());

@@ -7,8 +7,8 @@ namespace clinical::notification {
 template <typename Fn>
 grpc::Status NotificationGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
   // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
-  auto caller = grpcx::CallerFrom(*context);
-  return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status());
+  auto caller = callers_.CallerOf(*context);
+  return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status(), *context);
 }
 
 template <typename Response, typename Fn>

@@ -9,7 +9,8 @@ namespace clinical::notification {
 // thread while the stream is open; it ends when the client cancels or the engine stops.
 class NotificationGrpcService final : public v1::NotificationService::Service {
  public:
-  explicit NotificationGrpcService(NotificationEngine& engine) : engine_(engine) {}
+  NotificationGrpcService(NotificationEngine& engine, const grpcx::CallerSource& callers)
+      : engine_(engine), callers_(callers) {}
 
   grpc::Status ListInbox(grpc::ServerContext* context, const v1::ListInboxRequest* request,
                          v1::ListInboxResponse* response) override;
@@ -38,6 +39,7 @@ class NotificationGrpcService final : public v1::NotificationService::Service {
   grpc::Status Reply(grpc::ServerContext* context, Response* response, Fn fn);
 
   NotificationEngine& engine_;
+  const grpcx::CallerSource& callers_;
 };
 
 }  // namespace clinical::notification

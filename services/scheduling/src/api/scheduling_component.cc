@@ -171,7 +171,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                            {"appointments", runtime->engine->appointment_count()},
                            {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
 
-  runtime->service = std::make_unique<SchedulingGrpcService>(*runtime->engine);
+  runtime->service = std::make_unique<SchedulingGrpcService>(*runtime->engine, host.callers());
   host.AddService(runtime->service.get());
   // The collector holds `runtime`, so the store outlives every scrape.
   host.metrics().AddCollector(

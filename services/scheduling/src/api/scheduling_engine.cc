@@ -257,11 +257,24 @@ absl::StatusOr<SchedulingEngine::Aggregate> SchedulingEngine::Find(const std::st
                                                                    bool calendar) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = aggregates_.find(id);
-  if (it == aggregates_.end() || it->second.tenant_id != tenant_id ||
-      it->second.is_calendar != calendar) {
+  if (it != aggregates_.end() && it->second.tenant_id != tenant_id) {
+    return grpcx::NotFoundInTenant(calendar ? "calendar" : "appointment");
+  }
+  if (it == aggregates_.end() || it->second.is_calendar != calendar) {
     return absl::NotFoundError(calendar ? "calendar not found" : "appointment not found");
   }
   return it->second;
+}
+
+bool SchedulingEngine::InAnotherTenant(const std::string& tenant_id, const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = aggregates_.find(id);
+  return it != aggregates_.end() && it->second.tenant_id != tenant_id;
+}
+
+bool SchedulingEngine::CaseInAnotherTenant(const std::string& tenant_id, const std::string& case_id) {
+  auto info = cases_.Lookup(case_id);
+  return info.ok() && info->tenant_id != tenant_id;
 }
 
 absl::StatusOr<Outcome> SchedulingEngine::Commit(const grpcx::Caller& caller, const std::string& id,
@@ -317,7 +330,7 @@ absl::StatusOr<CaseInfo> SchedulingEngine::BookableCase(const std::string& tenan
     if (info.status().code() == absl::StatusCode::kNotFound) return absl::NotFoundError("case not found");
     return info.status();
   }
-  if (info->tenant_id != tenant_id) return absl::NotFoundError("case not found");
+  if (info->tenant_id != tenant_id) return grpcx::NotFoundInTenant("case");
   if (must_accept_bookings && !CaseAcceptsBookings(info->status)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the case is ", case_::v1::CaseStatus_Name(info->status),

@@ -92,6 +92,12 @@ class SchedulingEngine {
                                               const v1::UpdateCalendarRulesRequest& request);
   absl::StatusOr<Outcome> AddCalendarException(const grpcx::Caller& caller,
                                                const v1::AddCalendarExceptionRequest& request);
+  // Whether an appointment or calendar id, or a case id (as the case directory knows it, read
+  // your writes), belongs to a tenant other than `tenant_id`: such requests are answered
+  // NOT_FOUND (a refusal) before anything else is looked at.
+  bool InAnotherTenant(const std::string& tenant_id, const std::string& id) const;
+  bool CaseInAnotherTenant(const std::string& tenant_id, const std::string& case_id);
+
   absl::StatusOr<v1::Calendar> GetCalendar(const std::string& tenant_id,
                                            const v1::GetCalendarRequest& request) const;
 

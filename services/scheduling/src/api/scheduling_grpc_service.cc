@@ -4,17 +4,41 @@
 
 namespace clinical::scheduling {
 
-template <typename Fn>
-grpc::Status SchedulingGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
+template <typename Request, typename Fn>
+grpc::Status SchedulingGrpcService::Handle(grpc::ServerContext* context, const Request& request, Fn fn) {
   // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
-  auto caller = grpcx::CallerFrom(*context);
-  return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status());
+  auto caller = callers_.CallerOf(*context);
+  absl::Status status;
+  if (!caller.ok()) {
+    status = caller.status();
+  } else if (NamesAnotherTenant(caller->tenant_id, request)) {
+    // Another tenant's case, appointment or calendar: NOT_FOUND before anything else is
+    // looked at, recorded as a refusal.
+    status = grpcx::NotFoundInTenant("resource");
+  } else {
+    status = fn(*caller);
+  }
+  return grpcx::ToGrpcStatus(status, *context);
+}
+
+template <typename Request>
+bool SchedulingGrpcService::NamesAnotherTenant(const std::string& tenant_id, const Request& request) {
+  if constexpr (requires { request.case_id(); }) {
+    if (!request.case_id().empty() && engine_.CaseInAnotherTenant(tenant_id, request.case_id())) return true;
+  }
+  if constexpr (requires { request.appointment_id(); }) {
+    if (!request.appointment_id().empty() && engine_.InAnotherTenant(tenant_id, request.appointment_id())) return true;
+  }
+  if constexpr (requires { request.calendar_id(); }) {
+    if (!request.calendar_id().empty() && engine_.InAnotherTenant(tenant_id, request.calendar_id())) return true;
+  }
+  return false;
 }
 
 grpc::Status SchedulingGrpcService::CreateCalendar(grpc::ServerContext* context,
                                                    const v1::CreateCalendarRequest* request,
                                                    v1::CreateCalendarResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto outcome = engine_.CreateCalendar(caller, *request);
     if (!outcome.ok()) return outcome.status();
     response->set_calendar_id(outcome->id);
@@ -27,7 +51,7 @@ grpc::Status SchedulingGrpcService::CreateCalendar(grpc::ServerContext* context,
 grpc::Status SchedulingGrpcService::UpdateCalendarRules(grpc::ServerContext* context,
                                                         const v1::UpdateCalendarRulesRequest* request,
                                                         v1::UpdateCalendarRulesResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto outcome = engine_.UpdateCalendarRules(caller, *request);
     if (!outcome.ok()) return outcome.status();
     response->set_version(outcome->version);
@@ -39,7 +63,7 @@ grpc::Status SchedulingGrpcService::UpdateCalendarRules(grpc::ServerContext* con
 grpc::Status SchedulingGrpcService::AddCalendarException(
     grpc::ServerContext* context, const v1::AddCalendarExceptionRequest* request,
     v1::AddCalendarExceptionResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto outcome = engine_.AddCalendarException(caller, *request);
     if (!outcome.ok()) return outcome.status();
     response->set_exception_id(outcome->detail);
@@ -52,7 +76,7 @@ grpc::Status SchedulingGrpcService::AddCalendarException(
 grpc::Status SchedulingGrpcService::GetCalendar(grpc::ServerContext* context,
                                                 const v1::GetCalendarRequest* request,
                                                 v1::GetCalendarResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto calendar = engine_.GetCalendar(caller.tenant_id, *request);
     if (!calendar.ok()) return calendar.status();
     *response->mutable_calendar() = *calendar;
@@ -63,7 +87,7 @@ grpc::Status SchedulingGrpcService::GetCalendar(grpc::ServerContext* context,
 grpc::Status SchedulingGrpcService::FindAvailableSlots(grpc::ServerContext* context,
                                                        const v1::FindAvailableSlotsRequest* request,
                                                        v1::FindAvailableSlotsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto found = engine_.FindAvailableSlots(caller, *request);
     if (!found.ok()) return found.status();
     *response = std::move(*found);
@@ -74,7 +98,7 @@ grpc::Status SchedulingGrpcService::FindAvailableSlots(grpc::ServerContext* cont
 grpc::Status SchedulingGrpcService::BookAppointment(grpc::ServerContext* context,
                                                     const v1::BookAppointmentRequest* request,
                                                     v1::BookAppointmentResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto booked = engine_.Book(caller, *request);
     if (!booked.ok()) return booked.status();
     *response = std::move(*booked);
@@ -85,7 +109,7 @@ grpc::Status SchedulingGrpcService::BookAppointment(grpc::ServerContext* context
 grpc::Status SchedulingGrpcService::RescheduleAppointment(
     grpc::ServerContext* context, const v1::RescheduleAppointmentRequest* request,
     v1::RescheduleAppointmentResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto moved = engine_.Reschedule(caller, *request);
     if (!moved.ok()) return moved.status();
     *response = std::move(*moved);
@@ -96,7 +120,7 @@ grpc::Status SchedulingGrpcService::RescheduleAppointment(
 grpc::Status SchedulingGrpcService::CancelAppointment(grpc::ServerContext* context,
                                                       const v1::CancelAppointmentRequest* request,
                                                       v1::CancelAppointmentResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto cancelled = engine_.Cancel(caller, *request);
     if (!cancelled.ok()) return cancelled.status();
     *response = std::move(*cancelled);
@@ -107,7 +131,7 @@ grpc::Status SchedulingGrpcService::CancelAppointment(grpc::ServerContext* conte
 grpc::Status SchedulingGrpcService::UpdateAppointmentStatus(
     grpc::ServerContext* context, const v1::UpdateAppointmentStatusRequest* request,
     v1::UpdateAppointmentStatusResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto updated = engine_.UpdateStatus(caller, *request);
     if (!updated.ok()) return updated.status();
     *response = std::move(*updated);
@@ -118,7 +142,7 @@ grpc::Status SchedulingGrpcService::UpdateAppointmentStatus(
 grpc::Status SchedulingGrpcService::GetAppointment(grpc::ServerContext* context,
                                                    const v1::GetAppointmentRequest* request,
                                                    v1::GetAppointmentResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto appointment = engine_.GetAppointment(caller.tenant_id, request->appointment_id());
     if (!appointment.ok()) return appointment.status();
     *response->mutable_appointment() = std::move(*appointment);
@@ -129,7 +153,7 @@ grpc::Status SchedulingGrpcService::GetAppointment(grpc::ServerContext* context,
 grpc::Status SchedulingGrpcService::ListCaseAppointments(
     grpc::ServerContext* context, const v1::ListCaseAppointmentsRequest* request,
     v1::ListCaseAppointmentsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     if (request->case_id().empty()) {
       return grpcx::InvalidArgument("invalid request", {{"case_id", "is required"}});
     }

@@ -13,7 +13,8 @@ namespace clinical::scheduling {
 // duration only, never request fields.
 class SchedulingGrpcService final : public v1::SchedulingService::Service {
  public:
-  explicit SchedulingGrpcService(SchedulingEngine& engine) : engine_(engine) {}
+  SchedulingGrpcService(SchedulingEngine& engine, const grpcx::CallerSource& callers)
+      : engine_(engine), callers_(callers) {}
 
   grpc::Status CreateCalendar(grpc::ServerContext*, const v1::CreateCalendarRequest*,
                               v1::CreateCalendarResponse*) override;
@@ -39,10 +40,13 @@ class SchedulingGrpcService final : public v1::SchedulingService::Service {
                                     v1::ListCaseAppointmentsResponse*) override;
 
  private:
-  template <typename Fn>
-  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
+  template <typename Request, typename Fn>
+  grpc::Status Handle(grpc::ServerContext* context, const Request& request, Fn fn);
+  template <typename Request>
+  bool NamesAnotherTenant(const std::string& tenant_id, const Request& request);
 
   SchedulingEngine& engine_;
+  const grpcx::CallerSource& callers_;
 };
 
 }  // namespace clinical::scheduling

@@ -133,7 +133,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   query.contact_threshold_days = std::move(*thresholds);
   query.caseload_limits = std::move(*limits);
   runtime->service =
-      std::make_unique<ViewsGrpcService>(std::move(query), runtime->projection.get());
+      std::make_unique<ViewsGrpcService>(std::move(query), runtime->projection.get(), host.callers());
   host.AddService(runtime->service.get());
   // Lag per partition, dead letters, errors; the collector holds `runtime`, so the
   // projection outlives every scrape.

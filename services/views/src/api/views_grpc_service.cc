@@ -211,8 +211,9 @@ absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadL
   return out;
 }
 
-ViewsGrpcService::ViewsGrpcService(QueryOptions options, const projection::Projection* projection)
-    : options_(std::move(options)), projection_(projection) {}
+ViewsGrpcService::ViewsGrpcService(QueryOptions options, const projection::Projection* projection,
+                                   const grpcx::CallerSource& callers)
+    : options_(std::move(options)), projection_(projection), callers_(callers) {}
 
 absl::StatusOr<std::unique_ptr<redis::Connection>> ViewsGrpcService::Acquire() {
   {
@@ -282,11 +283,13 @@ absl::Status ViewsGrpcService::WaitFor(
 template <typename Fn>
 grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
   absl::Status status;
-  auto caller = grpcx::CallerFrom(*context);
+  auto caller = callers_.CallerOf(*context);
   if (!caller.ok()) {
     status = caller.status();
   } else if (!IsKeySafeId(caller->tenant_id)) {
-    status = absl::UnauthenticatedError("x-clinical-tenant has unsupported characters");
+    // The verifier admits only tenant ids of the platform's charset; kept as a second
+    // line because the tenant becomes part of Redis keys here.
+    status = absl::UnauthenticatedError("the token's tenant has unsupported characters");
   } else {
     auto redis = Acquire();
     if (!redis.ok()) {
@@ -298,7 +301,7 @@ grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
     }
   }
   // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
-  return grpcx::ToGrpcStatus(status);
+  return grpcx::ToGrpcStatus(status, *context);
 }
 
 namespace {

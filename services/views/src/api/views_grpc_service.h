@@ -61,7 +61,8 @@ absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadL
 // of the view built yet).
 class ViewsGrpcService final : public vv1::ViewsService::Service {
  public:
-  ViewsGrpcService(QueryOptions options, const projection::Projection* projection);
+  ViewsGrpcService(QueryOptions options, const projection::Projection* projection,
+                   const grpcx::CallerSource& callers);
 
   grpc::Status GetCaseload(grpc::ServerContext* context, const vv1::GetCaseloadRequest* request,
                            vv1::GetCaseloadResponse* response) override;
@@ -90,6 +91,7 @@ class ViewsGrpcService final : public vv1::ViewsService::Service {
 
   const QueryOptions options_;
   const projection::Projection* projection_;
+  const grpcx::CallerSource& callers_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<redis::Connection>> idle_ ABSL_GUARDED_BY(mutex_);
 };

@@ -21,6 +21,9 @@ struct CallFacts {
   std::vector<std::string> resource_ids, case_ids;
   int status_code = 0;         // google.rpc.Code the call ends with
   bool marked_denied = false;  // the handler set kDeniedTrailer
+  std::string peer_identity;   // SPIFFE ID of the client certificate
+  std::string denial_reason;   // why authentication refused the call, or ""
+  std::string claimed_subject; // an unverifiable token's claimed user, or ""
 };
 
 // The record for `facts`, with the id and time passed in (pure).
@@ -30,5 +33,9 @@ audit::v1::AccessRecord BuildRecord(const CallFacts& facts, std::string record_i
 // Lowercase RFC 4122 version-4 UUID text from 16 random bytes (version and variant bits
 // are set here).
 std::string FormatUuidV4(std::array<uint8_t, 16> bytes);
+
+// A new record id: a version-4 UUID from the operating system's CSPRNG (OpenSSL
+// RAND_bytes), so ids from many processes never collide. Thread-safe.
+std::string NewRecordId();
 
 }  // namespace clinical::access

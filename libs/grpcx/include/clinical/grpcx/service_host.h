@@ -10,6 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "clinical/config/config.h"
+#include "clinical/grpcx/authenticator.h"
+#include "clinical/grpcx/tls.h"
 #include "clinical/logging/logger.h"
 #include "clinical/metrics/registry.h"
 #include "grpcpp/server.h"
@@ -31,11 +33,15 @@ struct ServerOptions {
   int port = 0;
   // How long in-flight calls may run after shutdown starts before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(20);
+  // The server's TLS identity and the CA its clients' certificates must chain to: every
+  // connection is mutual TLS; there is no plaintext listener.
+  TlsFiles tls;
 };
 
-// ServiceHost owns one gRPC server with the platform's standard equipment: the standard
-// health service (grpc.health.v1) and server reflection. It does not own the services it
-// serves; they must outlive it.
+// ServiceHost owns one gRPC server with the platform's standard equipment: mutual TLS, an
+// authenticator in front of every method, access records, the standard health service
+// (grpc.health.v1) and server reflection. It does not own the services it serves; they
+// must outlive it.
 //
 // Lifecycle: AddService... -> Start -> SetServing(true) when caught up -> Shutdown.
 // Shutdown flips health to NOT_SERVING first (load balancers stop routing), stops
@@ -55,7 +61,16 @@ class ServiceHost {
   // outlive the host. RunService sets it from --access-topic and --kafka-bootstrap.
   void SetAccessRecorder(access::Recorder* recorder) { access_recorder_ = recorder; }
 
-  // Binds and starts serving. UNAVAILABLE if the address cannot be bound.
+  // Who may call: every call passes `authenticator` before any handler or interceptor
+  // (RunService builds the platform's Authenticator: bearer tokens for people, certificates
+  // for services). Required: Start refuses to serve without one. Call before Start.
+  void SetAuthenticator(std::shared_ptr<Authenticator> authenticator) { authenticator_ = std::move(authenticator); }
+  // Where handlers learn who calls (the authenticator); valid once SetAuthenticator ran,
+  // for as long as the host lives.
+  const CallerSource& callers() const { return *authenticator_; }
+
+  // Binds and starts serving. FAILED_PRECONDITION without an authenticator or with unusable
+  // TLS files; UNAVAILABLE if the address cannot be bound.
   absl::Status Start();
   int port() const { return port_; }
   std::string address() const;
@@ -88,6 +103,7 @@ class ServiceHost {
   logging::Logger& logger_;
   metrics::Registry metrics_;
   access::Recorder* access_recorder_ = nullptr;
+  std::shared_ptr<Authenticator> authenticator_;
   grpc::ServerBuilder builder_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -98,7 +114,7 @@ class ServiceHost {
 };
 
 // Options every service accepts (host, port, shutdown grace, log level, metrics port,
-// access topic and timeout); a service appends its own to these.
+// access topic and timeout, TLS files, token verification); a service appends its own.
 std::vector<config::Option> StandardOptions(int default_port);
 
 // The shape of every service's main(): load config (unknown flags rejected), log where it

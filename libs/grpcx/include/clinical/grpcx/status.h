@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 
 namespace clinical::grpcx {
@@ -38,9 +39,20 @@ absl::Status InvalidArgument(std::string_view message, const std::vector<FieldVi
 // The violations carried by `status` (empty if none).
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);
 
+// NOT_FOUND for a resource that belongs to another tenant (or, equally, does not exist):
+// the caller learns nothing about whether it exists, yet the refusal is an access attempt,
+// so the status carries a marker that ToGrpcStatus(status, context) turns into the access
+// record's outcome DENIED. `what` names the kind of resource ("case"), never its id.
+absl::Status NotFoundInTenant(std::string_view what);
+// True for a status made by NotFoundInTenant.
+bool IsTenantRefusal(const absl::Status& status);
+
 // The one mapping from internal status to gRPC status. Codes carry over unchanged (absl
 // and gRPC share google.rpc.Code); field violations travel as google.rpc.Status details in
 // the "grpc-status-details-bin" trailer, so any gRPC client's rich-error support reads them.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+// The same, and marks the call denied for its access record when the status is a tenant
+// refusal (the marker trailer never reaches the client).
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase& context);
 
 }  // namespace clinical::grpcx

@@ -73,6 +73,10 @@ std::optional<std::string_view> RefusedRange(const IpAddress& address);
 // A value type without I/O; const methods are safe to call from any thread.
 class AddressPolicy {
  public:
+  // Allows every address. Only for endpoints the operator configures (the identity
+  // provider's discovery and keys), never for addresses that users or data supply.
+  static AddressPolicy Unrestricted();
+
   void AllowNetwork(IpNetwork network);
   // `host` as in Url::host (lower case, IPv6 literal without brackets).
   void AllowEndpoint(std::string host, uint16_t port);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 
 namespace clinical::testing {
@@ -13,6 +14,11 @@ struct Platform {
   std::string redis_host;
   int redis_port = 0;
   std::string kafka_libs;  // folder of the broker jars (for admin tools)
+  std::string platform_dir;  // the platform's state folder (secrets/, pki/)
+  std::string pki_dir;       // the platform CA and every certificate (ca.crt, <name>.crt/.key)
+  std::string oidc_issuer;   // the identity provider (Keycloak realm) issuer URL
+  // Everything platform.env exports (CLINICAL_* = value), for the services' environment.
+  std::map<std::string, std::string> exports;
 
   // Reads the platform from CLINICAL_PLATFORM_ENV; aborts the test binary with a clear
   // message if it is missing.

@@ -35,6 +35,8 @@ std::map<std::string, std::string> PlatformEnvironment();
 // service binary, by ServiceProcess or otherwise, starts it with this environment, so the
 // tested path is the secure path. `service` is the folder name ("case", "views", ...).
 std::map<std::string, std::string> ServiceEnvironment(const std::string& service);
+// The same for a service binary given by its path (".../<service>_service").
+std::map<std::string, std::string> ServiceEnvironmentOf(const std::string& binary);
 
 // ServiceProcess is a service binary running as a real child process on free ports: Start
 // returns once it listens, serves /metrics and reports readiness SERVING over gRPC health.
@@ -46,8 +48,9 @@ class ServiceProcess {
 
   const std::string& address() const { return address_; }  // "127.0.0.1:PORT"
   int metrics_port() const { return metrics_port_; }
-  // A channel of its own per call, so that closing it cannot keep the server's drain
-  // waiting (gRPC 1.51 waits out the grace for idle connections).
+  // A mutual-TLS channel (the test client's certificate) of its own per call, so that
+  // closing it cannot keep the server's drain waiting (gRPC 1.51 waits out the grace for
+  // idle connections). Calls on it still need a person's token (testing/identity.h).
   std::shared_ptr<grpc::Channel> NewChannel() const;
   Subprocess& process() { return *process_; }
 

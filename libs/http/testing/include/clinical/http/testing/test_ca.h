@@ -37,7 +37,14 @@ class TestCa {
     return Issue({"localhost"}, {"127.0.0.1", "::1"});
   }
 
+  // A workload certificate (mutual TLS: server and client) for localhost and 127.0.0.1
+  // whose URI SAN is `spiffe_id`, e.g. "spiffe://clinical.local/ns/test/sa/case".
+  ServerCredentials IssueWorkload(const std::string& spiffe_id) const;
+
  private:
+  ServerCredentials IssueNamed(const std::string& common_name, const std::vector<std::string>& dns_names,
+                               const std::vector<std::string>& ip_addresses, const std::vector<std::string>& uris,
+                               const std::string& extended_key_usage) const;
   struct Keys;
   std::unique_ptr<Keys> keys_;
   std::string ca_file_;

@@ -1,4 +1,4 @@
-#include "test_tokens.h"
+#include "clinical/identity/testing/test_tokens.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
