@@ -29,6 +29,7 @@
 #include "clinical/kafka/client_config.h"
 #include "clinical/redis/connection.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "google/rpc/error_details.pb.h"
@@ -131,7 +132,7 @@ struct Produced {
 class Producer {
  public:
   explicit Producer(bool transactional) : transactional_(transactional) {
-    kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_bootstrap);
+    kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_admin);
     if (transactional) props["transactional.id"] = UniqueName("audit-test-writer");
     auto conf = kafka::MakeConf(props);
     EXPECT_TRUE(conf.ok());
@@ -179,19 +180,21 @@ class AuditServiceTest : public ::testing::Test {
     ASSERT_EQ(mkdir(dir_->c_str(), 0700), 0);
     WriteKeyPair(*dir_ + "/signing.pem", *dir_ + "/public.pem");
     WriteFile(*dir_ + "/patient-index.key", "test-patient-index-key-0123456789");
-    events_ = new std::string(UniqueName("audit-test-events"));
-    access_ = new std::string(UniqueName("audit-test-access"));
-    late_ = new std::string(UniqueName("audit-test-late"));
-    checkpoints_ = new std::string(UniqueName("audit-test-checkpoints"));
-    recorded_reads_ = new std::string(UniqueName("audit-test-reads"));
-    root_ = new std::string(UniqueName("audit-test"));
+    // Names within the audit principal's ACLs: it reads event topics (clinical.case.*) and
+    // access records (clinical.access.*), and owns clinical.audit.* and the audit.* keys.
+    events_ = new std::string(UniqueName("clinical.case.audit-test"));
+    access_ = new std::string(UniqueName("clinical.access.audit-test"));
+    late_ = new std::string(UniqueName("clinical.case.audit-test-late"));
+    checkpoints_ = new std::string(UniqueName("clinical.audit.test-checkpoints"));
+    recorded_reads_ = new std::string(UniqueName("clinical.access.audit-test-reads"));
+    root_ = new std::string(UniqueName("audit.test"));
     kafka::TopicSpec events;
     events.name = *events_;
     events.partitions = 2;
     kafka::TopicSpec access;
     access.name = *access_;
     access.partitions = 1;
-    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {events, access},
+    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {events, access},
                                     absl::Seconds(30))
                     .ok());
     events_producer_ = new Producer(true);
@@ -239,9 +242,6 @@ class AuditServiceTest : public ::testing::Test {
   static void StartService() {
     auto process = Subprocess::Start(
         {testing::BinaryPath("services/audit/audit_service"), "--grpc-port=0", "--shutdown-grace=5s",
-         "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap,
-         "--redis-host=" + Platform::Get().redis_host,
-         absl::StrCat("--redis-port=", Platform::Get().redis_port),
          "--audit-source-topics=" + *events_ + "," + *late_, "--audit-access-topic=" + *access_,
          // The service's own reads are recorded elsewhere, so the chains hold exactly what
          // the test wrote.
@@ -250,7 +250,8 @@ class AuditServiceTest : public ::testing::Test {
          "--signing-key-file=" + *dir_ + "/signing.pem",
          "--verify-key-file=" + *dir_ + "/public.pem",
          "--patient-index-key-file=" + *dir_ + "/patient-index.key", "--checkpoint-every=5",
-         "--checkpoint-interval=500ms"});
+         "--checkpoint-interval=500ms"},
+        testing::ServiceEnvironment("audit"));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = process->release();
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
@@ -277,7 +278,8 @@ class AuditServiceTest : public ::testing::Test {
     std::vector<std::string> argv = {testing::BinaryPath("services/audit/clinical-audit"),
                                      "--address=" + *address_, "--user=aud-cli", "--tenant=tenant-a"};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto process = Subprocess::Start(argv);
+    // Offline verification reads Kafka and Redis itself, as the audit service's principals.
+    auto process = Subprocess::Start(argv, testing::ServiceEnvironment("audit"));
     EXPECT_TRUE(process.ok());
     if (!process.ok()) return -1;
     auto status = (*process)->Wait(absl::Seconds(120));
@@ -353,8 +355,7 @@ class AuditServiceTest : public ::testing::Test {
   }
 
   static redis::Connection Redis() {
-    auto connection =
-        redis::Connection::Connect(Platform::Get().redis_host, Platform::Get().redis_port, absl::Seconds(5));
+    auto connection = redis::Connection::Connect(Platform::Get().redis_admin, absl::Seconds(5));
     EXPECT_TRUE(connection.ok());
     return std::move(*connection);
   }
@@ -699,9 +700,7 @@ TEST_F(AuditServiceTest, CliVerifiesQueriesAndExports) {
 
   // Offline: no service, only Redis, Kafka and the public key.
   const std::vector<std::string> offline = {
-      "verify", "--offline", "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap,
-      absl::StrCat("--redis=", Platform::Get().redis_host, ":", Platform::Get().redis_port),
-      "--public-key=" + *dir_ + "/public.pem", "--key-root=" + *root_,
+      "verify", "--offline", "--public-key=" + *dir_ + "/public.pem", "--key-root=" + *root_,
       "--access-topic=" + *access_, "--checkpoint-topic=" + *checkpoints_};
   ASSERT_EQ(Cli(offline, &lines), 0) << absl::StrJoin(lines, "\n");
   int offline_verified = 0;
@@ -792,7 +791,7 @@ TEST_F(AuditServiceTest, ZzRestartContinuesTheChainAndLateTopicsArePickedUp) {
   kafka::TopicSpec late;
   late.name = *late_;
   late.partitions = 1;
-  ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {late}, absl::Seconds(30)).ok());
+  ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {late}, absl::Seconds(30)).ok());
   events_producer_->Send({{*late_, 0, Envelope("case-a3", 1, "tenant-a", "cm-1", changed, kBaseSeconds + 400)}});
   WaitForHeads({{absl::StrCat(*late_, "/0"), 1}});
   result = Verify(absl::StrCat(*late_, "/0"));

@@ -13,6 +13,7 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/case/v1/events.pb.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "google/protobuf/util/time_util.h"
@@ -46,8 +47,8 @@ class CaseServiceProcess {
     auto process = Subprocess::Start(
         {testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
          "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic_,
-         "--writer-id=" + writer_id_,
-         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+         "--writer-id=" + writer_id_},
+        testing::ServiceEnvironment("case"));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
@@ -96,7 +97,8 @@ common::v1::Money Usd(int64_t cents) {
 
 class CareServiceTest : public ::testing::Test {
  protected:
-  CareServiceTest() : service_(UniqueName("care-test"), UniqueName("care-writer")) {}
+  CareServiceTest()
+      : service_(UniqueName("clinical.case.care-test"), UniqueName("case-service.care-test")) {}
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(service_.Start()); }
 
   template <typename Request, typename Response>

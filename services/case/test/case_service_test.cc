@@ -12,6 +12,7 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/case/v1/events.pb.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -43,8 +44,8 @@ class CaseServiceProcess {
     auto process = Subprocess::Start(
         {testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
          "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic_,
-         "--writer-id=" + writer_id_,
-         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+         "--writer-id=" + writer_id_},
+        testing::ServiceEnvironment("case"));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
@@ -127,7 +128,7 @@ v1::Case GetCase(v1::CaseService::Stub& stub, const std::string& case_id, const 
 
 class CaseServiceTest : public ::testing::Test {
  protected:
-  CaseServiceTest() : service_(UniqueName("case-test"), UniqueName("case-writer")) {}
+  CaseServiceTest() : service_(UniqueName("clinical.case.test"), UniqueName("case-service.test")) {}
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(service_.Start()); }
   v1::CaseService::Stub& stub() { return service_.stub(); }
 
@@ -430,7 +431,8 @@ TEST_F(CaseServiceTest, CapacityLimitAcrossCasesAndSupervisorOverride) {
 }
 
 TEST(CaseServiceRestartTest, KilledAndRestartedServiceKeepsEveryAcknowledgedChange) {
-  CaseServiceProcess service(UniqueName("case-restart"), UniqueName("case-writer"));
+  CaseServiceProcess service(UniqueName("clinical.case.restart"),
+                             UniqueName("case-service.restart"));
   ASSERT_NO_FATAL_FAILURE(service.Start());
   std::map<std::string, int64_t> acknowledged;  // case id -> version
   for (int c = 0; c < 5; ++c) {
