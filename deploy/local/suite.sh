@@ -78,7 +78,16 @@ start_service() {  # start_service NAME
     flags="$(audit_dev_keys)" || exit 1
     mapfile -t extra <<<"${flags}"
   fi
-  setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
+  # Each service runs as its own principal: its Kafka SCRAM user (ACLs in
+  # deploy/local/kafka/acls.txt) and, for the views and audit, its Redis ACL user. The
+  # passwords stay in the platform's secrets folder; only their paths are passed.
+  local secrets="${CLINICAL_PLATFORM_SECRETS_DIR}"
+  local credentials=(CLINICAL_KAFKA_SASL_USERNAME="${name}"
+    CLINICAL_KAFKA_SASL_PASSWORD_FILE="${secrets}/kafka-${name}.password")
+  if [[ ${name} == views || ${name} == audit ]]; then
+    credentials+=(CLINICAL_REDIS_USERNAME="${name}" CLINICAL_REDIS_PASSWORD_FILE="${secrets}/redis-${name}.password")
+  fi
+  env "${credentials[@]}" setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
     --metrics-port="$(metrics_port_of "${name}")" "${extra[@]}" \
     >"${SUITE_DIR}/logs/${name}.log" 2>&1 </dev/null &
   echo $! >"${pidfile}"
@@ -109,7 +118,7 @@ cmd_up() {
 
 The suite is running (state in ${SUITE_DIR}):
 $(for svc in "${SERVICES[@]}"; do printf '  %-13s 127.0.0.1:%s   metrics: http://127.0.0.1:%s/metrics   log: %s\n' "${svc}" "$(port_of "${svc}")" "$(metrics_port_of "${svc}")" "${SUITE_DIR}/logs/${svc}.log"; done)
-  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka and Redis addresses)
+  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka and Redis addresses; credentials: ${CLINICAL_PLATFORM_DIR}/secrets)
 
 Try:   grpcurl -plaintext 127.0.0.1:$(port_of case) list
 Stop:  deploy/local/suite.sh down
