@@ -155,8 +155,8 @@ kafka_format() {  # formats the storage once, with the admin's SCRAM credential
   local cluster_id
   # The id is URL-safe base64 and may start with "-", hence --cluster-id=VALUE below.
   cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-  # The arguments go through a Java @argfile (mode 600) so that the admin password never
-  # shows in a process listing.
+  # StorageTool reads its arguments from a file (@FILE, mode 600), so the admin password
+  # never shows in a process listing.
   local args="${dir}/format.args"
   (umask 077 && printf '%s\n' format "--cluster-id=${cluster_id}" -c "${dir}/server.properties" \
     --add-scram "SCRAM-SHA-512=[name=${KAFKA_ADMIN_USER},password=$(cat "$(kafka_password_file "${KAFKA_ADMIN_USER}")")]" \
