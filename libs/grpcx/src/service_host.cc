@@ -187,7 +187,8 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
     }
     access_recorder = std::move(*recorder);
     host.SetAccessRecorder(access_recorder.get());
-    logger.Info("access records", {{"topic", access_options.topic}});
+    logger.Info("access records", {{"topic", access_options.topic},
+                                   {"kafka_client", kafka::Describe(access_options.cluster)}});
   }
 
   std::function<void()> after_stop = [] {};
