@@ -3,7 +3,9 @@
 // idempotent produce (acks=all) of records of the same size, each caller waiting for its
 // delivery report before sending the next (a closed loop, like an append's caller).
 //
-// Usage: eventstore_bench --bootstrap=HOST:PORT [--seconds=3] [--concurrency=1,16,256]
+// Usage: eventstore_bench --kafka-bootstrap=HOST:PORT [--seconds=3] [--concurrency=1,16,256]
+// Credentials: the kafka-* keys, or their CLINICAL_* variables (bench/run.sh sets the
+// platform's admin principal).
 // (bench/run.sh starts a private broker and passes it in.)
 #include <atomic>
 #include <cstdio>
@@ -86,9 +88,9 @@ class DeliveryWaiter : public RdKafka::DeliveryReportCb {
   }
 };
 
-Run RawProduce(const std::string& bootstrap, const std::string& topic, const std::string& value,
+Run RawProduce(const kafka::Cluster& cluster, const std::string& topic, const std::string& value,
                int concurrency, absl::Duration duration) {
-  kafka::Properties props = kafka::ProducerDefaults(bootstrap);
+  kafka::Properties props = kafka::ProducerDefaults(cluster);
   props["linger.ms"] = "0";  // as the store: no artificial delay at low concurrency
   auto conf = kafka::MakeConf(props);
   DeliveryWaiter waiter;
@@ -137,19 +139,21 @@ void PrintRow(Run& raw, Run& append) {
 }
 
 int Main(int argc, char** argv) {
-  const std::vector<config::Option> options = {
-      {"bootstrap", config::OptionType::kString, "", "Kafka bootstrap servers"},
+  // The Kafka keys every client declares (kafka::ClusterOptions); bench/run.sh gives the
+  // platform's admin principal, which may create the benchmark's topics.
+  std::vector<config::Option> options = kafka::ClusterOptions();
+  options.insert(options.end(), {
       {"seconds", config::OptionType::kInt, "3", "duration of each measurement"},
       {"concurrency", config::OptionType::kString, "1,16,256", "concurrent callers, comma-separated"},
       {"partitions", config::OptionType::kInt, "12", "partitions of the benchmark topics"},
       {"kafka-debug", config::OptionType::kString, "", "librdkafka debug contexts for the store's producers (logged to stderr)"},
-  };
+  });
   auto cfg = config::Config::Load(options, argc, argv, config::ProcessEnvironment());
-  if (!cfg.ok() || cfg->GetString("bootstrap").empty()) {
-    std::cerr << (cfg.ok() ? "--bootstrap is required" : std::string(cfg.status().message())) << "\n";
+  absl::StatusOr<kafka::Cluster> cluster = cfg.ok() ? kafka::ClusterFromConfig(*cfg, "bench") : cfg.status();
+  if (!cluster.ok()) {
+    std::cerr << cluster.status().message() << "\n";
     return 2;
   }
-  const std::string bootstrap = cfg->GetString("bootstrap");
   const absl::Duration duration = absl::Seconds(cfg->GetInt("seconds"));
   std::vector<int> concurrencies;
   for (const std::string& part : std::vector<std::string>(absl::StrSplit(cfg->GetString("concurrency"), ','))) {
@@ -162,7 +166,7 @@ int Main(int argc, char** argv) {
   raw_topic.name = "bench.raw." + suffix;
   store_topic.name = "bench.store." + suffix;
   raw_topic.partitions = store_topic.partitions = static_cast<int>(cfg->GetInt("partitions"));
-  if (absl::Status created = kafka::EnsureTopics(bootstrap, {raw_topic, store_topic}, absl::Seconds(60));
+  if (absl::Status created = kafka::EnsureTopics(*cluster, {raw_topic, store_topic}, absl::Seconds(60));
       !created.ok()) {
     std::cerr << created << "\n";
     return 1;
@@ -173,7 +177,7 @@ int Main(int argc, char** argv) {
   logging::Logger logger("bench", debug ? std::cerr : quiet,
                          debug ? logging::Level::kDebug : logging::Level::kError);
   eventstore::StoreOptions store_options;
-  store_options.bootstrap = bootstrap;
+  store_options.cluster = *cluster;
   store_options.topic = store_topic.name;
   store_options.aggregate_type = "bench";
   store_options.writer_id = "bench-writer-" + suffix;
@@ -202,7 +206,7 @@ int Main(int argc, char** argv) {
   std::printf("| callers | raw ops/s | raw p50 | raw p99 | append/s | append p50 | append p99 | ratio |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (int c : concurrencies) {
-    Run raw = RawProduce(bootstrap, raw_topic.name, value, c, duration);
+    Run raw = RawProduce(*cluster, raw_topic.name, value, c, duration);
     const eventstore::StoreStats before = (*store)->Stats();
     Run append = Appends(**store, sample, c, duration, "append");
     const eventstore::StoreStats after = (*store)->Stats();

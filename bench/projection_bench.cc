@@ -10,8 +10,10 @@
 // The events are produced BEFORE any timing starts (idempotent producer, 12 partitions,
 // keyed by aggregate id) and kept in memory for the baselines.
 //
-// Usage: projection_bench --bootstrap=HOST:PORT --redis-host=H --redis-port=P
+// Usage: projection_bench --kafka-bootstrap=HOST:PORT --redis-host=H --redis-port=P
 //          [--events=200000] [--aggregates=4000] [--max-batch-events=500[,2000,...]]
+// Credentials: the kafka-* and redis-* keys, or their CLINICAL_* variables (bench/run.sh
+// sets the platform's admin principal).
 // (bench/run.sh starts a private broker and redis-server and passes them in.) Every key
 // lives under a unique root and is deleted at the end.
 #include <sys/resource.h>
@@ -41,6 +43,7 @@
 #include "clinical/projection/read_model.h"
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
+#include "clinical/redis/options.h"
 #include "google/protobuf/stubs/common.h"
 #include "google/protobuf/util/time_util.h"
 #include "hiredis/hiredis.h"
@@ -208,9 +211,9 @@ class LandedRecorder : public RdKafka::DeliveryReportCb {
   int64_t failed_ = 0;
 };
 
-absl::StatusOr<std::map<int32_t, int64_t>> Produce(const std::string& bootstrap, const std::string& topic,
+absl::StatusOr<std::map<int32_t, int64_t>> Produce(const kafka::Cluster& cluster, const std::string& topic,
                                                    const std::vector<SourceEvent>& events) {
-  kafka::Properties props = kafka::ProducerDefaults(bootstrap);
+  kafka::Properties props = kafka::ProducerDefaults(cluster);
   props["linger.ms"] = "20";
   props["batch.num.messages"] = "10000";
   props["queue.buffering.max.messages"] = "200000";
@@ -467,25 +470,26 @@ void PrintRow(const Result& r, double raw_per_second) {
 }
 
 int Main(int argc, char** argv) {
-  const std::vector<config::Option> flags = {
-      {"bootstrap", config::OptionType::kString, "", "Kafka bootstrap servers"},
-      {"redis-host", config::OptionType::kString, "127.0.0.1", "Redis host (loopback)"},
-      {"redis-port", config::OptionType::kInt, "6379", "Redis port"},
+  // The Kafka and Redis keys every client declares; bench/run.sh gives the platform's admin
+  // principal and Redis admin user (the benchmark creates topics and reads CONFIG).
+  std::vector<config::Option> flags = kafka::ClusterOptions();
+  for (config::Option& option : redis::EndpointOptions()) flags.push_back(std::move(option));
+  flags.insert(flags.end(), {
       {"events", config::OptionType::kInt, "200000", "events produced and projected"},
       {"aggregates", config::OptionType::kInt, "4000", "distinct aggregates (Kafka keys)"},
       {"partitions", config::OptionType::kInt, "12", "partitions of the source topic"},
       {"max-batch-events", config::OptionType::kString, "500",
        "ProjectionOptions.max_batch_events, comma-separated for a sweep (one projection run each)"},
       {"timeout", config::OptionType::kDuration, "180s", "bound of each projection run"},
-  };
+  });
   auto cfg = config::Config::Load(flags, argc, argv, config::ProcessEnvironment());
-  if (!cfg.ok() || cfg->GetString("bootstrap").empty()) {
-    std::cerr << (cfg.ok() ? "--bootstrap is required" : std::string(cfg.status().message())) << "\n";
+  absl::StatusOr<kafka::Cluster> cluster = cfg.ok() ? kafka::ClusterFromConfig(*cfg, "bench") : cfg.status();
+  absl::StatusOr<redis::Endpoint> endpoint = cluster.ok() ? redis::EndpointFromConfig(*cfg) : cluster.status();
+  if (!endpoint.ok()) {
+    std::cerr << endpoint.status().message() << "\n";
     return 2;
   }
-  const std::string bootstrap = cfg->GetString("bootstrap");
-  const std::string redis_host = cfg->GetString("redis-host");
-  const int redis_port = static_cast<int>(cfg->GetInt("redis-port"));
+  const std::string& redis_host = endpoint->host;
   const int64_t event_count = cfg->GetInt("events");
   const int aggregates = static_cast<int>(cfg->GetInt("aggregates"));
   std::vector<int> batch_sizes;
@@ -508,12 +512,12 @@ int Main(int argc, char** argv) {
   source.partitions = static_cast<int>(cfg->GetInt("partitions"));
   dead_letters.name = source.name + ".deadletter";
   dead_letters.partitions = 1;
-  if (absl::Status created = kafka::EnsureTopics(bootstrap, {source, dead_letters}, absl::Seconds(60));
+  if (absl::Status created = kafka::EnsureTopics(*cluster, {source, dead_letters}, absl::Seconds(60));
       !created.ok()) {
     std::cerr << created << "\n";
     return 1;
   }
-  auto connected = redis::Connection::Connect(redis_host, redis_port, absl::Seconds(10));
+  auto connected = redis::Connection::Connect(*endpoint, absl::Seconds(10));
   if (!connected.ok()) {
     std::cerr << connected.status() << "\n";
     return 1;
@@ -530,7 +534,7 @@ int Main(int argc, char** argv) {
     bytes += events.back().value.size();
   }
   const absl::Time produce_start = absl::Now();
-  auto last = Produce(bootstrap, source.name, events);
+  auto last = Produce(*cluster, source.name, events);
   if (!last.ok()) {
     std::cerr << last.status() << "\n";
     return 1;
@@ -577,9 +581,8 @@ int Main(int argc, char** argv) {
       break;
     }
     projection::ProjectionOptions options;
-    options.kafka_bootstrap = bootstrap;
-    options.redis_host = redis_host;
-    options.redis_port = redis_port;
+    options.kafka = *cluster;
+    options.redis = *endpoint;
     options.root = root;
     const KeySpace runtime_keys = keyspace("runtime");
     options.version = runtime_keys.version();

@@ -28,14 +28,19 @@ cmake --build "${BUILD_DIR}" -j "$(nproc)" --target eventstore_bench $(grep -q p
 trap '"${ROOT}/deploy/local/platform.sh" clean >&2' EXIT
 # shellcheck disable=SC1091
 source "${CLINICAL_PLATFORM_DIR}/platform.env"
+# The benchmarks are harness clients: they create their topics and read Redis's CONFIG, so
+# they run as the platform's admin principals (the services never do).
+export CLINICAL_KAFKA_SASL_USERNAME="${CLINICAL_KAFKA_ADMIN_USERNAME}"
+export CLINICAL_KAFKA_SASL_PASSWORD_FILE="${CLINICAL_KAFKA_ADMIN_PASSWORD_FILE}"
+export CLINICAL_REDIS_USERNAME="${CLINICAL_REDIS_ADMIN_USERNAME}"
+export CLINICAL_REDIS_PASSWORD_FILE="${CLINICAL_REDIS_ADMIN_PASSWORD_FILE}"
 
 which="${1:-all}"
 [[ $# -gt 0 ]] && shift
 if [[ "${which}" == all || "${which}" == eventstore ]]; then
-  "${BUILD_DIR}/bench/eventstore_bench" --bootstrap="${CLINICAL_KAFKA_BOOTSTRAP}" "$@"
+  "${BUILD_DIR}/bench/eventstore_bench" "$@"
   echo
 fi
 if [[ ("${which}" == all || "${which}" == projection) && -x "${BUILD_DIR}/bench/projection_bench" ]]; then
-  "${BUILD_DIR}/bench/projection_bench" --bootstrap="${CLINICAL_KAFKA_BOOTSTRAP}" \
-    --redis-host="${CLINICAL_REDIS_HOST}" --redis-port="${CLINICAL_REDIS_PORT}" "$@"
+  "${BUILD_DIR}/bench/projection_bench" "$@"
 fi

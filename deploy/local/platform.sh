@@ -2,7 +2,10 @@
 # Local platform for development and tests: a single-node KRaft Apache Kafka 3.9 broker
 # (run from Maven Central jars), a redis-server with AOF and the identity provider
 # (Keycloak, from Maven Central), all on 127.0.0.1, with a private certificate authority
-# that issues every TLS certificate of the platform (deploy/local/lib/pki.sh).
+# that issues every TLS certificate of the platform (deploy/local/lib/pki.sh). Nothing is
+# anonymous: Kafka speaks SASL_SSL only, with a SCRAM user and ACLs per service
+# (lib/kafka.sh, kafka/acls.txt); Redis has an ACL user per service and no default user
+# (lib/redis.sh). Passwords are made once into ${CLINICAL_PLATFORM_DIR}/secrets.
 #
 #   platform.sh install            install the Debian packages the project needs
 #   platform.sh fetch              resolve the Kafka broker jars and Keycloak with Maven (cached)
@@ -14,8 +17,7 @@
 #   platform.sh env                print the shell exports that point clients at them
 #
 # start options (all optional; a port of 0 or none means "pick a free one"):
-#   --kafka-port N  --controller-port N  --redis-port N  --keycloak-port N
-#   --only LIST     start only these of kafka,redis,keycloak (e.g. a test's private broker)
+#   --kafka-port N  --inter-broker-port N  --controller-port N  --redis-port N  --keycloak-port N
 #
 # Every command is idempotent: install skips installed packages, fetch skips a complete
 # cache, start on a running platform only reports it, stop on a stopped one does nothing.
@@ -27,6 +29,8 @@
 #                           default: ${XDG_CACHE_HOME:-$HOME/.cache}/clinical-platform
 #   KAFKA_HEAP_MAX          JVM heap ceiling for the broker (default 512m, never more)
 #   KEYCLOAK_JAVA_HOME      a JDK 21+ for Keycloak (default: the newest under /usr/lib/jvm)
+#   CLINICAL_PLATFORM_COMPONENTS  which of "kafka redis keycloak" start, stop and report
+#                           (default all three; a test's private broker needs only kafka)
 set -euo pipefail
 
 readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,6 +39,7 @@ readonly STATE_DIR="${CLINICAL_PLATFORM_DIR:-${TMPDIR:-/tmp}/clinical-platform-$
 readonly CACHE_DIR="${CLINICAL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clinical-platform}"
 readonly KAFKA_LIBS="${CACHE_DIR}/kafka-${KAFKA_VERSION}/libs"
 readonly KAFKA_HEAP_MAX="${KAFKA_HEAP_MAX:-512m}"
+readonly COMPONENTS=" ${CLINICAL_PLATFORM_COMPONENTS:-kafka redis keycloak} "
 
 # Build, run and test dependencies, all from Debian bookworm.
 readonly DEBIAN_PACKAGES=(
@@ -45,17 +50,22 @@ readonly DEBIAN_PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   redis-server redis-tools kcat openssl curl
   docker-compose python3-venv
-  openjdk-17-jre-headless maven golang-go
+  openjdk-17-jdk-headless maven golang-go
 )
 
 log() { printf '[platform] %s\n' "$*" >&2; }
 die() { printf '[platform] error: %s\n' "$*" >&2; exit 1; }
 now_ms() { date +%s%3N; }
+wanted() { [[ "${COMPONENTS}" == *" $1 "* ]]; }
 
 # shellcheck source=lib/pki.sh
 source "${SCRIPT_DIR}/lib/pki.sh"
 # shellcheck source=lib/keycloak.sh
 source "${SCRIPT_DIR}/lib/keycloak.sh"
+# shellcheck source=lib/kafka.sh
+source "${SCRIPT_DIR}/lib/kafka.sh"
+# shellcheck source=lib/redis.sh
+source "${SCRIPT_DIR}/lib/redis.sh"
 
 # --- install -------------------------------------------------------------------------
 
@@ -63,9 +73,11 @@ cmd_install() {
   local missing=()
   local pkg
   for pkg in "${DEBIAN_PACKAGES[@]}"; do
-    # Java and Go may come with the machine image instead of Debian; accept either.
+    # Java and Go may come with the machine image instead of Debian; accept either. The
+    # platform runs a single-file Java program (kafka/ApplyAccess.java), so it needs a JDK
+    # (the compiler module), not only a runtime.
     case "${pkg}" in
-      openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
+      openjdk-17-jdk-headless) java --list-modules 2>/dev/null | grep -q '^jdk.compiler@' && continue ;;
       maven) command -v mvn >/dev/null && continue ;;
       golang-go) command -v go >/dev/null && continue ;;
     esac
@@ -87,29 +99,8 @@ cmd_install() {
 
 # --- fetch ---------------------------------------------------------------------------
 
-fetch_kafka() {
-  if [[ -f "${KAFKA_LIBS}/.complete" ]]; then
-    log "Kafka ${KAFKA_VERSION} jars cached in ${KAFKA_LIBS}"
-    return
-  fi
-  command -v mvn >/dev/null || die "maven is not installed (run: $0 install)"
-  log "resolving Kafka ${KAFKA_VERSION} from Maven Central into ${KAFKA_LIBS}"
-  local tmp="${KAFKA_LIBS}.partial"
-  rm -rf "${tmp}"
-  mkdir -p "${tmp}"
-  # -q keeps CI logs short; a failure still prints Maven's error.
-  mvn -q -B -Dstyle.color=never -f "${SCRIPT_DIR}/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="${tmp}" >&2
-  ls "${tmp}"/kafka_2.13-"${KAFKA_VERSION}".jar >/dev/null ||
-    die "Maven did not deliver kafka_2.13-${KAFKA_VERSION}.jar"
-  touch "${tmp}/.complete"
-  rm -rf "${KAFKA_LIBS}"
-  mv "${tmp}" "${KAFKA_LIBS}"
-  log "cached $(ls "${KAFKA_LIBS}" | wc -l) jars"
-}
-
 cmd_fetch() {
-  fetch_kafka
+  kafka_fetch
   keycloak_fetch
 }
 
@@ -126,14 +117,6 @@ state_value() {  # state_value KEY -> value from platform.env, or empty
   sed -n "s/^export $1=//p" "${STATE_DIR}/platform.env"
 }
 
-kafka_answers() {  # a metadata round trip, not just an open port
-  kcat -b "$1" -L -m 3 -J 2>/dev/null | grep -q '"brokers":\[{'
-}
-
-redis_answers() {
-  [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == "PONG" ]]
-}
-
 wait_until() {  # wait_until SECONDS DESCRIPTION COMMAND...
   local deadline=$(($(date +%s) + $1)) what="$2"
   shift 2
@@ -146,91 +129,21 @@ wait_until() {  # wait_until SECONDS DESCRIPTION COMMAND...
 
 # --- start ---------------------------------------------------------------------------
 
-write_kafka_config() {  # write_kafka_config PORT CONTROLLER_PORT
-  cat >"${STATE_DIR}/kafka/server.properties" <<EOF
-# Generated by deploy/local/platform.sh; one combined KRaft broker+controller.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$2
-listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2
-advertised.listeners=PLAINTEXT://127.0.0.1:$1
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=${STATE_DIR}/kafka/data
-# One broker: every internal topic must accept replication factor and min ISR of 1,
-# otherwise transactional producers can never initialise.
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=8
-default.replication.factor=1
-min.insync.replicas=1
-# Topics are created explicitly with their retention settings (docs/architecture.md).
-auto.create.topics.enable=false
-num.partitions=12
-group.initial.rebalance.delay.ms=0
-# Events are kept forever; the project's topics also set this per topic.
-log.retention.ms=-1
-log.retention.bytes=-1
-EOF
-}
-
-start_kafka() {  # start_kafka PORT CONTROLLER_PORT
-  [[ -f "${KAFKA_LIBS}/.complete" ]] || die "Kafka jars missing (run: $0 fetch)"
-  mkdir -p "${STATE_DIR}/kafka/data"
-  write_kafka_config "$1" "$2"
-  local java_opts=(-Xms128m "-Xmx${KAFKA_HEAP_MAX}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-    -Djava.awt.headless=true "-Dlog4j.configuration=file:${SCRIPT_DIR}/kafka/log4j.properties"
-    "-Dkafka.logs.dir=${STATE_DIR}/kafka")
-  if [[ ! -f "${STATE_DIR}/kafka/data/meta.properties" ]]; then
-    local cluster_id
-    # The id is URL-safe base64 and may start with "-", hence --cluster-id=VALUE below.
-    cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-    java "${java_opts[@]}" -cp "${KAFKA_LIBS}/*" kafka.tools.StorageTool format \
-      --cluster-id="${cluster_id}" -c "${STATE_DIR}/kafka/server.properties" --ignore-formatted \
-      >"${STATE_DIR}/kafka/format.log" 2>&1 || die "formatting Kafka storage failed: $(tail -5 "${STATE_DIR}/kafka/format.log")"
-  fi
-  # setsid: the broker must outlive this script and not receive the terminal's signals.
-  setsid java "${java_opts[@]}" -cp "${KAFKA_LIBS}/*" kafka.Kafka \
-    "${STATE_DIR}/kafka/server.properties" >"${STATE_DIR}/kafka/stdout.log" 2>&1 </dev/null &
-  echo $! >"${STATE_DIR}/kafka.pid"
-}
-
-start_redis() {  # start_redis PORT
-  mkdir -p "${STATE_DIR}/redis"
-  redis-server --bind 127.0.0.1 --port "$1" --dir "${STATE_DIR}/redis" \
-    --appendonly yes --appendfsync everysec --save "" \
-    --daemonize yes --pidfile "${STATE_DIR}/redis.pid" \
-    --logfile "${STATE_DIR}/redis/redis.log" >/dev/null
-}
-
 cmd_start() {
-  local kafka_port="" controller_port="" redis_port="" keycloak_port="" keycloak_management_port=""
-  local only="kafka,redis,keycloak"
+  local kafka_port="" broker_port="" controller_port="" redis_port="" keycloak_port="" keycloak_management_port=""
   while (($#)); do
     case "$1" in
       --kafka-port) kafka_port="$2"; shift 2 ;;
+      --inter-broker-port) broker_port="$2"; shift 2 ;;
       --controller-port) controller_port="$2"; shift 2 ;;
       --redis-port) redis_port="$2"; shift 2 ;;
       --keycloak-port) keycloak_port="$2"; shift 2 ;;
-      --only) only="$2"; shift 2 ;;
       *) die "unknown option: $1" ;;
     esac
   done
-  local want_kafka=0 want_redis=0 want_keycloak=0 component
-  for component in ${only//,/ }; do
-    case "${component}" in
-      kafka) want_kafka=1 ;;
-      redis) want_redis=1 ;;
-      keycloak) want_keycloak=1 ;;
-      *) die "unknown component for --only: ${component}" ;;
-    esac
-  done
   mkdir -p "${STATE_DIR}/kafka"
-  if { ((!want_kafka)) || pid_alive "${STATE_DIR}/kafka.pid"; } && { ((!want_redis)) || pid_alive "${STATE_DIR}/redis.pid"; } &&
-    { ((!want_keycloak)) || pid_alive "${STATE_DIR}/keycloak.pid"; }; then
+  if { ! wanted kafka || pid_alive "${STATE_DIR}/kafka.pid"; } && { ! wanted redis || pid_alive "${STATE_DIR}/redis.pid"; } &&
+    { ! wanted keycloak || pid_alive "${STATE_DIR}/keycloak.pid"; }; then
     log "already running"
     cmd_status
     return
@@ -238,11 +151,13 @@ cmd_start() {
   cmd_stop_quiet
   # A restart keeps the ports recorded earlier so clients' addresses stay valid.
   [[ -n "${kafka_port}" && "${kafka_port}" != 0 ]] || kafka_port="$(state_value CLINICAL_KAFKA_PORT)"
+  [[ -n "${broker_port}" && "${broker_port}" != 0 ]] || broker_port="$(state_value CLINICAL_KAFKA_INTER_BROKER_PORT)"
   [[ -n "${controller_port}" && "${controller_port}" != 0 ]] || controller_port="$(state_value CLINICAL_KAFKA_CONTROLLER_PORT)"
   [[ -n "${redis_port}" && "${redis_port}" != 0 ]] || redis_port="$(state_value CLINICAL_REDIS_PORT)"
   [[ -n "${keycloak_port}" && "${keycloak_port}" != 0 ]] || keycloak_port="$(state_value CLINICAL_KEYCLOAK_PORT)"
   keycloak_management_port="$(state_value CLINICAL_KEYCLOAK_MANAGEMENT_PORT)"
   [[ -n "${kafka_port}" ]] || kafka_port="$(free_port)"
+  [[ -n "${broker_port}" ]] || broker_port="$(free_port)"
   [[ -n "${controller_port}" ]] || controller_port="$(free_port)"
   [[ -n "${redis_port}" ]] || redis_port="$(free_port)"
   [[ -n "${keycloak_port}" ]] || keycloak_port="$(free_port)"
@@ -251,31 +166,48 @@ cmd_start() {
   local started
   started="$(now_ms)"
   pki_ensure "${STATE_DIR}/pki"
+  # Every principal's password, whichever components start: platform.env names them all.
+  kafka_secrets
+  redis_secrets
   # Keycloak first: it takes longest, and the others start while it boots.
-  ((want_keycloak)) && keycloak_start "${keycloak_port}" "${keycloak_management_port}"
-  ((want_kafka)) && start_kafka "${kafka_port}" "${controller_port}"
-  ((want_redis)) && start_redis "${redis_port}"
-  if ((want_redis)); then
+  if wanted keycloak; then keycloak_start "${keycloak_port}" "${keycloak_management_port}"; fi
+  if wanted kafka; then kafka_start "${kafka_port}" "${broker_port}" "${controller_port}"; fi
+  if wanted redis; then
+    redis_start "${redis_port}"
     wait_until 30 "redis 127.0.0.1:${redis_port}" redis_answers "${redis_port}" ||
       die "redis did not answer; see ${STATE_DIR}/redis/redis.log"
   fi
-  if ((want_kafka)); then
+  if wanted kafka; then
     wait_until 90 "kafka 127.0.0.1:${kafka_port}" kafka_answers "127.0.0.1:${kafka_port}" ||
       die "kafka did not answer; see ${STATE_DIR}/kafka/stdout.log"
+    kafka_apply_access "127.0.0.1:${kafka_port}"
   fi
-  if ((want_keycloak)); then
+  if wanted keycloak; then
     wait_until 150 "keycloak https://127.0.0.1:${keycloak_port}" keycloak_started "${keycloak_management_port}" ||
       die "keycloak did not become ready; see ${STATE_DIR}/keycloak/keycloak.log and stdout.log"
   fi
 
-  local pki="${STATE_DIR}/pki"
+  local pki="${STATE_DIR}/pki" secrets="${STATE_DIR}/secrets"
+  # What clients need, and never a password: each service's credentials are files in the
+  # secrets folder (kafka-<service>.password, redis-<service>.password) that suite.sh or the
+  # test harness points it at; the admin's are for tools and the tests' harness.
   cat >"${STATE_DIR}/platform.env" <<EOF
 export CLINICAL_KAFKA_BOOTSTRAP=127.0.0.1:${kafka_port}
+export CLINICAL_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+export CLINICAL_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+export CLINICAL_KAFKA_CA_FILE=${pki}/ca.crt
 export CLINICAL_KAFKA_PORT=${kafka_port}
+export CLINICAL_KAFKA_INTER_BROKER_PORT=${broker_port}
 export CLINICAL_KAFKA_CONTROLLER_PORT=${controller_port}
+export CLINICAL_KAFKA_ADMIN_USERNAME=${KAFKA_ADMIN_USER}
+export CLINICAL_KAFKA_ADMIN_PASSWORD_FILE=$(kafka_password_file "${KAFKA_ADMIN_USER}")
+export CLINICAL_KAFKA_ADMIN_CLIENT_CONFIG=${STATE_DIR}/kafka/admin-client.properties
 export CLINICAL_REDIS_HOST=127.0.0.1
 export CLINICAL_REDIS_PORT=${redis_port}
+export CLINICAL_REDIS_ADMIN_USERNAME=${REDIS_ADMIN_USER}
+export CLINICAL_REDIS_ADMIN_PASSWORD_FILE=$(redis_password_file "${REDIS_ADMIN_USER}")
 export CLINICAL_PLATFORM_DIR=${STATE_DIR}
+export CLINICAL_PLATFORM_SECRETS_DIR=${secrets}
 export CLINICAL_KAFKA_LIBS=${KAFKA_LIBS}
 export CLINICAL_PKI_DIR=${pki}
 export CLINICAL_TLS_CA_FILE=${pki}/ca.crt
@@ -289,10 +221,15 @@ export CLINICAL_OIDC_ROLES_CLAIM=realm_access.roles
 export CLINICAL_OIDC_TENANT_CLAIM=tenant
 EOF
   log "started in $(($(now_ms) - started)) ms"
-  log "kafka     127.0.0.1:${kafka_port} (KRaft controller 127.0.0.1:${controller_port}, Kafka ${KAFKA_VERSION})"
-  log "redis     127.0.0.1:${redis_port} (AOF on)"
-  log "keycloak  $(keycloak_issuer "${keycloak_port}") (Keycloak ${KEYCLOAK_VERSION}; people's password: ${STATE_DIR}/secrets/demo-users.password)"
+  if wanted kafka; then
+    log "kafka     127.0.0.1:${kafka_port} SASL_SSL, SCRAM-SHA-512 (inter-broker 127.0.0.1:${broker_port}, KRaft controller 127.0.0.1:${controller_port}; Kafka ${KAFKA_VERSION}; ACLs: deploy/local/kafka/acls.txt)"
+  fi
+  if wanted redis; then log "redis     127.0.0.1:${redis_port} (AOF on; ACL users ${REDIS_ADMIN_USER} ${REDIS_SERVICE_USERS[*]}, no default user)"; fi
+  if wanted keycloak; then
+    log "keycloak  $(keycloak_issuer "${keycloak_port}") (Keycloak ${KEYCLOAK_VERSION}; people's password: ${secrets}/demo-users.password)"
+  fi
   log "certs     ${pki} (CA: ca.crt)"
+  log "secrets   ${secrets} (kafka-<user>.password, redis-<user>.password)"
   log "state     ${STATE_DIR}   env: source ${STATE_DIR}/platform.env"
 }
 
@@ -337,20 +274,26 @@ cmd_status() {
   local rc=0 kafka_port redis_port
   kafka_port="$(state_value CLINICAL_KAFKA_PORT)"
   redis_port="$(state_value CLINICAL_REDIS_PORT)"
-  if pid_alive "${STATE_DIR}/kafka.pid" && [[ -n "${kafka_port}" ]] && kafka_answers "127.0.0.1:${kafka_port}"; then
-    echo "kafka: up at 127.0.0.1:${kafka_port} (pid $(cat "${STATE_DIR}/kafka.pid"))"
+  if ! wanted kafka; then
+    :
+  elif pid_alive "${STATE_DIR}/kafka.pid" && [[ -n "${kafka_port}" ]] && kafka_answers "127.0.0.1:${kafka_port}"; then
+    echo "kafka: up at 127.0.0.1:${kafka_port}, SASL_SSL (pid $(cat "${STATE_DIR}/kafka.pid"))"
   else
     echo "kafka: down"; rc=1
   fi
-  if pid_alive "${STATE_DIR}/redis.pid" && [[ -n "${redis_port}" ]] && redis_answers "${redis_port}"; then
-    echo "redis: up at 127.0.0.1:${redis_port} (pid $(cat "${STATE_DIR}/redis.pid"))"
+  if ! wanted redis; then
+    :
+  elif pid_alive "${STATE_DIR}/redis.pid" && [[ -n "${redis_port}" ]] && redis_answers "${redis_port}"; then
+    echo "redis: up at 127.0.0.1:${redis_port}, ACL users (pid $(cat "${STATE_DIR}/redis.pid"))"
   else
     echo "redis: down"; rc=1
   fi
   local keycloak_port keycloak_management_port
   keycloak_port="$(state_value CLINICAL_KEYCLOAK_PORT)"
   keycloak_management_port="$(state_value CLINICAL_KEYCLOAK_MANAGEMENT_PORT)"
-  if pid_alive "${STATE_DIR}/keycloak.pid" && [[ -n "${keycloak_management_port}" ]] &&
+  if ! wanted keycloak; then
+    :
+  elif pid_alive "${STATE_DIR}/keycloak.pid" && [[ -n "${keycloak_management_port}" ]] &&
     keycloak_answers "${keycloak_management_port}"; then
     echo "keycloak: up at $(keycloak_issuer "${keycloak_port}") (pid $(cat "${STATE_DIR}/keycloak.pid"))"
   else
@@ -375,7 +318,7 @@ main() {
     status) cmd_status ;;
     clean) cmd_clean ;;
     env) cmd_env ;;
-    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
   esac
 }
 

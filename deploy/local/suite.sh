@@ -82,12 +82,19 @@ start_service() {  # start_service NAME
     flags="$(audit_dev_keys)" || exit 1
     mapfile -t extra <<<"${flags}"
   fi
-  # Its TLS identity (a certificate with its SPIFFE ID from the platform's CA); how tokens
-  # are verified comes from platform.env (CLINICAL_OIDC_*).
-  local pki="${CLINICAL_PLATFORM_DIR}/pki"
-  CLINICAL_TLS_CERT_FILE="${pki}/${name}.crt" CLINICAL_TLS_KEY_FILE="${pki}/${name}.key" \
-    CLINICAL_TLS_CA_FILE="${pki}/ca.crt" \
-    setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
+  # Each service runs as its own principal: its TLS identity (a certificate with its SPIFFE
+  # ID from the platform's CA), its Kafka SCRAM user (ACLs in deploy/local/kafka/acls.txt)
+  # and, for the views and audit, its Redis ACL user. The passwords stay in the platform's
+  # secrets folder; only their paths are passed. How tokens are verified comes from
+  # platform.env (CLINICAL_OIDC_*).
+  local secrets="${CLINICAL_PLATFORM_SECRETS_DIR}" pki="${CLINICAL_PLATFORM_DIR}/pki"
+  local credentials=(CLINICAL_TLS_CERT_FILE="${pki}/${name}.crt" CLINICAL_TLS_KEY_FILE="${pki}/${name}.key"
+    CLINICAL_TLS_CA_FILE="${pki}/ca.crt"
+    CLINICAL_KAFKA_SASL_USERNAME="${name}" CLINICAL_KAFKA_SASL_PASSWORD_FILE="${secrets}/kafka-${name}.password")
+  if [[ ${name} == views || ${name} == audit ]]; then
+    credentials+=(CLINICAL_REDIS_USERNAME="${name}" CLINICAL_REDIS_PASSWORD_FILE="${secrets}/redis-${name}.password")
+  fi
+  env "${credentials[@]}" setsid "${BUILD_DIR}/services/${name}/${name}_service" --grpc-port="${port}" \
     --metrics-port="$(metrics_port_of "${name}")" "${extra[@]}" \
     >"${SUITE_DIR}/logs/${name}.log" 2>&1 </dev/null &
   echo $! >"${pidfile}"
@@ -118,7 +125,7 @@ cmd_up() {
 
 The suite is running (state in ${SUITE_DIR}):
 $(for svc in "${SERVICES[@]}"; do printf '  %-13s 127.0.0.1:%s   metrics: http://127.0.0.1:%s/metrics   log: %s\n' "${svc}" "$(port_of "${svc}")" "$(metrics_port_of "${svc}")" "${SUITE_DIR}/logs/${svc}.log"; done)
-  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka, Redis, Keycloak, certificates)
+  platform      source ${CLINICAL_PLATFORM_DIR}/platform.env   (Kafka, Redis, Keycloak, certificates; credentials: ${CLINICAL_PLATFORM_DIR}/secrets)
   identity      $(clinical_platform_value CLINICAL_OIDC_ISSUER)   (people: deploy/local/keycloak/realm.py;
                 password: ${CLINICAL_PLATFORM_DIR}/secrets/demo-users.password)
 

@@ -54,11 +54,18 @@ type strimziKafka struct {
 			Version         string `json:"version"`
 			MetadataVersion string `json:"metadataVersion"`
 			Listeners       []struct {
-				Name string `json:"name"`
-				Port int32  `json:"port"`
-				Type string `json:"type"`
-				TLS  bool   `json:"tls"`
+				Name           string `json:"name"`
+				Port           int32  `json:"port"`
+				Type           string `json:"type"`
+				TLS            bool   `json:"tls"`
+				Authentication *struct {
+					Type string `json:"type"`
+				} `json:"authentication,omitempty"`
 			} `json:"listeners"`
+			Authorization *struct {
+				Type       string   `json:"type"`
+				SuperUsers []string `json:"superUsers,omitempty"`
+			} `json:"authorization,omitempty"`
 			Config map[string]any `json:"config"`
 		} `json:"kafka"`
 		EntityOperator struct {
@@ -68,7 +75,36 @@ type strimziKafka struct {
 	} `json:"spec"`
 }
 
+// A KafkaUser with SCRAM authentication and simple-authorization ACLs.
+type strimziKafkaUser struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Authentication struct {
+			Type string `json:"type"`
+		} `json:"authentication"`
+		Authorization struct {
+			Type string `json:"type"`
+			ACLs []struct {
+				Resource struct {
+					Type        string `json:"type"`
+					Name        string `json:"name"`
+					PatternType string `json:"patternType"`
+				} `json:"resource"`
+				Operations []string `json:"operations"`
+				Host       string   `json:"host"`
+			} `json:"acls"`
+		} `json:"authorization"`
+	} `json:"spec"`
+}
+
 func decodeExample(t *testing.T, file string) (core []any, topics []strimziKafkaTopic, kafkas []strimziKafka, pools []strimziNodePool) {
+	t.Helper()
+	core, topics, kafkas, pools, _ = decodeStrimzi(t, file)
+	return
+}
+
+func decodeStrimzi(t *testing.T, file string) (core []any, topics []strimziKafkaTopic, kafkas []strimziKafka, pools []strimziNodePool, users []strimziKafkaUser) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -109,6 +145,9 @@ func decodeExample(t *testing.T, file string) (core []any, topics []strimziKafka
 		case "KafkaNodePool":
 			pools = append(pools, strimziNodePool{})
 			target = &pools[len(pools)-1]
+		case "KafkaUser":
+			users = append(users, strimziKafkaUser{})
+			target = &users[len(users)-1]
 		default:
 			t.Errorf("%s: unexpected Strimzi kind", where)
 			continue
@@ -140,6 +179,22 @@ func TestStrimziExample(t *testing.T) {
 	if pools[0].Labels["strimzi.io/cluster"] != k.Name {
 		t.Errorf("node pool does not belong to the Kafka %s", k.Name)
 	}
+	// No plaintext and no anonymous access: every listener is TLS with SCRAM-SHA-512, and
+	// the cluster authorizes by ACL.
+	if len(k.Spec.Kafka.Listeners) == 0 {
+		t.Errorf("Kafka %s has no listener", k.Name)
+	}
+	for _, l := range k.Spec.Kafka.Listeners {
+		if !l.TLS || l.Authentication == nil || l.Authentication.Type != "scram-sha-512" {
+			t.Errorf("listener %s: want tls: true with authentication scram-sha-512", l.Name)
+		}
+		if l.Port != 9093 {
+			t.Errorf("listener %s: port %d; the NetworkPolicies and overlays use 9093", l.Name, l.Port)
+		}
+	}
+	if a := k.Spec.Kafka.Authorization; a == nil || a.Type != "simple" {
+		t.Errorf("Kafka %s: want authorization type simple (ACLs, deny by default)", k.Name)
+	}
 
 	_, topics, _, _ := decodeExample(t, filepath.Join(dir, "kafka-topics.yaml"))
 	byName := map[string]strimziKafkaTopic{}
@@ -147,6 +202,12 @@ func TestStrimziExample(t *testing.T) {
 		byName[topic.Name] = topic
 		if topic.Labels["strimzi.io/cluster"] != k.Name {
 			t.Errorf("topic %s: not bound to the Kafka %s", topic.Name, k.Name)
+		}
+	}
+	for name, partitions := range map[string]int32{"clinical.access.v1": 12, "clinical.audit.checkpoints.v1": 1} {
+		topic, ok := byName[name]
+		if !ok || topic.Spec.Partitions != partitions || fmt.Sprint(topic.Spec.Config["retention.ms"]) != "-1" {
+			t.Errorf("%s: want a KafkaTopic with %d partitions, kept forever", name, partitions)
 		}
 	}
 	for _, events := range []string{"clinical.case.events.v1", "clinical.scheduling.events.v1", "clinical.notification.events.v1"} {

@@ -485,7 +485,10 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && strings.Contains(strings.ToLower(e.Value), "password") {
 			bad("env %s carries a value", e.Name)
 		}
-		if strings.Contains(strings.ToLower(e.Name), "password") && e.ValueFrom == nil {
+		// A password's *file* (CLINICAL_*_PASSWORD_FILE) is a path; the password itself
+		// never is a literal.
+		if strings.Contains(strings.ToLower(e.Name), "password") && !strings.HasSuffix(e.Name, "_FILE") &&
+			e.ValueFrom == nil {
 			bad("env %s must come from a Secret, not a literal", e.Name)
 		}
 	}
@@ -503,6 +506,32 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 		if _, ok := env["CLINICAL_WRITER_ID"]; w.name != "audit" && !ok {
 			bad("a partition owner needs a stable CLINICAL_WRITER_ID")
 		}
+	}
+	// Kafka and Redis as the service's own principals, their passwords as mounted files.
+	if user := env["CLINICAL_KAFKA_SASL_USERNAME"]; user.Value != w.name {
+		bad("CLINICAL_KAFKA_SASL_USERNAME must be the service's own principal %q, not %q", w.name, user.Value)
+	}
+	mountedFile := func(variable string) {
+		path := env[variable].Value
+		for _, m := range c.VolumeMounts {
+			if m.ReadOnly && path != "" && strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") {
+				for _, v := range spec.Volumes {
+					if v.Name == m.Name && v.Secret != nil {
+						return
+					}
+				}
+			}
+		}
+		bad("%s (%q) is not a file of a read-only mounted Secret", variable, path)
+	}
+	mountedFile("CLINICAL_KAFKA_SASL_PASSWORD_FILE")
+	mountedFile("CLINICAL_KAFKA_CA_FILE")
+	usesRedis := w.name == "views" || w.name == "audit"
+	if user, ok := env["CLINICAL_REDIS_USERNAME"]; ok != usesRedis || (usesRedis && user.Value != w.name) {
+		bad("CLINICAL_REDIS_USERNAME must be %q for the services using Redis (views, audit) only", w.name)
+	}
+	if usesRedis {
+		mountedFile("CLINICAL_REDIS_PASSWORD_FILE")
 	}
 	mounts := map[string]bool{}
 	for _, m := range c.VolumeMounts {
@@ -649,7 +678,7 @@ func TestOverlaysKeepTheRules(t *testing.T) {
 
 // checkNetworkPolicy: exactly one policy selects the service's pods; its ingress admits
 // only the gRPC port (from clients) and the metrics port (from Prometheus); its egress goes
-// only to Kafka (and Redis for the views), never to everyone.
+// only to Kafka's TLS listener (and Redis for the views and audit), never to everyone.
 func checkNetworkPolicy(t *testing.T, r *rendered, name string, podLabels map[string]string, grpcPort int32) {
 	t.Helper()
 	var matching []*networkingv1.NetworkPolicy
@@ -690,11 +719,14 @@ func checkNetworkPolicy(t *testing.T, r *rendered, name string, podLabels map[st
 			}
 		}
 	}
-	if !egressPorts[9092] {
-		t.Errorf("%s: no egress to Kafka", name)
+	if !egressPorts[9093] {
+		t.Errorf("%s: no egress to Kafka's TLS listener (9093)", name)
 	}
-	if egressPorts[6379] != (name == "views") {
-		t.Errorf("%s: egress to Redis is %v; only the views use Redis", name, egressPorts[6379])
+	if egressPorts[9092] {
+		t.Errorf("%s: egress to Kafka's plaintext port 9092; the services speak SASL_SSL only", name)
+	}
+	if usesRedis := name == "views" || name == "audit"; egressPorts[6379] != usesRedis {
+		t.Errorf("%s: egress to Redis is %v; only the views and audit use Redis", name, egressPorts[6379])
 	}
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # docker-compose.yml is accepted by Debian's docker-compose (`config -q`, the same parser and
-# schema `up` uses), and the resolved file keeps the suite's rules: Kafka 3.9.x in KRaft,
-# Redis with AOF, the topic job with 12 partitions / retention.ms=-1 / cleanup.policy=delete,
-# all five services health-gated, non-root, read-only, on loopback ports. A deliberately
-# broken copy must be rejected, so the check can fail.
+# schema `up` uses), and the resolved file keeps the suite's rules: Kafka 3.9.x in KRaft
+# with SASL_SSL only and ACLs from deploy/local/kafka/acls.txt, Redis with AOF and ACL users,
+# the topic job with 12 partitions / retention.ms=-1 / cleanup.policy=delete, all five
+# services health-gated, non-root, read-only, on loopback ports, each with its own
+# credentials volume. A deliberately broken copy must be rejected, so the check can fail.
 source "$(dirname "$0")/lib.sh"
 
 command -v docker-compose >/dev/null || apt_install docker-compose
@@ -20,9 +21,10 @@ resolved=$(mktemp)
 trap 'rm -rf "${resolved}" "${broken_dir:-}"' EXIT
 docker-compose -f "${compose_file}" config > "${resolved}"
 
-"${PY}" - "${resolved}" <<'PYEOF'
+"${PY}" - "${resolved}" "${REPO_ROOT}/deploy/docker/compose-secrets.sh" <<'PYEOF'
 import re, sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
+secrets_script = open(sys.argv[2]).read()
 svcs = cfg["services"]
 errors = []
 def check(cond, msg):
@@ -30,28 +32,46 @@ def check(cond, msg):
 
 kafka = svcs.get("kafka", {})
 check(re.fullmatch(r"apache/kafka:3\.9\.\d+", kafka.get("image", "")), "kafka must be apache/kafka:3.9.x")
-env = kafka.get("environment", {})
-check(env.get("KAFKA_PROCESS_ROLES") == "broker,controller", "kafka must be a KRaft combined node")
-for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
-    check(str(env.get(key)) == "1", f"kafka {key} must be 1 on a single node")
-check(str(env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE")) == "false", "auto topic creation must be off")
+# The broker's configuration is written by the secrets job (deploy/docker/compose-secrets.sh).
+for needle in ("process.roles=broker,controller", "offsets.topic.replication.factor=1",
+               "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
+               "auto.create.topics.enable=false",
+               "listener.security.protocol.map=CLIENT:SASL_SSL,BROKER:SASL_SSL,CONTROLLER:SSL",
+               "sasl.enabled.mechanisms=SCRAM-SHA-512", "allow.everyone.if.no.acl.found=false",
+               "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"):
+    check(needle in secrets_script, f"the broker configuration lacks {needle!r}")
+check("PLAINTEXT" not in secrets_script, "the broker must have no plaintext listener")
+kafka_command = " ".join(kafka.get("command", []))
+check("server.properties" in kafka_command and "kafka-storage.sh format" in kafka_command,
+      "kafka must run the secrets job's configuration, formatted with the admin credential")
+check(any(str(v).startswith("kafka-secrets:") and str(v).endswith(":ro") for v in kafka.get("volumes", [])),
+      "kafka must mount its secrets read-only")
 check("healthcheck" in kafka, "kafka needs a healthcheck")
+check(kafka.get("depends_on", {}).get("secrets", {}).get("condition") == "service_completed_successfully",
+      "kafka must wait for the secrets job")
+access = svcs.get("kafka-access", {})
+check(access.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy",
+      "the access job must wait for a healthy kafka")
+check(any("acls.txt" in str(v) for v in access.get("volumes", [])),
+      "the access job must apply deploy/local/kafka/acls.txt")
 
 redis = svcs.get("redis", {})
 check(redis.get("image", "").startswith("redis:7"), "redis must be Redis 7")
 cmd = redis.get("command", [])
 check("--appendonly" in cmd and cmd[cmd.index("--appendonly") + 1] == "yes", "redis must run with AOF")
+check("--aclfile" in cmd, "redis must run with ACL users (no default user)")
+check("user default off" in secrets_script, "the Redis default user must be off")
 check("healthcheck" in redis, "redis needs a healthcheck")
 
 topics = svcs.get("kafka-topics", {})
 script = " ".join(topics.get("command", []) if isinstance(topics.get("command"), list) else [topics.get("command", "")])
-for needle in ("clinical.case.events.v1", "clinical.scheduling.events.v1",
-               "clinical.notification.events.v1", "--partitions 12",
-               "retention.ms=-1", "cleanup.policy=delete", "--if-not-exists"):
+for needle in ("clinical.case.events.v1:12", "clinical.scheduling.events.v1:12",
+               "clinical.notification.events.v1:12", "clinical.access.v1:12",
+               "clinical.audit.checkpoints.v1:1", "--partitions", "retention.ms=-1",
+               "cleanup.policy=delete", "--if-not-exists", "--command-config"):
     check(needle in script, f"topic job lacks {needle!r}")
-check(topics.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy",
-      "topic job must wait for a healthy kafka")
+check(topics.get("depends_on", {}).get("kafka-access", {}).get("condition") == "service_completed_successfully",
+      "topic job must wait for the users and ACLs")
 
 ports = {"case": 50051, "scheduling": 50052, "audit": 50053, "notification": 50054, "views": 50055}
 for name, port in ports.items():
@@ -63,7 +83,13 @@ for name, port in ports.items():
     check(e.get("CLINICAL_GRPC_HOST") == "0.0.0.0", f"{name}: must listen on 0.0.0.0 in the container")
     check(str(e.get("CLINICAL_GRPC_PORT")) == str(port), f"{name}: CLINICAL_GRPC_PORT {port}")
     check(str(e.get("CLINICAL_METRICS_PORT")) == "9464", f"{name}: CLINICAL_METRICS_PORT 9464")
-    check(e.get("CLINICAL_KAFKA_BOOTSTRAP") == "kafka:9092", f"{name}: Kafka bootstrap")
+    check(e.get("CLINICAL_KAFKA_BOOTSTRAP") == "kafka:9093", f"{name}: Kafka bootstrap (SASL_SSL listener)")
+    check(e.get("CLINICAL_KAFKA_SECURITY_PROTOCOL") == "SASL_SSL", f"{name}: Kafka over SASL_SSL")
+    check(e.get("CLINICAL_KAFKA_SASL_USERNAME") == name, f"{name}: logs in to Kafka as itself")
+    check(any(str(v).startswith(f"{name}-secrets:") and str(v).endswith(":ro") for v in s.get("volumes", [])),
+          f"{name}: mounts its own credentials volume read-only")
+    uses_redis = name in ("views", "audit")
+    check((e.get("CLINICAL_REDIS_USERNAME") == name) == uses_redis, f"{name}: Redis ACL user only for views and audit")
     hc = s.get("healthcheck", {}).get("test", [])
     check(hc == ["CMD", "/usr/local/bin/clinical_health_check", f"127.0.0.1:{port}"], f"{name}: gRPC health check on {port}: {hc}")
     dep = s.get("depends_on", {})

@@ -82,10 +82,20 @@ export CLINICAL_TLS_CERT_FILE="${tls}/${workload}.crt" CLINICAL_TLS_KEY_FILE="${
 
 # Start the first service against a Kafka and a Redis that are not there (port 1): it
 # must still listen and report liveness; wait (bounded) for that through the health check
-# binary.
+# binary. It needs its credentials and the brokers' CA even so (there is no anonymous
+# mode): throwaway ones, readable by the runtime user as mounted secrets would be.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "${root}/secrets"
+printf 'not-a-real-password\n' > "${root}/secrets/kafka.password"
+printf 'not-a-real-password\n' > "${root}/secrets/redis.password"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=throwaway CA" \
+  -keyout "${root}/secrets/ca.key" -out "${root}/secrets/ca.crt" 2>/dev/null || fail "openssl cannot make a CA"
+rm -f "${root}/secrets/ca.key"
+chmod 0444 "${root}/secrets/"*
 "${jail[@]}" "/usr/local/bin/${first}" "--grpc-port=${port}" --shutdown-grace=2s \
-  --kafka-bootstrap=127.0.0.1:1 --redis-port=1 \
+  --kafka-bootstrap=127.0.0.1:1 --kafka-sasl-username=audit --kafka-sasl-password-file=/secrets/kafka.password \
+  --kafka-ca-file=/secrets/ca.crt --redis-port=1 --redis-username=audit \
+  --redis-password-file=/secrets/redis.password \
   --oidc-issuer=https://idp.invalid/realms/clinical --oidc-jwks-url=https://idp.invalid/realms/clinical/certs \
   > "${root}/server.log" 2>&1 &
 server_pid=$!

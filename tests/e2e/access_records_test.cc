@@ -28,6 +28,7 @@
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/topics.h"
 #include "clinical/testing/wait.h"
@@ -70,7 +71,8 @@ int ListeningPort(const std::string& line) {
   return parsed.value("port", 0);
 }
 
-// A service binary as a child process, ready (health SERVING) when Start returns.
+// A service binary as a child process, ready (health SERVING) when Start returns. It runs
+// as its own principal (testing::ServiceEnvironment).
 struct Service {
   std::unique_ptr<Subprocess> process;
   std::shared_ptr<grpc::Channel> channel;
@@ -163,9 +165,9 @@ struct Expected {
 class AccessRecordsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    access_topic_ = new std::string(UniqueName("access-e2e"));
-    const std::string case_topic = UniqueName("access-case");
-    const std::string scheduling_topic = UniqueName("access-sched");
+    access_topic_ = new std::string(UniqueName("clinical.access.e2e"));
+    const std::string case_topic = UniqueName("clinical.case.access-e2e");
+    const std::string scheduling_topic = UniqueName("clinical.scheduling.access-e2e");
     const std::string access = "--access-topic=" + *access_topic_;
     cases_ = new Service();
     scheduling_ = new Service();
@@ -173,21 +175,21 @@ class AccessRecordsTest : public ::testing::Test {
     notification_ = new Service();
     audit_ = new Service();
     cases_->Start("case", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
-                           "--writer-id=" + UniqueName("access-case-w")});
+                           "--writer-id=" + UniqueName("case-service.access-e2e")});
     scheduling_->Start("scheduling", {access, "--scheduling-topic=" + scheduling_topic,
                                       "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
-                                      "--writer-id=" + UniqueName("access-sched-w")});
-    views_->Start("views", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
-                            "--scheduling-topic=" + scheduling_topic, "--scheduling-topic-partitions=3",
-                            "--view-root=" + UniqueName("access-views")});
+                                      "--writer-id=" + UniqueName("scheduling-service.access-e2e")});
+    views_->Start("views", {access, "--case-topic=" + case_topic,
+                            "--scheduling-topic=" + scheduling_topic,
+                            "--view-root=" + UniqueName("views.access-e2e")});
     notification_->Start("notification",
-                         {access, "--notification-topic=" + UniqueName("access-notif"),
+                         {access, "--notification-topic=" + UniqueName("clinical.notification.access-e2e"),
                           "--notification-topic-partitions=3", "--case-topic=" + case_topic,
-                          "--scheduling-topic=" + scheduling_topic, "--source-topic-partitions=3",
-                          "--writer-id=" + UniqueName("access-notif-w")});
+                          "--scheduling-topic=" + scheduling_topic,
+                          "--writer-id=" + UniqueName("notification-service.access-e2e")});
     // The audit service chains this test's topics (and records its own reads too).
-    audit_->Start("audit", {access, "--audit-topic=" + UniqueName("access-audit-cp"),
-                            "--audit-key-root=" + UniqueName("access-audit"),
+    audit_->Start("audit", {access, "--audit-topic=" + UniqueName("clinical.audit.access-e2e"),
+                            "--audit-key-root=" + UniqueName("audit.access-e2e"),
                             "--audit-source-topics=" + case_topic + "," + scheduling_topic,
                             "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic});
   }
@@ -518,8 +520,8 @@ TEST_F(AccessRecordsTest, AServiceWhoseRecordsCannotBeWrittenAnswersReadsWithout
   Service refusing;
   ASSERT_NO_FATAL_FAILURE(refusing.Start(
       "case", {"--access-topic=clinical.access.v1!refused", "--access-timeout=2s",
-               "--case-topic=" + UniqueName("access-refused-case"), "--case-topic-partitions=3",
-               "--writer-id=" + UniqueName("access-refused-w")}));
+               "--case-topic=" + UniqueName("clinical.case.access-refused"), "--case-topic-partitions=3",
+               "--writer-id=" + UniqueName("case-service.access-refused")}));
   auto stub = cv1::CaseService::NewStub(refusing.channel);
   const std::string case_id = OpenAssignedCase(*stub, UniqueName("cm-refused")).first;  // writes still work
   ASSERT_FALSE(case_id.empty());

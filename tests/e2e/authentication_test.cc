@@ -132,14 +132,13 @@ class AuthenticationTest : public ::testing::Test {
                    "--writer-id=" + UniqueName("case-service.authn")});
     start("scheduling", {access, "--scheduling-topic=" + scheduling_topic, "--scheduling-topic-partitions=3",
                          "--case-topic=" + case_topic, "--writer-id=" + UniqueName("scheduling-service.authn")});
-    start("views", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
-                    "--scheduling-topic=" + scheduling_topic, "--scheduling-topic-partitions=3",
-                    "--view-root=" + UniqueName("views-authn")});
+    start("views", {access, "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic,
+                    "--view-root=" + UniqueName("views.authn")});
     start("notification", {access, "--notification-topic=" + (*topics_)[2], "--notification-topic-partitions=3",
                            "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic,
-                           "--source-topic-partitions=3", "--writer-id=" + UniqueName("notification-service.authn")});
+                           "--writer-id=" + UniqueName("notification-service.authn")});
     start("audit", {access, "--audit-topic=" + UniqueName("clinical.audit.authn-cp"),
-                    "--audit-key-root=" + UniqueName("audit-authn"),
+                    "--audit-key-root=" + UniqueName("audit.authn"),
                     "--audit-source-topics=" + case_topic + "," + scheduling_topic, "--case-topic=" + case_topic,
                     "--scheduling-topic=" + scheduling_topic});
   }

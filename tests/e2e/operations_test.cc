@@ -21,6 +21,7 @@
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
+#include "clinical/kafka/admin.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/topics.h"
@@ -94,17 +95,31 @@ struct DrainCase {
       check;  // null: a service under read load only
 };
 
-std::string CaseTopic() {
-  static const std::string topic = testing::UniqueName("ops-case");
-  return topic;
+// The case and scheduling topics the readers under load follow. The harness creates them
+// as their writers would: readers never create another service's topics (their ACLs
+// forbid it), and the views are ready only once both exist.
+std::string OpsName() {
+  static const std::string name = [] {
+    const std::string unique = testing::UniqueName("ops");
+    kafka::TopicSpec case_topic, scheduling_topic;
+    case_topic.name = "clinical.case." + unique;
+    scheduling_topic.name = "clinical.scheduling." + unique;
+    const absl::Status created = kafka::EnsureTopics(testing::Platform::Get().kafka_admin,
+                                                     {case_topic, scheduling_topic}, absl::Seconds(30));
+    EXPECT_TRUE(created.ok()) << created;
+    return unique;
+  }();
+  return name;
 }
+std::string CaseTopic() { return "clinical.case." + OpsName(); }
+std::string SchedulingTopic() { return "clinical.scheduling." + OpsName(); }
 
 std::vector<DrainCase> DrainCases() {
   std::vector<DrainCase> cases;
   // case: a writer (OpenCase), then GetCase of every acknowledged case after a restart.
   {
-    const std::string topic = testing::UniqueName("drain-case");
-    const std::string writer = testing::UniqueName("drain-case-writer");
+    const std::string topic = testing::UniqueName("clinical.case.drain");
+    const std::string writer = testing::UniqueName("case-service.drain");
     cases.push_back(DrainCase{
         "case",
         [=] {
@@ -132,8 +147,8 @@ std::vector<DrainCase> DrainCases() {
   }
   // scheduling: a writer (CreateCalendar), then GetCalendar after a restart.
   {
-    const std::string topic = testing::UniqueName("drain-scheduling");
-    const std::string writer = testing::UniqueName("drain-scheduling-writer");
+    const std::string topic = testing::UniqueName("clinical.scheduling.drain");
+    const std::string writer = testing::UniqueName("scheduling-service.drain");
     cases.push_back(DrainCase{
         "scheduling",
         [=] {
@@ -163,14 +178,14 @@ std::vector<DrainCase> DrainCases() {
   }
   // notification: reads under load (the inbox of the caller).
   {
-    const std::string topic = testing::UniqueName("drain-notification");
-    const std::string writer = testing::UniqueName("drain-notification-writer");
+    const std::string topic = testing::UniqueName("clinical.notification.drain");
+    const std::string writer = testing::UniqueName("notification-service.drain");
     cases.push_back(DrainCase{
         "notification",
         [=] {
           return ServiceLaunch{"notification",
                                {"--notification-topic=" + topic, "--case-topic=" + CaseTopic(),
-                                "--writer-id=" + writer}};
+                                "--scheduling-topic=" + SchedulingTopic(), "--writer-id=" + writer}};
         },
         [](const std::shared_ptr<grpc::Channel>& channel, const std::string&, std::string*) {
           grpc::ClientContext context;
@@ -186,7 +201,10 @@ std::vector<DrainCase> DrainCases() {
   // views: reads under load (a caseload).
   cases.push_back(DrainCase{
       "views",
-      [] { return ServiceLaunch{"views", {"--case-topic=" + CaseTopic()}}; },
+      [] {
+        return ServiceLaunch{"views", {"--case-topic=" + CaseTopic(), "--scheduling-topic=" + SchedulingTopic(),
+                                       "--view-root=" + testing::UniqueName("views.drain")}};
+      },
       [](const std::shared_ptr<grpc::Channel>& channel, const std::string&, std::string*) {
         grpc::ClientContext context;
         Identify(context, "cm-ops", "case_manager");
@@ -199,8 +217,8 @@ std::vector<DrainCase> DrainCases() {
       nullptr});
   // audit: reads under load (an auditor's query of the log by case).
   {
-    const std::string key_root = testing::UniqueName("drain-audit");
-    const std::string checkpoints = testing::UniqueName("drain-audit-checkpoints");
+    const std::string key_root = testing::UniqueName("audit.drain");
+    const std::string checkpoints = testing::UniqueName("clinical.audit.drain");
     cases.push_back(DrainCase{
         "audit",
         [=] {
@@ -340,8 +358,8 @@ double SampleValue(const std::string& exposition, const std::string& series) {
 TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues) {
   auto service = ServiceProcess::Start(ServiceLaunch{
       "case",
-      {"--case-topic-partitions=3", "--case-topic=" + testing::UniqueName("metrics-case"),
-       "--writer-id=" + testing::UniqueName("metrics-writer")}});
+      {"--case-topic-partitions=3", "--case-topic=" + testing::UniqueName("clinical.case.metrics"),
+       "--writer-id=" + testing::UniqueName("case-service.metrics")}});
   ASSERT_TRUE(service.ok()) << service.status();
   auto stub = v1::CaseService::NewStub((*service)->NewChannel());
   constexpr int kOpened = 5;
@@ -403,16 +421,16 @@ namespace {
 // A reader of another service's topic exposes its consume lag: the scheduling service's
 // case directory reaches lag 0 on every partition once it has read the cases opened.
 TEST(OperationsTest, ReaderLagOfTheSchedulingCaseDirectoryFallsToZero) {
-  const std::string case_topic = testing::UniqueName("lag-case");
+  const std::string case_topic = testing::UniqueName("clinical.case.lag");
   auto cases = ServiceProcess::Start(ServiceLaunch{
       "case",
       {"--case-topic-partitions=3", "--case-topic=" + case_topic,
-       "--writer-id=" + testing::UniqueName("lag-case-writer")}});
+       "--writer-id=" + testing::UniqueName("case-service.lag")}});
   ASSERT_TRUE(cases.ok()) << cases.status();
   auto scheduling = ServiceProcess::Start(ServiceLaunch{
       "scheduling",
-      {"--scheduling-topic=" + testing::UniqueName("lag-scheduling"), "--case-topic=" + case_topic,
-       "--writer-id=" + testing::UniqueName("lag-scheduling-writer")}});
+      {"--scheduling-topic=" + testing::UniqueName("clinical.scheduling.lag"), "--case-topic=" + case_topic,
+       "--writer-id=" + testing::UniqueName("scheduling-service.lag")}});
   ASSERT_TRUE(scheduling.ok()) << scheduling.status();
 
   auto stub = v1::CaseService::NewStub((*cases)->NewChannel());
@@ -456,11 +474,11 @@ namespace {
 // source topics: right at readiness, its consume lag is 0 (commit markers are not counted
 // as records) and everything written before it started is chained.
 TEST(OperationsTest, AuditIsReadyOnlyOnceCaughtUpWithItsSources) {
-  const std::string case_topic = testing::UniqueName("ready-case");
+  const std::string case_topic = testing::UniqueName("clinical.case.ready");
   auto cases = ServiceProcess::Start(ServiceLaunch{
       "case",
       {"--case-topic-partitions=3", "--case-topic=" + case_topic,
-       "--writer-id=" + testing::UniqueName("ready-case-writer")}});
+       "--writer-id=" + testing::UniqueName("case-service.ready")}});
   ASSERT_TRUE(cases.ok()) << cases.status();
   auto stub = v1::CaseService::NewStub((*cases)->NewChannel());
   constexpr int kOpened = 30;
@@ -473,13 +491,14 @@ TEST(OperationsTest, AuditIsReadyOnlyOnceCaughtUpWithItsSources) {
 
   // The access topic exists before the audit service starts (as in a deployment), so the
   // chains it follows are known: the case topic's 3 partitions and the access topic's 12.
-  const std::string access_topic = testing::UniqueName("ready-access");
+  const std::string access_topic = testing::UniqueName("clinical.access.ready");
   testing::CreateTopic(access_topic, 12);
   auto audit = ServiceProcess::Start(ServiceLaunch{
       "audit",
-      {"--audit-source-topics=" + case_topic, "--access-topic=" + access_topic,
-       "--audit-topic=" + testing::UniqueName("ready-checkpoints"),
-       "--audit-key-root=" + testing::UniqueName("ready-audit")}});
+      {"--audit-source-topics=" + case_topic,
+       "--access-topic=" + access_topic,
+       "--audit-topic=" + testing::UniqueName("clinical.audit.ready"),
+       "--audit-key-root=" + testing::UniqueName("audit.ready")}});
   ASSERT_TRUE(audit.ok()) << audit.status();
   const std::string response = HttpGet((*audit)->metrics_port(), "/metrics");
   const std::string body = response.substr(std::min(response.size(), response.find("\r\n\r\n") + 4));

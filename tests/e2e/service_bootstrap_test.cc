@@ -12,7 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "clinical/kafka/admin.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -65,13 +67,26 @@ class ServiceBootstrapTest : public ::testing::TestWithParam<std::string> {
   std::string Binary() const {
     return testing::BinaryPath(absl::StrCat("services/", GetParam(), "/", GetParam(), "_service"));
   }
-  // What a service needs from the platform. Writers get a topic and writer id of their own
-  // so that they fence nobody else's partitions.
+  // What a service needs from the platform: its own principal (ServiceEnvironment). Writers
+  // get a topic and writer id of their own, named as their ACLs allow, so that they fence
+  // nobody else's partitions; the views get their own key root and source topics, which
+  // the harness creates (readers never create topics).
   std::map<std::string, std::string> Env() const {
-    const std::string unique = testing::UniqueName(absl::StrCat("bootstrap-", GetParam()));
-    std::map<std::string, std::string> env = testing::ServiceEnvironment(GetParam());
-    env[absl::StrCat("CLINICAL_", absl::AsciiStrToUpper(GetParam()), "_TOPIC")] = unique;
-    env["CLINICAL_WRITER_ID"] = unique;
+    const std::string& service = GetParam();
+    const std::string unique = testing::UniqueName("bootstrap");
+    std::map<std::string, std::string> env = testing::ServiceEnvironment(service);
+    env[absl::StrCat("CLINICAL_", absl::AsciiStrToUpper(service), "_TOPIC")] =
+        absl::StrCat("clinical.", service, ".", unique);
+    env["CLINICAL_WRITER_ID"] = absl::StrCat(service, "-service.", unique);
+    if (service == "views") {
+      kafka::TopicSpec case_topic, scheduling_topic;
+      case_topic.name = env["CLINICAL_CASE_TOPIC"] = "clinical.case." + unique;
+      scheduling_topic.name = env["CLINICAL_SCHEDULING_TOPIC"] = "clinical.scheduling." + unique;
+      EXPECT_TRUE(kafka::EnsureTopics(testing::Platform::Get().kafka_admin, {case_topic, scheduling_topic},
+                                      absl::Seconds(30)).ok());
+      env["CLINICAL_VIEW_ROOT"] = "views." + unique;
+    }
+    if (service == "audit") env["CLINICAL_AUDIT_KEY_ROOT"] = "audit." + unique;
     return env;
   }
   // grpcurl with the test client's certificate (every service requires mutual TLS).

@@ -33,13 +33,13 @@ std::string CreateTopic() {
   spec.name = topic;
   spec.partitions = kPartitions;
   const absl::Status created =
-      kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {spec}, absl::Seconds(30));
+      kafka::EnsureTopics(Platform::Get().kafka_admin, {spec}, absl::Seconds(30));
   EXPECT_TRUE(created.ok()) << created;
   return topic;
 }
 
 std::unique_ptr<RdKafka::Producer> MakeTransactionalProducer(const std::string& transactional_id) {
-  kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_bootstrap);
+  kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_admin);
   props["transactional.id"] = transactional_id;
   auto conf = kafka::MakeConf(props);
   EXPECT_TRUE(conf.ok()) << conf.status();
@@ -73,7 +73,7 @@ struct Record {
 std::vector<Record> ReadUntil(const std::string& topic, const std::string& isolation,
                               const std::function<bool(const std::vector<Record>&)>& done) {
   kafka::Properties props =
-      kafka::ConsumerDefaults(Platform::Get().kafka_bootstrap, UniqueName("reader"));
+      kafka::ConsumerDefaults(Platform::Get().kafka_admin, UniqueName("reader"));
   props["isolation.level"] = isolation;
   auto conf = kafka::MakeConf(props);
   EXPECT_TRUE(conf.ok());
@@ -219,12 +219,12 @@ TEST(KafkaPlatformTest, EnsureTopicsIsIdempotentAndRefusesAChangedPartitionCount
   kafka::TopicSpec same;
   same.name = topic;
   same.partitions = kPartitions;
-  EXPECT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {same}, absl::Seconds(30)).ok());
+  EXPECT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {same}, absl::Seconds(30)).ok());
   kafka::TopicSpec changed = same;
   changed.partitions = kPartitions + 1;
-  EXPECT_EQ(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {changed}, absl::Seconds(30)).code(),
+  EXPECT_EQ(kafka::EnsureTopics(Platform::Get().kafka_admin, {changed}, absl::Seconds(30)).code(),
             absl::StatusCode::kFailedPrecondition);
-  auto count = kafka::PartitionCount(Platform::Get().kafka_bootstrap, topic, absl::Seconds(10));
+  auto count = kafka::PartitionCount(Platform::Get().kafka_admin, topic, absl::Seconds(10));
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, kPartitions);
 }

@@ -26,12 +26,17 @@ struct ReplyDeleter {
 using Connection = std::unique_ptr<redisContext, ContextDeleter>;
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
+// As the platform's admin user: these proofs are about Redis itself, not about the ACLs
+// (redis_acl_test.cc).
 Connection Connect() {
   const timeval timeout{5, 0};
-  Connection connection(redisConnectWithTimeout(Platform::Get().redis_host.c_str(),
-                                                Platform::Get().redis_port, timeout));
+  const auto& redis = Platform::Get().redis_admin;
+  Connection connection(redisConnectWithTimeout(redis.host.c_str(), redis.port, timeout));
   EXPECT_NE(connection, nullptr);
   EXPECT_EQ(connection->err, 0) << connection->errstr;
+  Reply auth(static_cast<redisReply*>(
+      redisCommand(connection.get(), "AUTH %s %s", redis.username.c_str(), redis.password.c_str())));
+  EXPECT_TRUE(auth != nullptr && auth->type == REDIS_REPLY_STATUS) << "AUTH as admin failed";
   return connection;
 }
 

@@ -64,7 +64,7 @@ class KafkaRecorder::Impl {
   }
 
   absl::Status Start() {
-    kafka::Properties properties = kafka::ProducerDefaults(options_.bootstrap);
+    kafka::Properties properties = kafka::ProducerDefaults(options_.cluster);
     properties["message.timeout.ms"] = std::to_string(absl::ToInt64Milliseconds(options_.ack_timeout));
     properties["client.id"] = "clinical-access-recorder";
     auto conf = kafka::MakeConf(properties, &log_bridge_);
@@ -149,7 +149,7 @@ class KafkaRecorder::Impl {
     for (int attempt = 0;; ++attempt) {
       // Short attempts: shutdown joins this thread, so one attempt bounds how long a
       // service with an unreachable broker takes to stop.
-      const absl::Status status = kafka::EnsureTopics(options_.bootstrap, {spec}, absl::Seconds(3));
+      const absl::Status status = kafka::EnsureTopics(options_.cluster, {spec}, absl::Seconds(3));
       if (status.ok()) {
         topic_ready_ = true;
         logger_.Info("access topic ready", {{"topic", options_.topic}});
@@ -185,7 +185,9 @@ class KafkaRecorder::Impl {
 absl::StatusOr<std::unique_ptr<KafkaRecorder>> KafkaRecorder::Create(KafkaRecorderOptions options,
                                                                       logging::Logger& logger,
                                                                       metrics::Registry& metrics) {
-  if (options.bootstrap.empty()) return absl::InvalidArgumentError("access recorder: no Kafka bootstrap");
+  if (options.cluster.bootstrap.empty()) {
+    return absl::InvalidArgumentError("access recorder: no Kafka bootstrap");
+  }
   if (options.topic.empty()) return absl::InvalidArgumentError("access recorder: empty topic");
   auto impl = std::make_unique<Impl>(std::move(options), logger, metrics);
   if (absl::Status s = impl->Start(); !s.ok()) return s;

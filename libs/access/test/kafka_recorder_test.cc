@@ -34,7 +34,7 @@ audit::v1::AccessRecord SampleRecord(const std::string& id) {
 // the deadline passes.
 std::vector<std::pair<std::string, audit::v1::AccessRecord>> ReadTopic(const std::string& topic,
                                                                         size_t expected) {
-  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(testing::Platform::Get().kafka_bootstrap,
+  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(testing::Platform::Get().kafka_admin,
                                                       testing::UniqueName("access-test")));
   EXPECT_TRUE(conf.ok());
   std::string error;
@@ -62,8 +62,10 @@ TEST(KafkaRecorderTest, AnAcknowledgedRecordIsOnTheTopicUnderItsId) {
   logging::Logger logger("test", log);
   metrics::Registry registry;
   KafkaRecorderOptions options;
-  options.bootstrap = testing::Platform::Get().kafka_bootstrap;
-  options.topic = testing::UniqueName("access-recorder");
+  // As a service writes: its own principal, which may create and write the access topics
+  // but not read them (the test reads back as admin).
+  options.cluster = testing::Platform::Get().KafkaAs("case");
+  options.topic = testing::UniqueName("clinical.access.recorder");
   auto recorder = KafkaRecorder::Create(options, logger, registry);
   ASSERT_TRUE(recorder.ok()) << recorder.status();
   ASSERT_TRUE(testing::WaitUntil([&] { return (*recorder)->topic_ready(); }, absl::Seconds(30)));
@@ -104,7 +106,8 @@ TEST(KafkaRecorderTest, WithoutABrokerARecordFailsWithinItsBound) {
   logging::Logger logger("test", log);
   metrics::Registry registry;
   KafkaRecorderOptions options;
-  options.bootstrap = "127.0.0.1:" + std::to_string(ClosedPort());
+  options.cluster = testing::Platform::Get().KafkaAs("case");
+  options.cluster.bootstrap = "127.0.0.1:" + std::to_string(ClosedPort());
   options.topic = "clinical.access.v1";
   options.ack_timeout = absl::Seconds(2);
   auto recorder = KafkaRecorder::Create(options, logger, registry);

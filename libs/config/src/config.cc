@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -160,6 +162,17 @@ absl::Duration Config::GetDuration(std::string_view name) const {
   Require(absl::ParseDuration(Find(name, OptionType::kDuration).text, &value), "bad duration",
           name);
   return value;
+}
+
+absl::StatusOr<std::string> ReadSecretFile(std::string_view key, const std::string& path) {
+  const std::string where = absl::StrCat("config key '", std::string(key), "' (", EnvironmentName(key), ")");
+  std::ifstream file(path);
+  if (!file) return absl::InvalidArgumentError(absl::StrCat(where, " names a file that cannot be read"));
+  std::stringstream content;
+  content << file.rdbuf();
+  std::string secret(absl::StripTrailingAsciiWhitespace(content.str()));
+  if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat(where, " names an empty file"));
+  return secret;
 }
 
 const std::string& Config::SourceOf(std::string_view name) const {

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "clinical/eventstore/partition_index.h"
 #include "clinical/kafka/admin.h"
+#include "clinical/kafka/status.h"
 #include "clinical/kafka/log_bridge.h"
 #include "clinical/kafka/partitioner.h"
 #include "google/protobuf/util/time_util.h"
@@ -144,7 +145,7 @@ class EventStore::PartitionWriter {
     from_version = std::max<int64_t>(from_version, 1);
     std::lock_guard<std::mutex> lock(load_mutex_);
     if (loader_ == nullptr) {
-      auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
+      auto reader = internal::MakeReader(options_.cluster, &log_bridge_);
       if (!reader.ok()) return reader.status();
       loader_ = std::move(*reader);
     }
@@ -191,7 +192,7 @@ class EventStore::PartitionWriter {
     if (snapshot_offset >= 0) {
       std::lock_guard<std::mutex> lock(load_mutex_);
       if (loader_ == nullptr) {
-        auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
+        auto reader = internal::MakeReader(options_.cluster, &log_bridge_);
         if (!reader.ok()) return reader.status();
         loader_ = std::move(*reader);
       }
@@ -273,7 +274,7 @@ class EventStore::PartitionWriter {
   }
 
   absl::Status InitProducer(size_t lane) {
-    kafka::Properties props = kafka::ProducerDefaults(options_.bootstrap);
+    kafka::Properties props = kafka::ProducerDefaults(options_.cluster);
     props["transactional.id"] = TransactionalId(lane);
     props["transaction.timeout.ms"] = "60000";
     props["message.timeout.ms"] = std::to_string(TimeoutMs(options_.kafka_timeout));
@@ -290,8 +291,10 @@ class EventStore::PartitionWriter {
     // aborts whatever transaction the previous owner left open.
     std::unique_ptr<RdKafka::Error> init(producer->init_transactions(TimeoutMs(options_.kafka_timeout)));
     if (init != nullptr) {
-      return absl::UnavailableError(absl::StrCat("kafka: init_transactions on partition ",
-                                                 partition_, ": ", init->str()));
+      // PERMISSION_DENIED when the principal may not use this transactional id (ACLs grant
+      // each writer its own writer-id prefix); UNAVAILABLE for an outage.
+      return kafka::ErrorStatus(init->code(),
+                                absl::StrCat("kafka: init_transactions on partition ", partition_));
     }
     // Learn the topic's partitions now: a producer that has not seen the topic parks the
     // first record until a metadata refresh, which costs the first append up to a second.
@@ -329,7 +332,7 @@ class EventStore::PartitionWriter {
   // earlier transaction of those ids has its markers written.
   absl::Status EnsureReader() {
     if (catch_up_reader_ != nullptr) return absl::OkStatus();
-    auto reader = internal::MakeReader(options_.bootstrap, &log_bridge_);
+    auto reader = internal::MakeReader(options_.cluster, &log_bridge_);
     if (!reader.ok()) return reader.status();
     catch_up_reader_ = std::move(*reader);
     return absl::OkStatus();
@@ -792,12 +795,12 @@ EventStore::~EventStore() { Release(); }
 
 absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(StoreOptions options,
                                                              logging::Logger& logger) {
-  if (options.bootstrap.empty() || options.topic.empty() || options.aggregate_type.empty() ||
+  if (options.cluster.bootstrap.empty() || options.topic.empty() || options.aggregate_type.empty() ||
       options.writer_id.empty()) {
     return absl::InvalidArgumentError("event store needs bootstrap, topic, aggregate_type, writer_id");
   }
   if (options.max_batch_appends < 1) return absl::InvalidArgumentError("max_batch_appends < 1");
-  auto partitions = kafka::PartitionCount(options.bootstrap, options.topic, options.kafka_timeout);
+  auto partitions = kafka::PartitionCount(options.cluster, options.topic, options.kafka_timeout);
   if (!partitions.ok()) return partitions.status();
   // The side topics are the store's own: derived data, compacted to the latest record per
   // key, partitioned like the events so that partition N's owner writes partition N.
@@ -809,7 +812,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(StoreOptions option
     spec.configs = {{"cleanup.policy", "compact"}};
     side_topics.push_back(spec);
   }
-  if (absl::Status created = kafka::EnsureTopics(options.bootstrap, side_topics, options.kafka_timeout);
+  if (absl::Status created = kafka::EnsureTopics(options.cluster, side_topics, options.kafka_timeout);
       !created.ok()) {
     return created;
   }
@@ -935,12 +938,12 @@ StoreStats EventStore::Stats() const {
   return total;
 }
 
-absl::Status ReadLog(const std::string& bootstrap, const std::string& topic,
+absl::Status ReadLog(const kafka::Cluster& cluster, const std::string& topic,
                      const ReplayStart& start, const std::function<bool(const LoggedEvent&)>& visit,
                      absl::Duration timeout) {
-  auto partitions = kafka::PartitionCount(bootstrap, topic, timeout);
+  auto partitions = kafka::PartitionCount(cluster, topic, timeout);
   if (!partitions.ok()) return partitions.status();
-  auto reader = internal::MakeReader(bootstrap);
+  auto reader = internal::MakeReader(cluster);
   if (!reader.ok()) return reader.status();
 
   std::map<int32_t, int64_t> from = start.from_offsets;

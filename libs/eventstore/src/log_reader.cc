@@ -6,11 +6,11 @@
 
 namespace clinical::eventstore::internal {
 
-absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap,
+absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const kafka::Cluster& cluster,
                                                                    RdKafka::EventCb* events) {
   // group.id is mandatory for a KafkaConsumer even when partitions are assigned by hand;
   // nothing is ever committed under it.
-  kafka::Properties props = kafka::ConsumerDefaults(bootstrap, "clinical-eventstore-reader");
+  kafka::Properties props = kafka::ConsumerDefaults(cluster, "eventstore-reader");
   props["fetch.wait.max.ms"] = "10";
   auto conf = kafka::MakeConf(props, events);
   if (!conf.ok()) return conf.status();

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "clinical/eventstore/types.h"
+#include "clinical/kafka/cluster.h"
 #include "librdkafka/rdkafkacpp.h"
 
 namespace clinical::eventstore::internal {
@@ -15,7 +16,7 @@ namespace clinical::eventstore::internal {
 // A read_committed consumer for reading partitions directly (no group membership, no
 // offset commits: the event store and replays track positions themselves).
 // `events` (optional) receives librdkafka's logs; it must outlive the consumer.
-absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const std::string& bootstrap,
+absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeReader(const kafka::Cluster& cluster,
                                                                    RdKafka::EventCb* events = nullptr);
 
 // One record as read, for side topics that do not hold envelopes. `value` is empty and

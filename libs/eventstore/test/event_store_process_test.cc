@@ -28,19 +28,20 @@ using ::clinical::testing::Subprocess;
 using ::clinical::testing::UniqueName;
 using testing::MakeRequest;
 
-std::string CreateTopic(const std::string& bootstrap, int partitions) {
-  const std::string topic = UniqueName("eventstore-process-test");
+// A case-service-like topic (clinical.case.*), created by the harness as admin.
+std::string CreateTopic(const kafka::Cluster& admin, int partitions) {
+  const std::string topic = UniqueName("clinical.case.eventstore-process-test");
   kafka::TopicSpec spec;
   spec.name = topic;
   spec.partitions = partitions;
-  const absl::Status created = kafka::EnsureTopics(bootstrap, {spec}, absl::Seconds(60));
+  const absl::Status created = kafka::EnsureTopics(admin, {spec}, absl::Seconds(60));
   EXPECT_TRUE(created.ok()) << created;
   return topic;
 }
 
-std::vector<LoggedEvent> ReadAll(const std::string& bootstrap, const std::string& topic) {
+std::vector<LoggedEvent> ReadAll(const kafka::Cluster& cluster, const std::string& topic) {
   std::vector<LoggedEvent> events;
-  const absl::Status read = ReadLog(bootstrap, topic, ReplayStart{}, [&](const LoggedEvent& e) {
+  const absl::Status read = ReadLog(cluster, topic, ReplayStart{}, [&](const LoggedEvent& e) {
     events.push_back(e);
     return true;
   });
@@ -65,14 +66,16 @@ void ExpectWholeCommandsAndGaplessVersions(const std::vector<LoggedEvent>& event
 }
 
 TEST(EventStoreProcessTest, WriterKilledMidTransactionLeavesNoPartialBatchAndNewOwnerContinues) {
-  const std::string bootstrap = Platform::Get().kafka_bootstrap;
-  const std::string topic = CreateTopic(bootstrap, 3);
-  const std::string writer_id = UniqueName("killed-writer");
+  const std::string topic = CreateTopic(Platform::Get().kafka_admin, 3);
+  // Both writers run as the case service's principal: its ACLs must allow the fencing
+  // hand-over (transactional ids under case-service).
+  const kafka::Cluster cluster = Platform::Get().KafkaAs("case");
+  const std::string writer_id = UniqueName("case-service.killed-writer");
   constexpr int kEventsPerCommand = 5;
   auto writer = Subprocess::Start({clinical::testing::BinaryPath("libs/eventstore/eventstore_test_writer"),
-                                   "--bootstrap=" + bootstrap, "--topic=" + topic,
-                                   "--writer-id=" + writer_id, "--threads=8",
-                                   absl::StrCat("--events-per-command=", kEventsPerCommand)});
+                                   "--topic=" + topic, "--writer-id=" + writer_id, "--threads=8",
+                                   absl::StrCat("--events-per-command=", kEventsPerCommand)},
+                                  Platform::Get().ClientEnvironment("case"));
   ASSERT_TRUE(writer.ok()) << writer.status();
   std::set<std::string> acked;
   ASSERT_TRUE(clinical::testing::WaitUntil(
@@ -96,7 +99,7 @@ TEST(EventStoreProcessTest, WriterKilledMidTransactionLeavesNoPartialBatchAndNew
   std::ostringstream log;
   logging::Logger logger("test", log);
   StoreOptions options;
-  options.bootstrap = bootstrap;
+  options.cluster = cluster;
   options.topic = topic;
   options.aggregate_type = "case";
   options.writer_id = writer_id;
@@ -104,7 +107,7 @@ TEST(EventStoreProcessTest, WriterKilledMidTransactionLeavesNoPartialBatchAndNew
   ASSERT_TRUE(owner.ok());
   ASSERT_TRUE((*owner)->Acquire().ok());
 
-  const std::vector<LoggedEvent> events = ReadAll(bootstrap, topic);
+  const std::vector<LoggedEvent> events = ReadAll(cluster, topic);
   ExpectWholeCommandsAndGaplessVersions(events, kEventsPerCommand);
   std::set<std::string> logged;
   for (const LoggedEvent& e : events) logged.insert(e.envelope.command_id());
@@ -118,8 +121,8 @@ TEST(EventStoreProcessTest, WriterKilledMidTransactionLeavesNoPartialBatchAndNew
 }
 
 // A broker of this test's own (the shared one serves other tests in parallel), stopped and
-// started again on the same ports by deploy/local/platform.sh (Kafka alone: no Redis, no
-// identity provider).
+// started again on the same ports by deploy/local/platform.sh: Kafka only, as secured as the
+// shared one.
 class PrivateBroker {
  public:
   PrivateBroker() : dir_(absl::StrCat(clinical::testing::BinaryPath("test-platform-"), UniqueName("broker"))) {}
@@ -127,18 +130,16 @@ class PrivateBroker {
     Run("clean");
   }
   bool Run(const std::string& command) {
-    const std::string line = absl::StrCat("CLINICAL_PLATFORM_DIR='", dir_, "' '",
+    const std::string line = absl::StrCat("CLINICAL_PLATFORM_DIR='", dir_, "' CLINICAL_PLATFORM_COMPONENTS=kafka '",
                                           clinical::testing::SourcePath("deploy/local/platform.sh"),
                                           "' ", command, " >>'", dir_, ".log' 2>&1");
     return std::system(line.c_str()) == 0;
   }
-  std::string Bootstrap() {
-    std::ifstream env(dir_ + "/platform.env");
-    std::string line;
-    while (std::getline(env, line)) {
-      if (line.starts_with("export CLINICAL_KAFKA_BOOTSTRAP=")) return line.substr(32);
-    }
-    return "";
+  // The admin principal of this broker (empty bootstrap if it did not start).
+  kafka::Cluster Admin() {
+    auto platform = clinical::testing::Platform::Load(dir_ + "/platform.env");
+    EXPECT_TRUE(platform.ok()) << platform.status();
+    return platform.ok() ? platform->kafka_admin : kafka::Cluster{};
   }
 
  private:
@@ -147,15 +148,15 @@ class PrivateBroker {
 
 TEST(EventStoreProcessTest, BrokerRestartDuringAppendsLosesAndDuplicatesNothing) {
   PrivateBroker broker;
-  ASSERT_TRUE(broker.Run("start --only kafka"));
-  const std::string bootstrap = broker.Bootstrap();
-  ASSERT_FALSE(bootstrap.empty());
-  const std::string topic = CreateTopic(bootstrap, 3);
+  ASSERT_TRUE(broker.Run("start"));
+  const kafka::Cluster admin = broker.Admin();
+  ASSERT_FALSE(admin.bootstrap.empty());
+  const std::string topic = CreateTopic(admin, 3);
 
   std::ostringstream log;
   logging::Logger logger("test", log);
   StoreOptions options;
-  options.bootstrap = bootstrap;
+  options.cluster = admin;
   options.topic = topic;
   options.aggregate_type = "case";
   options.writer_id = UniqueName("restart-writer");
@@ -188,11 +189,11 @@ TEST(EventStoreProcessTest, BrokerRestartDuringAppendsLosesAndDuplicatesNothing)
   ASSERT_TRUE(broker.Run("stop"));
   ASSERT_TRUE(clinical::testing::WaitUntil([&] { return unavailable > 0; }, absl::Seconds(60)))
       << "appends kept succeeding with the broker down";
-  ASSERT_TRUE(broker.Run("start --only kafka"));
+  ASSERT_TRUE(broker.Run("start"));
   for (auto& t : clients) t.join();
   ASSERT_EQ(acknowledged, kClients * kCommandsEach);
 
-  const std::vector<LoggedEvent> events = ReadAll(bootstrap, topic);
+  const std::vector<LoggedEvent> events = ReadAll(admin, topic);
   ExpectWholeCommandsAndGaplessVersions(events, 2);
   EXPECT_EQ(events.size(), static_cast<size_t>(2 * kClients * kCommandsEach))
       << "every acknowledged command exactly once";

@@ -32,14 +32,14 @@ class EventStoreTest : public ::testing::Test {
     kafka::TopicSpec spec;
     spec.name = topic_;
     spec.partitions = 4;
-    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {spec}, absl::Seconds(30)).ok());
+    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {spec}, absl::Seconds(30)).ok());
     writer_id_ = UniqueName("writer");
   }
 
   std::unique_ptr<EventStore> OpenStore(int max_batch = 512, int64_t checkpoint_every = 50'000) {
     StoreOptions options;
     options.checkpoint_every_events = checkpoint_every;
-    options.bootstrap = Platform::Get().kafka_bootstrap;
+    options.cluster = Platform::Get().kafka_admin;
     options.topic = topic_;
     options.aggregate_type = "case";
     options.writer_id = writer_id_;
@@ -58,7 +58,7 @@ class EventStoreTest : public ::testing::Test {
 
   std::vector<LoggedEvent> ReadAll() {
     std::vector<LoggedEvent> events;
-    const absl::Status read = ReadLog(Platform::Get().kafka_bootstrap, topic_, ReplayStart{},
+    const absl::Status read = ReadLog(Platform::Get().kafka_admin, topic_, ReplayStart{},
                                       [&](const LoggedEvent& e) {
                                         events.push_back(e);
                                         return true;
@@ -265,7 +265,7 @@ TEST_F(EventStoreTest, ReadLogReplaysFromOffsetsOrFromATime) {
   std::vector<std::string> from_time;
   ReplayStart start;
   start.from_time = between + absl::Milliseconds(1);
-  ASSERT_TRUE(ReadLog(Platform::Get().kafka_bootstrap, topic_, start, [&](const LoggedEvent& e) {
+  ASSERT_TRUE(ReadLog(Platform::Get().kafka_admin, topic_, start, [&](const LoggedEvent& e) {
                 from_time.push_back(e.envelope.command_id());
                 return true;
               }).ok());
@@ -274,7 +274,7 @@ TEST_F(EventStoreTest, ReadLogReplaysFromOffsetsOrFromATime) {
   std::vector<int64_t> from_offset;
   ReplayStart at_offset;
   at_offset.from_offsets[late->position.partition()] = late->position.offset();
-  ASSERT_TRUE(ReadLog(Platform::Get().kafka_bootstrap, topic_, at_offset, [&](const LoggedEvent& e) {
+  ASSERT_TRUE(ReadLog(Platform::Get().kafka_admin, topic_, at_offset, [&](const LoggedEvent& e) {
                 if (e.partition == late->position.partition()) from_offset.push_back(e.offset);
                 return true;
               }).ok());

@@ -1,6 +1,8 @@
 // A writer process for the kill tests: owns every partition of --topic and appends
 // commands of --events-per-command events to random aggregates from several threads until
 // killed, printing "acked <command_id> <aggregate_id> <last_version>" after each commit.
+// Kafka settings and credentials: the kafka-* keys (kafka::ClusterOptions), usually from the
+// CLINICAL_KAFKA_* environment the test gives it.
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -11,19 +13,20 @@
 #include "absl/strings/str_cat.h"
 #include "clinical/config/config.h"
 #include "clinical/eventstore/event_store.h"
+#include "clinical/kafka/cluster.h"
 #include "test_events.h"
 
 int main(int argc, char** argv) {
   using clinical::config::OptionType;
-  const std::vector<clinical::config::Option> options = {
-      {"bootstrap", OptionType::kString, "", "Kafka bootstrap servers"},
+  std::vector<clinical::config::Option> options = clinical::kafka::ClusterOptions();
+  options.insert(options.end(), {
       {"topic", OptionType::kString, "", "event topic"},
       {"writer-id", OptionType::kString, "", "transactional id prefix"},
       {"threads", OptionType::kInt, "8", "concurrent appenders"},
       {"aggregates", OptionType::kInt, "20", "number of aggregates written"},
       {"events-per-command", OptionType::kInt, "5", "events per append"},
       {"batch-wait", OptionType::kDuration, "5ms", "group commit wait"},
-  };
+  });
   auto config = clinical::config::Config::Load(options, argc, argv, clinical::config::ProcessEnvironment());
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
@@ -31,7 +34,12 @@ int main(int argc, char** argv) {
   }
   clinical::logging::Logger logger("test-writer", std::cerr);
   clinical::eventstore::StoreOptions store_options;
-  store_options.bootstrap = config->GetString("bootstrap");
+  auto cluster = clinical::kafka::ClusterFromConfig(*config, "case");
+  if (!cluster.ok()) {
+    std::cerr << cluster.status().message() << "\n";
+    return 2;
+  }
+  store_options.cluster = *cluster;
   store_options.topic = config->GetString("topic");
   store_options.aggregate_type = "case";
   store_options.writer_id = config->GetString("writer-id");

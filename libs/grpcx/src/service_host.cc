@@ -12,6 +12,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "access_interceptor.h"
 #include "clinical/access/recorder.h"
+#include "clinical/kafka/cluster.h"
 #include "rpc_observer.h"
 
 namespace clinical::grpcx {
@@ -135,14 +136,11 @@ std::vector<config::Option> StandardOptions(int default_port) {
 
 namespace {
 
-// The Kafka bootstrap of a service that declares one (writers and readers of topics do;
-// a service without Kafka serves no recorded reads).
-bool HasKafka(const ServiceSpec& spec, const config::Config& config, std::string* bootstrap) {
+// Whether the service talks to Kafka (declares kafka::ClusterOptions()); a service
+// without Kafka serves no recorded reads.
+bool DeclaresKafka(const ServiceSpec& spec) {
   for (const auto& option : spec.extra_options) {
-    if (option.name == "kafka-bootstrap") {
-      *bootstrap = config.GetString("kafka-bootstrap");
-      return !bootstrap->empty();
-    }
+    if (option.name == "kafka-bootstrap") return true;
   }
   return false;
 }
@@ -182,7 +180,16 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
   // Declared before the host: the server's interceptors use it until the host is gone.
   std::unique_ptr<access::KafkaRecorder> access_recorder;
   ServiceHost host(spec.name, server_options, logger);
-  if (access::KafkaRecorderOptions access_options; HasKafka(spec, *config, &access_options.bootstrap)) {
+  if (DeclaresKafka(spec)) {
+    // The recorder writes as the service's own principal; bad Kafka settings are config
+    // errors (exit 2) before anything starts.
+    auto cluster = kafka::ClusterFromConfig(*config, spec.name);
+    if (!cluster.ok()) {
+      std::cerr << spec.name << ": " << cluster.status().message() << "\n";
+      return 2;
+    }
+    access::KafkaRecorderOptions access_options;
+    access_options.cluster = std::move(*cluster);
     access_options.topic = config->GetString("access-topic");
     access_options.ack_timeout = config->GetDuration("access-timeout");
     if (access_options.topic.empty() || access_options.ack_timeout <= absl::ZeroDuration()) {
@@ -197,7 +204,8 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
     }
     access_recorder = std::move(*recorder);
     host.SetAccessRecorder(access_recorder.get());
-    logger.Info("access records", {{"topic", access_options.topic}});
+    logger.Info("access records", {{"topic", access_options.topic},
+                                   {"kafka_client", kafka::Describe(access_options.cluster)}});
   }
 
   // Every call is authenticated before anything else sees it; refusals are recorded.

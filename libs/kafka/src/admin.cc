@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "clinical/kafka/status.h"
 
 namespace clinical::kafka {
 namespace {
@@ -33,13 +34,20 @@ struct MetadataDeleter {
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 
-absl::StatusOr<KafkaHandle> Connect(const std::string& bootstrap) {
+absl::Status StatusOf(rd_kafka_resp_err_t err, std::string_view what) {
+  // The C and C++ APIs share the error numbering.
+  return ErrorStatus(static_cast<RdKafka::ErrorCode>(err), what);
+}
+
+absl::StatusOr<KafkaHandle> Connect(const Cluster& cluster) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), error, sizeof(error)) !=
-      RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError("invalid bootstrap.servers");
+  for (const auto& [key, value] : ClientProperties(cluster)) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof(error)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      // The value is not echoed: it may be a credential.
+      return absl::InvalidArgumentError(absl::StrCat("kafka property '", key, "' rejected"));
+    }
   }
   // rd_kafka_new takes ownership of conf on success only.
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
@@ -61,17 +69,14 @@ absl::StatusOr<int> PartitionCountWith(rd_kafka_t* handle, const std::string& to
       rd_kafka_topic_new(handle, topic.c_str(), nullptr), &rd_kafka_topic_destroy);
   const rd_kafka_resp_err_t err =
       rd_kafka_metadata(handle, 0, topic_handle.get(), &raw, TimeoutMs(timeout));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("kafka metadata: ", rd_kafka_err2str(err)));
-  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return StatusOf(err, "kafka metadata");
   std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
   if (metadata->topic_cnt != 1 ||
       metadata->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
     return absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
   }
   if (metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        absl::StrCat("kafka metadata: ", rd_kafka_err2str(metadata->topics[0].err)));
+    return StatusOf(metadata->topics[0].err, absl::StrCat("kafka metadata of topic ", topic));
   }
   return metadata->topics[0].partition_cnt;
 }
@@ -100,9 +105,9 @@ bool AllPartitionsLed(rd_kafka_t* handle, const std::string& topic, absl::Durati
 
 }  // namespace
 
-absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
+absl::Status EnsureTopics(const Cluster& cluster, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout) {
-  auto handle = Connect(bootstrap);
+  auto handle = Connect(cluster);
   if (!handle.ok()) return handle.status();
   char error[512];
 
@@ -138,8 +143,7 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
       rd_kafka_queue_poll(queue.get(), TimeoutMs(timeout + absl::Seconds(1))));
   if (event == nullptr) return absl::UnavailableError("kafka: topic creation timed out");
   if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        absl::StrCat("kafka: topic creation failed: ", rd_kafka_event_error_string(event.get())));
+    return StatusOf(rd_kafka_event_error(event.get()), "kafka: topic creation failed");
   }
   const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
   size_t count = 0;
@@ -149,8 +153,7 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
     const std::string name = rd_kafka_topic_result_name(results[i]);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      return absl::UnavailableError(
-          absl::StrCat("kafka: creating topic ", name, ": ", rd_kafka_err2str(err)));
+      return StatusOf(err, absl::StrCat("kafka: creating topic ", name));
     }
     // Exists already: acceptable only with the partition count we expect. A topic another
     // process is creating at this moment can be "already existing" before this broker's
@@ -184,9 +187,9 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> PartitionCount(const std::string& bootstrap, const std::string& topic,
+absl::StatusOr<int> PartitionCount(const Cluster& cluster, const std::string& topic,
                                    absl::Duration timeout) {
-  auto handle = Connect(bootstrap);
+  auto handle = Connect(cluster);
   if (!handle.ok()) return handle.status();
   return PartitionCountWith(handle->get(), topic, timeout);
 }

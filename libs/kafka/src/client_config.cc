@@ -19,27 +19,29 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& proper
   return conf;
 }
 
-Properties ProducerDefaults(const std::string& bootstrap) {
-  return {
-      {"bootstrap.servers", bootstrap},
+Properties ProducerDefaults(const Cluster& cluster) {
+  Properties properties = ClientProperties(cluster);
+  properties.insert({
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"partitioner", "murmur2_random"},
       {"linger.ms", "1"},
       {"message.timeout.ms", "30000"},
-  };
+  });
+  return properties;
 }
 
-Properties ConsumerDefaults(const std::string& bootstrap, const std::string& group_id) {
-  return {
-      {"bootstrap.servers", bootstrap},
-      {"group.id", group_id},
+Properties ConsumerDefaults(const Cluster& cluster, const std::string& group) {
+  Properties properties = ClientProperties(cluster);
+  properties.insert({
+      {"group.id", GroupId(cluster, group)},
       {"isolation.level", "read_committed"},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
       {"enable.partition.eof", "true"},
-  };
+  });
+  return properties;
 }
 
 }  // namespace clinical::kafka

@@ -68,7 +68,7 @@ class Projection::Impl {
 
   absl::Status Init() {
     kafka::Properties consumer_props =
-        kafka::ConsumerDefaults(options_.kafka_bootstrap, options_.consumer_group);
+        kafka::ConsumerDefaults(options_.kafka, options_.consumer_group);
     for (const auto& [key, value] : options_.consumer_overrides) consumer_props[key] = value;
     auto consumer_conf = kafka::MakeConf(consumer_props, &log_bridge_);
     if (!consumer_conf.ok()) return consumer_conf.status();
@@ -78,7 +78,7 @@ class Projection::Impl {
       return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", error));
     }
 
-    kafka::Properties producer_props = kafka::ProducerDefaults(options_.kafka_bootstrap);
+    kafka::Properties producer_props = kafka::ProducerDefaults(options_.kafka);
     for (const auto& [key, value] : options_.producer_overrides) producer_props[key] = value;
     auto producer_conf = kafka::MakeConf(producer_props, &log_bridge_);
     if (!producer_conf.ok()) return producer_conf.status();
@@ -256,8 +256,7 @@ class Projection::Impl {
   // consumer there. Run at start and after every resync.
   absl::Status Setup() {
     if (!redis_.has_value()) {
-      auto connection = redis::Connection::Connect(options_.redis_host, options_.redis_port,
-                                                   options_.redis_timeout);
+      auto connection = redis::Connection::Connect(options_.redis, options_.redis_timeout);
       if (!connection.ok()) {
         CountRedisError(connection.status());
         return connection.status();
@@ -269,7 +268,7 @@ class Projection::Impl {
       spec.name = options_.dead_letter_topic;
       spec.partitions = options_.dead_letter_partitions;
       const absl::Status created =
-          kafka::EnsureTopics(options_.kafka_bootstrap, {spec}, options_.kafka_timeout);
+          kafka::EnsureTopics(options_.kafka, {spec}, options_.kafka_timeout);
       if (!created.ok()) {
         CountKafkaError("create dead-letter topic", absl::StatusCodeToString(created.code()));
         return created;
@@ -278,7 +277,7 @@ class Projection::Impl {
     }
     std::vector<TopicPartition> tps;
     for (const std::string& topic : topics_) {
-      auto count = kafka::PartitionCount(options_.kafka_bootstrap, topic, options_.kafka_timeout);
+      auto count = kafka::PartitionCount(options_.kafka, topic, options_.kafka_timeout);
       if (!count.ok()) {
         CountKafkaError("partition count", absl::StatusCodeToString(count.status().code()));
         return count.status();
@@ -592,8 +591,8 @@ class Projection::Impl {
 absl::StatusOr<std::unique_ptr<Projection>> Projection::Create(ProjectionOptions options,
                                                                const ReadModel& model,
                                                                logging::Logger& logger) {
-  if (options.kafka_bootstrap.empty()) {
-    return absl::InvalidArgumentError("projection: kafka_bootstrap is required");
+  if (options.kafka.bootstrap.empty()) {
+    return absl::InvalidArgumentError("projection: the Kafka bootstrap is required");
   }
   if (model.Topics().empty()) return absl::InvalidArgumentError("projection: model has no topics");
   if (options.max_batch_events < 1) {

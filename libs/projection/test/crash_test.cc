@@ -28,12 +28,12 @@ class CrashTest : public ::testing::Test {
   std::unique_ptr<clinical::testing::Subprocess> StartWorker(const std::string& version) {
     auto worker = clinical::testing::Subprocess::Start(
         {clinical::testing::BinaryPath("libs/projection/projection_worker"),
-         absl::StrCat("--bootstrap=", Platform::Get().kafka_bootstrap),
-         absl::StrCat("--redis-host=", Platform::Get().redis_host),
-         absl::StrCat("--redis-port=", Platform::Get().redis_port),
          absl::StrCat("--topic=", topic_), absl::StrCat("--root=", root_),
          absl::StrCat("--version=", version), absl::StrCat("--dead-letter-topic=", dlq_),
-         "--max-batch=20"});
+         "--max-batch=20"},
+        // As the views service runs: its Kafka principal and Redis user, so the crashes
+        // happen under the views' ACLs (topics clinical.case.*, keys and dead letters views.*).
+        Platform::Get().ClientEnvironment("views"));
     EXPECT_TRUE(worker.ok()) << worker.status();
     return std::move(*worker);
   }
@@ -72,9 +72,9 @@ class CrashTest : public ::testing::Test {
                                    testing::LastOffsets(landed_));
   }
 
-  const std::string topic_ = testing::CreateTopic("projection-crash", kPartitions);
-  const std::string root_ = UniqueName("crash");
-  const std::string dlq_ = UniqueName("projection-crash-dlq");
+  const std::string topic_ = testing::CreateTopic("clinical.case.projection-crash", kPartitions);
+  const std::string root_ = UniqueName("views.crash");
+  const std::string dlq_ = UniqueName("views.projection-crash-dlq");
   testing::TestProducer producer_;
   redis::Connection redis_ = testing::ConnectPlatformRedis();
   std::vector<Landed> landed_;

@@ -38,9 +38,9 @@ class ProjectionTest : public ::testing::Test {
  protected:
   ProjectionOptions Options(const std::string& root) {
     ProjectionOptions options;
-    options.kafka_bootstrap = Platform::Get().kafka_bootstrap;
-    options.redis_host = Platform::Get().redis_host;
-    options.redis_port = Platform::Get().redis_port;
+    // The test harness's principals (admin); crash_test.cc runs the runtime as the views.
+    options.kafka = Platform::Get().kafka_admin;
+    options.redis = Platform::Get().redis_admin;
     options.root = root;
     options.dead_letter_topic = UniqueName("projection-test-dlq");
     options.max_backoff = absl::Milliseconds(500);
@@ -204,7 +204,7 @@ TEST_F(ProjectionTest, RestartResumesFromRedisOffsetsAndIgnoresKafkaGroupOffsets
   // apply everything again.
   {
     auto conf = kafka::MakeConf(
-        kafka::ConsumerDefaults(Platform::Get().kafka_bootstrap, options.consumer_group));
+        kafka::ConsumerDefaults(Platform::Get().kafka_admin, options.consumer_group));
     ASSERT_TRUE(conf.ok());
     std::string error;
     std::unique_ptr<RdKafka::KafkaConsumer> committer(
@@ -402,8 +402,8 @@ TEST_F(ProjectionTest, RedisOutageStopsProgressAndRecoveryNeitherLosesNorRepeats
   auto landed = ProduceCounted(topic, 200, 12, 50, versions);
   CounterModel model({topic});
   ProjectionOptions options = Options(UniqueName("outage"));
-  options.redis_host = "127.0.0.1";
-  options.redis_port = port;  // nothing listens yet
+  // A private redis-server of this test (no ACL users): nothing listens yet.
+  options.redis = redis::Endpoint{"127.0.0.1", port, "", ""};
   options.redis_timeout = absl::Milliseconds(500);
   options.max_backoff = absl::Milliseconds(200);
   auto projection = Make(options, model);
@@ -413,7 +413,7 @@ TEST_F(ProjectionTest, RedisOutageStopsProgressAndRecoveryNeitherLosesNorRepeats
   EXPECT_TRUE(projection->Stats().status.ok());
 
   auto server = testing::StartRedisServer(port);
-  redis::Connection redis = testing::ConnectRedis("127.0.0.1", port);
+  redis::Connection redis = testing::ConnectRedis(options.redis);
   ASSERT_TRUE(WaitUntil(
       [&] {
         return testing::OffsetsReached(redis, projection->keys().prefix(), topic,
@@ -442,7 +442,7 @@ TEST_F(ProjectionTest, RedisOutageStopsProgressAndRecoveryNeitherLosesNorRepeats
   EXPECT_EQ(projection->Stats().events_applied, applied_before) << "no progress without Redis";
 
   server = testing::StartRedisServer(port);
-  redis = testing::ConnectRedis("127.0.0.1", port);
+  redis = testing::ConnectRedis(options.redis);
   ASSERT_TRUE(WaitUntil(
       [&] {
         return testing::OffsetsReached(redis, projection->keys().prefix(), topic,
@@ -457,7 +457,7 @@ TEST_F(ProjectionTest, RedisOutageStopsProgressAndRecoveryNeitherLosesNorRepeats
 TEST_F(ProjectionTest, UnreachableBrokerIsRetriedAndStopStaysPrompt) {
   CounterModel model({"any-topic"});
   ProjectionOptions options = Options(UniqueName("nobroker"));
-  options.kafka_bootstrap = absl::StrCat("127.0.0.1:", testing::FreePort());
+  options.kafka.bootstrap = absl::StrCat("127.0.0.1:", testing::FreePort());
   options.kafka_timeout = absl::Milliseconds(300);
   options.max_backoff = absl::Milliseconds(100);
   auto projection = Make(options, model);

@@ -49,19 +49,19 @@ std::string CreateTopic(const std::string& prefix, int partitions) {
   spec.name = topic;
   spec.partitions = partitions;
   const absl::Status created =
-      kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {spec}, absl::Seconds(30));
+      kafka::EnsureTopics(Platform::Get().kafka_admin, {spec}, absl::Seconds(30));
   EXPECT_TRUE(created.ok()) << created;
   return topic;
 }
 
-redis::Connection ConnectRedis(const std::string& host, int port) {
-  auto connection = redis::Connection::Connect(host, port, absl::Seconds(5));
+redis::Connection ConnectRedis(const redis::Endpoint& endpoint) {
+  auto connection = redis::Connection::Connect(endpoint, absl::Seconds(5));
   EXPECT_TRUE(connection.ok()) << connection.status();
   return std::move(*connection);
 }
 
 redis::Connection ConnectPlatformRedis() {
-  return ConnectRedis(Platform::Get().redis_host, Platform::Get().redis_port);
+  return ConnectRedis(Platform::Get().redis_admin);
 }
 
 class TestProducer::Reports : public RdKafka::DeliveryReportCb {
@@ -75,7 +75,7 @@ class TestProducer::Reports : public RdKafka::DeliveryReportCb {
 };
 
 TestProducer::TestProducer() : reports_(std::make_unique<Reports>()) {
-  kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_bootstrap);
+  kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_admin);
   props["transactional.id"] = clinical::testing::UniqueName("projection-test-producer");
   auto conf = kafka::MakeConf(props);
   EXPECT_TRUE(conf.ok()) << conf.status();
@@ -133,7 +133,7 @@ bool OffsetsReached(redis::Connection& redis, const std::string& prefix, const s
 std::vector<KafkaRecord> ReadTopic(const std::string& topic, int partitions,
                                    const std::function<bool(const std::vector<KafkaRecord>&)>& done,
                                    absl::Duration timeout) {
-  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(Platform::Get().kafka_bootstrap,
+  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(Platform::Get().kafka_admin,
                                                       clinical::testing::UniqueName("reader")));
   EXPECT_TRUE(conf.ok());
   std::string error;

@@ -28,7 +28,7 @@ std::unique_ptr<clinical::testing::Subprocess> StartRedisServer(int port);
 // Creates a topic with a unique name on the platform's Kafka.
 std::string CreateTopic(const std::string& prefix, int partitions);
 
-redis::Connection ConnectRedis(const std::string& host, int port);
+redis::Connection ConnectRedis(const redis::Endpoint& endpoint);
 redis::Connection ConnectPlatformRedis();
 
 struct Landed {

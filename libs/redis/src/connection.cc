@@ -42,15 +42,14 @@ Reply Convert(const redisReply& raw) {
 
 }  // namespace
 
-Connection::Connection(std::string host, int port, absl::Duration timeout)
-    : host_(std::move(host)), port_(port), timeout_(timeout) {}
+Connection::Connection(Endpoint endpoint, absl::Duration timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 Connection::~Connection() = default;
 
-absl::StatusOr<Connection> Connection::Connect(const std::string& host, int port,
-                                               absl::Duration timeout) {
-  Connection connection(host, port, timeout);
+absl::StatusOr<Connection> Connection::Connect(const Endpoint& endpoint, absl::Duration timeout) {
+  Connection connection(endpoint, timeout);
   absl::Status status = connection.Reconnect();
   if (!status.ok()) return status;
   return connection;
@@ -58,19 +57,40 @@ absl::StatusOr<Connection> Connection::Connect(const std::string& host, int port
 
 absl::Status Connection::Reconnect() {
   context_.reset();
-  std::unique_ptr<::redisContext, internal::ContextDeleter> context(
-      redisConnectWithTimeout(host_.c_str(), port_, absl::ToTimeval(timeout_)));
+  std::unique_ptr<::redisContext, internal::ContextDeleter> context(redisConnectWithTimeout(
+      endpoint_.host.c_str(), endpoint_.port, absl::ToTimeval(timeout_)));
   if (context == nullptr) return absl::UnavailableError("redis: cannot allocate a connection");
   if (context->err != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("redis: cannot connect to ", host_, ":", port_, ": ", context->errstr));
+    return absl::UnavailableError(absl::StrCat("redis: cannot connect to ", endpoint_.host, ":",
+                                               endpoint_.port, ": ", context->errstr));
   }
   // Without a socket timeout a read would wait forever on a server that stopped answering.
   if (redisSetTimeout(context.get(), absl::ToTimeval(timeout_)) != REDIS_OK) {
     return absl::UnavailableError("redis: cannot set the socket timeout");
   }
   redisEnableKeepAlive(context.get());
+  if (absl::Status authenticated = Authenticate(context.get()); !authenticated.ok()) {
+    return authenticated;
+  }
   context_ = std::move(context);
+  return absl::OkStatus();
+}
+
+absl::Status Connection::Authenticate(::redisContext* context) const {
+  if (endpoint_.username.empty()) return absl::OkStatus();
+  const char* argv[] = {"AUTH", endpoint_.username.c_str(), endpoint_.password.c_str()};
+  const size_t lengths[] = {4, endpoint_.username.size(), endpoint_.password.size()};
+  ReplyHolder reply(static_cast<redisReply*>(redisCommandArgv(context, 3, argv, lengths)));
+  if (reply == nullptr) {
+    return absl::UnavailableError(absl::StrCat("redis ", endpoint_.host, ":", endpoint_.port,
+                                               ": AUTH failed: ", context->errstr));
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    // Only the error kind: the server's text is not needed, and the password never is.
+    const absl::Status refused = ErrorReplyStatus(Convert(*reply));
+    return absl::Status(refused.code(), absl::StrCat("redis: user '", endpoint_.username,
+                                                     "' was refused (", RedisErrorKind(refused), ")"));
+  }
   return absl::OkStatus();
 }
 
@@ -85,7 +105,7 @@ absl::Status Connection::Broken(const char* what) {
   std::string detail = context_ != nullptr ? context_->errstr : "";
   context_.reset();
   return absl::UnavailableError(
-      absl::StrCat("redis ", host_, ":", port_, ": ", what, " failed: ", detail));
+      absl::StrCat("redis ", endpoint_.host, ":", endpoint_.port, ": ", what, " failed: ", detail));
 }
 
 absl::StatusOr<Reply> Connection::Command(const Args& args) {

@@ -74,6 +74,10 @@ absl::Status ErrorReplyStatus(const Reply& error_reply) {
     status = absl::UnavailableError(message);
   } else if (kind == "NOSCRIPT") {
     status = absl::NotFoundError(message);
+  } else if (kind == "NOAUTH" || kind == "WRONGPASS") {
+    status = absl::UnauthenticatedError(message);
+  } else if (kind == "NOPERM") {
+    status = absl::PermissionDeniedError(message);
   } else {
     status = absl::FailedPreconditionError(message);
   }

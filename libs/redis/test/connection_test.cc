@@ -1,5 +1,6 @@
 // Integration tests of the hiredis wrapper against a real redis-server: the platform's
-// (Platform::Get()) for commands, and one started here for losing the server.
+// (Platform::Get(), as its admin user) for commands, and one started here, with an ACL user
+// and no default user, for losing the server and authenticating again.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,8 +21,7 @@ namespace {
 using testing::Platform;
 
 Connection Connect() {
-  auto connection = Connection::Connect(Platform::Get().redis_host, Platform::Get().redis_port,
-                                        absl::Seconds(5));
+  auto connection = Connection::Connect(Platform::Get().redis_admin, absl::Seconds(5));
   EXPECT_TRUE(connection.ok()) << connection.status();
   return std::move(*connection);
 }
@@ -103,8 +103,7 @@ TEST(RedisConnectionTest, KilledConnectionIsUnavailableThenReconnects) {
 }
 
 TEST(RedisConnectionTest, ReplyThatNeverComesTimesOutAsUnavailable) {
-  auto c = Connection::Connect(Platform::Get().redis_host, Platform::Get().redis_port,
-                               absl::Milliseconds(300));
+  auto c = Connection::Connect(Platform::Get().redis_admin, absl::Milliseconds(300));
   ASSERT_TRUE(c.ok());
   const absl::Time start = absl::Now();
   auto blocked = c->Command({"BLPOP", Key("never-pushed"), "10"});  // server waits 10 s
@@ -124,10 +123,21 @@ int FreePort() {
   return ntohs(address.sin_port);
 }
 
+// A private redis-server whose only user is "tester" (the default user is off), as the
+// platform's Redis has no anonymous access either.
+const Endpoint kTester = {"127.0.0.1", 0, "tester", "tester-secret"};
+
+Endpoint TesterAt(int port) {
+  Endpoint endpoint = kTester;
+  endpoint.port = port;
+  return endpoint;
+}
+
 std::unique_ptr<testing::Subprocess> StartRedis(int port) {
-  auto server = testing::Subprocess::Start({"/usr/bin/redis-server", "--port",
-                                            absl::StrCat(port), "--bind", "127.0.0.1", "--save",
-                                            "", "--appendonly", "no"});
+  auto server = testing::Subprocess::Start(
+      {"/usr/bin/redis-server", "--port", absl::StrCat(port), "--bind", "127.0.0.1", "--save", "",
+       "--appendonly", "no", "--user", "default", "off", "--user", kTester.username, "on",
+       ">" + kTester.password, "~*", "+@all"});
   EXPECT_TRUE(server.ok()) << server.status();
   auto ready = (*server)->WaitForLine(
       [](const std::string& line) { return line.find("Ready to accept") != std::string::npos; },
@@ -139,7 +149,7 @@ std::unique_ptr<testing::Subprocess> StartRedis(int port) {
 TEST(RedisConnectionTest, ServerGoneIsUnavailableAndTheConnectionRecoversWhenItReturns) {
   const int port = FreePort();
   auto server = StartRedis(port);
-  auto c = Connection::Connect("127.0.0.1", port, absl::Seconds(2));
+  auto c = Connection::Connect(TesterAt(port), absl::Seconds(2));
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_TRUE(c->Command({"SET", "k", "v"}).ok());
 
@@ -150,9 +160,29 @@ TEST(RedisConnectionTest, ServerGoneIsUnavailableAndTheConnectionRecoversWhenItR
   EXPECT_EQ(c->Command({"GET", "k"}).status().code(), absl::StatusCode::kUnavailable);
 
   server = StartRedis(port);
+  // Only an authenticated connection may run GET here: the reconnect sent AUTH again.
   auto after = c->Command({"GET", "k"});
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_TRUE(after->is_nil()) << "a fresh server without persistence has no data";
+}
+
+TEST(RedisConnectionTest, WrongPasswordIsUnauthenticatedAndNotEchoed) {
+  Endpoint wrong = Platform::Get().RedisAs("views");
+  wrong.password = "not-the-password";
+  auto c = Connection::Connect(wrong, absl::Seconds(2));
+  ASSERT_EQ(c.status().code(), absl::StatusCode::kUnauthenticated) << c.status();
+  EXPECT_EQ(c.status().message().find("not-the-password"), std::string::npos) << c.status();
+}
+
+TEST(RedisConnectionTest, WithoutCredentialsEveryCommandIsRefused) {
+  Endpoint anonymous = Platform::Get().redis_admin;
+  anonymous.username.clear();
+  anonymous.password.clear();
+  auto c = Connection::Connect(anonymous, absl::Seconds(2));
+  ASSERT_TRUE(c.ok()) << "the socket opens; the server refuses what comes next";
+  auto refused = c->Command({"GET", Key("anything")});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated) << refused.status();
+  EXPECT_EQ(RedisErrorKind(refused.status()), "NOAUTH");
 }
 
 // The projection runtime loads its scripts inside each MULTI so that EVALSHA can never
@@ -162,7 +192,7 @@ TEST(RedisConnectionTest, ScriptLoadInsideMultiMakesEvalshaSafeAfterFlush) {
   // A private server: SCRIPT FLUSH on the shared one could disturb other tests.
   const int port = FreePort();
   auto server = StartRedis(port);
-  auto connected = Connection::Connect("127.0.0.1", port, absl::Seconds(2));
+  auto connected = Connection::Connect(TesterAt(port), absl::Seconds(2));
   ASSERT_TRUE(connected.ok()) << connected.status();
   Connection& c = *connected;
   const std::string script = "return redis.call('INCR', KEYS[1])";

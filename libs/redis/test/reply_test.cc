@@ -113,6 +113,9 @@ class FakeServer {
   std::thread thread_;
 };
 
+// The fake servers here ask for no credentials, so none are sent (no AUTH).
+Endpoint Unauthenticated(int port) { return Endpoint{"127.0.0.1", port, "", ""}; }
+
 int UnusedPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -126,7 +129,7 @@ int UnusedPort() {
 }
 
 TEST(ConnectionTest, UnreachableServerIsUnavailable) {
-  auto connection = Connection::Connect("127.0.0.1", UnusedPort(), absl::Seconds(1));
+  auto connection = Connection::Connect(Unauthenticated(UnusedPort()), absl::Seconds(1));
   ASSERT_FALSE(connection.ok());
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable);
 }
@@ -136,7 +139,7 @@ TEST(ConnectionTest, ArgumentsAreSentLengthDelimitedSoBinaryDataIsSafe) {
   const std::string expected_wire =
       std::string("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$7\r\n") + value + "\r\n";
   FakeServer server({{expected_wire.size(), "+OK\r\n"}});
-  auto connection = Connection::Connect("127.0.0.1", server.port(), absl::Seconds(5));
+  auto connection = Connection::Connect(Unauthenticated(server.port()), absl::Seconds(5));
   ASSERT_TRUE(connection.ok()) << connection.status();
   auto reply = connection->Command({"SET", "k", value});
   ASSERT_TRUE(reply.ok()) << reply.status();
@@ -148,7 +151,7 @@ TEST(ConnectionTest, PipelineReturnsRepliesInOrderWithErrorsInPlace) {
   const std::string wire = "*1\r\n$4\r\nPING\r\n";
   FakeServer server({{3 * wire.size(),
                       ":5\r\n-WRONGTYPE Operation\r\n*2\r\n$1\r\na\r\n$-1\r\n"}});
-  auto connection = Connection::Connect("127.0.0.1", server.port(), absl::Seconds(5));
+  auto connection = Connection::Connect(Unauthenticated(server.port()), absl::Seconds(5));
   ASSERT_TRUE(connection.ok());
   auto replies = connection->Pipeline({{"PING"}, {"PING"}, {"PING"}});
   ASSERT_TRUE(replies.ok()) << replies.status();
@@ -163,7 +166,7 @@ TEST(ConnectionTest, ConnectionLostMidPipelineIsUnavailableAndTheNextCallReconne
   // Session 1 answers one of two commands, then drops the connection; session 2 is the
   // reconnect and answers normally.
   FakeServer server({{2 * ping.size(), "+PONG\r\n"}, {ping.size(), "+PONG\r\n"}});
-  auto connection = Connection::Connect("127.0.0.1", server.port(), absl::Seconds(5));
+  auto connection = Connection::Connect(Unauthenticated(server.port()), absl::Seconds(5));
   ASSERT_TRUE(connection.ok());
   auto half = connection->Pipeline({{"PING"}, {"PING"}});
   EXPECT_EQ(half.status().code(), absl::StatusCode::kUnavailable);
@@ -176,7 +179,7 @@ TEST(ConnectionTest, ConnectionLostMidPipelineIsUnavailableAndTheNextCallReconne
 
 TEST(ConnectionTest, EmptyCommandIsInvalidArgument) {
   FakeServer server({{0, ""}});
-  auto connection = Connection::Connect("127.0.0.1", server.port(), absl::Seconds(5));
+  auto connection = Connection::Connect(Unauthenticated(server.port()), absl::Seconds(5));
   ASSERT_TRUE(connection.ok());
   EXPECT_EQ(connection->Command({}).status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "clinical/config/config.h"
 
 namespace clinical::testing {
 namespace {
@@ -25,10 +26,26 @@ std::string RequiredEnv(const char* name) {
   return value;
 }
 
-Platform LoadPlatform() {
-  const std::string path = RequiredEnv("CLINICAL_PLATFORM_ENV");
-  std::ifstream file(path);
-  if (!file) Fail(absl::StrCat("cannot read ", path, " (did the platform fixture start?)"));
+// A password from the platform's secrets folder (platform.sh makes one per principal).
+absl::StatusOr<std::string> ReadPassword(const std::string& file) {
+  auto password = config::ReadSecretFile("platform secret", file);
+  if (!password.ok()) return absl::FailedPreconditionError(absl::StrCat("cannot read ", file));
+  return password;
+}
+
+// The same for a principal a test names: every one of them exists, so a missing file means
+// the platform is broken, and the test binary stops.
+std::string Password(const std::string& file) {
+  auto password = ReadPassword(file);
+  if (!password.ok()) Fail(absl::StrCat(password.status().message(), " (did platform.sh start?)"));
+  return *password;
+}
+
+}  // namespace
+
+absl::StatusOr<Platform> Platform::Load(const std::string& env_file) {
+  std::ifstream file(env_file);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", env_file));
   std::map<std::string, std::string> values;
   std::string line;
   while (std::getline(file, line)) {
@@ -40,28 +57,79 @@ Platform LoadPlatform() {
     values[std::string(rest.substr(0, eq))] = std::string(rest.substr(eq + 1));
   }
   Platform platform;
-  platform.kafka_bootstrap = values["CLINICAL_KAFKA_BOOTSTRAP"];
-  platform.redis_host = values["CLINICAL_REDIS_HOST"];
   platform.kafka_libs = values["CLINICAL_KAFKA_LIBS"];
+  platform.secrets_dir = values["CLINICAL_PLATFORM_SECRETS_DIR"];
+  platform.redis_admin.host = values["CLINICAL_REDIS_HOST"];
+  kafka::Cluster& kafka = platform.kafka_admin;
+  kafka.bootstrap = values["CLINICAL_KAFKA_BOOTSTRAP"];
+  kafka.security.ca_file = values["CLINICAL_KAFKA_CA_FILE"];
+  kafka.security.sasl_mechanism = values["CLINICAL_KAFKA_SASL_MECHANISM"];
+  kafka.security.username = values["CLINICAL_KAFKA_ADMIN_USERNAME"];
+  platform.redis_admin.username = values["CLINICAL_REDIS_ADMIN_USERNAME"];
+  if (kafka.bootstrap.empty() || platform.redis_admin.host.empty() || platform.secrets_dir.empty() ||
+      kafka.security.username.empty() || platform.redis_admin.username.empty() ||
+      values["CLINICAL_KAFKA_SECURITY_PROTOCOL"] != "SASL_SSL" ||
+      !absl::SimpleAtoi(values["CLINICAL_REDIS_PORT"], &platform.redis_admin.port)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(env_file, " lacks the Kafka or Redis address, protocol or admin user"));
+  }
+  auto kafka_password = ReadPassword(values["CLINICAL_KAFKA_ADMIN_PASSWORD_FILE"]);
+  if (!kafka_password.ok()) return kafka_password.status();
+  kafka.security.password = *std::move(kafka_password);
+  auto redis_password = ReadPassword(values["CLINICAL_REDIS_ADMIN_PASSWORD_FILE"]);
+  if (!redis_password.ok()) return redis_password.status();
+  platform.redis_admin.password = *std::move(redis_password);
+  if (absl::Status valid = kafka::Validate(kafka); !valid.ok()) return valid;
   platform.platform_dir = values["CLINICAL_PLATFORM_DIR"];
   platform.pki_dir = values["CLINICAL_PKI_DIR"];
   platform.oidc_issuer = values["CLINICAL_OIDC_ISSUER"];
-  if (platform.kafka_bootstrap.empty() || platform.redis_host.empty() ||
-      !absl::SimpleAtoi(values["CLINICAL_REDIS_PORT"], &platform.redis_port)) {
-    Fail(absl::StrCat(path, " lacks the Kafka or Redis address"));
-  }
   if (platform.pki_dir.empty() || platform.oidc_issuer.empty() || platform.platform_dir.empty()) {
-    Fail(absl::StrCat(path, " lacks the certificates or the identity provider"));
+    return absl::FailedPreconditionError(absl::StrCat(env_file, " lacks the certificates or the identity provider"));
   }
   platform.exports = std::move(values);
   return platform;
 }
 
-}  // namespace
-
 const Platform& Platform::Get() {
-  static const Platform platform = LoadPlatform();
+  static const Platform platform = [] {
+    auto loaded = Load(RequiredEnv("CLINICAL_PLATFORM_ENV"));
+    if (!loaded.ok()) Fail(absl::StrCat(loaded.status().message(), " (did the platform fixture start?)"));
+    return *std::move(loaded);
+  }();
   return platform;
+}
+
+kafka::Cluster Platform::KafkaAs(const std::string& principal) const {
+  kafka::Cluster cluster = kafka_admin;
+  cluster.security.username = principal;
+  cluster.security.password = Password(absl::StrCat(secrets_dir, "/kafka-", principal, ".password"));
+  cluster.group_prefix = absl::StrCat("clinical.", principal);
+  return cluster;
+}
+
+std::map<std::string, std::string> Platform::ClientEnvironment(const std::string& principal) const {
+  std::map<std::string, std::string> env = {
+      {"CLINICAL_KAFKA_BOOTSTRAP", kafka_admin.bootstrap},
+      {"CLINICAL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+      {"CLINICAL_KAFKA_SASL_MECHANISM", kafka_admin.security.sasl_mechanism},
+      {"CLINICAL_KAFKA_CA_FILE", kafka_admin.security.ca_file},
+      {"CLINICAL_KAFKA_SASL_USERNAME", principal},
+      {"CLINICAL_KAFKA_SASL_PASSWORD_FILE", absl::StrCat(secrets_dir, "/kafka-", principal, ".password")},
+      {"CLINICAL_REDIS_HOST", redis_admin.host},
+      {"CLINICAL_REDIS_PORT", std::to_string(redis_admin.port)},
+  };
+  if (principal == "views" || principal == "audit" || principal == "admin") {  // Redis users
+    env["CLINICAL_REDIS_USERNAME"] = principal;
+    env["CLINICAL_REDIS_PASSWORD_FILE"] = absl::StrCat(secrets_dir, "/redis-", principal, ".password");
+  }
+  return env;
+}
+
+redis::Endpoint Platform::RedisAs(const std::string& user) const {
+  redis::Endpoint endpoint = redis_admin;
+  endpoint.username = user;
+  endpoint.password = Password(absl::StrCat(secrets_dir, "/redis-", user, ".password"));
+  return endpoint;
 }
 
 std::string BinaryPath(const std::string& relative) {

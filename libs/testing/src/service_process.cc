@@ -14,13 +14,19 @@ namespace clinical::testing {
 
 std::map<std::string, std::string> PlatformEnvironment() {
   const Platform& platform = Platform::Get();
-  return {{"CLINICAL_KAFKA_BOOTSTRAP", platform.kafka_bootstrap},
-          {"CLINICAL_REDIS_HOST", platform.redis_host},
-          {"CLINICAL_REDIS_PORT", std::to_string(platform.redis_port)}};
+  const kafka::Cluster& kafka = platform.kafka_admin;
+  return {{"CLINICAL_KAFKA_BOOTSTRAP", kafka.bootstrap},
+          {"CLINICAL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+          {"CLINICAL_KAFKA_SASL_MECHANISM", kafka.security.sasl_mechanism},
+          {"CLINICAL_KAFKA_CA_FILE", kafka.security.ca_file},
+          {"CLINICAL_REDIS_HOST", platform.redis_admin.host},
+          {"CLINICAL_REDIS_PORT", std::to_string(platform.redis_admin.port)}};
 }
 
 std::map<std::string, std::string> ServiceEnvironment(const std::string& service) {
-  std::map<std::string, std::string> env = PlatformEnvironment();
+  // The service's own principal, never the admin: what a test proves, it proves under the
+  // service's ACLs (deploy/local/kafka/acls.txt, the Redis users of deploy/local/lib/redis.sh).
+  std::map<std::string, std::string> env = Platform::Get().ClientEnvironment(service);
   // How tokens are verified: the platform's identity provider and claim names.
   for (const auto& [key, value] : Platform::Get().exports) {
     if (key.starts_with("CLINICAL_OIDC_")) env[key] = value;

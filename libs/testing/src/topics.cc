@@ -12,7 +12,8 @@ namespace clinical::testing {
 namespace {
 
 std::unique_ptr<RdKafka::KafkaConsumer> Consumer() {
-  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(Platform::Get().kafka_bootstrap, UniqueName("test-reader")));
+  // The harness reads as the platform's administrator, not as any service under test.
+  auto conf = kafka::MakeConf(kafka::ConsumerDefaults(Platform::Get().kafka_admin, UniqueName("test-reader")));
   EXPECT_TRUE(conf.ok()) << conf.status();
   if (!conf.ok()) return nullptr;
   std::string error;
@@ -48,7 +49,7 @@ void CreateTopic(const std::string& topic, int partitions) {
   kafka::TopicSpec spec;
   spec.name = topic;
   spec.partitions = partitions;
-  const absl::Status created = kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {spec}, absl::Seconds(30));
+  const absl::Status created = kafka::EnsureTopics(Platform::Get().kafka_admin, {spec}, absl::Seconds(30));
   EXPECT_TRUE(created.ok()) << topic << ": " << created;
 }
 

@@ -31,6 +31,7 @@
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "google/rpc/error_details.pb.h"
@@ -133,7 +134,7 @@ struct Produced {
 class Producer {
  public:
   explicit Producer(bool transactional) : transactional_(transactional) {
-    kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_bootstrap);
+    kafka::Properties props = kafka::ProducerDefaults(Platform::Get().kafka_admin);
     if (transactional) props["transactional.id"] = UniqueName("audit-test-writer");
     auto conf = kafka::MakeConf(props);
     EXPECT_TRUE(conf.ok());
@@ -181,19 +182,21 @@ class AuditServiceTest : public ::testing::Test {
     ASSERT_EQ(mkdir(dir_->c_str(), 0700), 0);
     WriteKeyPair(*dir_ + "/signing.pem", *dir_ + "/public.pem");
     WriteFile(*dir_ + "/patient-index.key", "test-patient-index-key-0123456789");
-    events_ = new std::string(UniqueName("audit-test-events"));
-    access_ = new std::string(UniqueName("audit-test-access"));
-    late_ = new std::string(UniqueName("audit-test-late"));
-    checkpoints_ = new std::string(UniqueName("audit-test-checkpoints"));
-    recorded_reads_ = new std::string(UniqueName("audit-test-reads"));
-    root_ = new std::string(UniqueName("audit-test"));
+    // Names within the audit principal's ACLs: it reads event topics (clinical.case.*) and
+    // access records (clinical.access.*), and owns clinical.audit.* and the audit.* keys.
+    events_ = new std::string(UniqueName("clinical.case.audit-test"));
+    access_ = new std::string(UniqueName("clinical.access.audit-test"));
+    late_ = new std::string(UniqueName("clinical.case.audit-test-late"));
+    checkpoints_ = new std::string(UniqueName("clinical.audit.test-checkpoints"));
+    recorded_reads_ = new std::string(UniqueName("clinical.access.audit-test-reads"));
+    root_ = new std::string(UniqueName("audit.test"));
     kafka::TopicSpec events;
     events.name = *events_;
     events.partitions = 2;
     kafka::TopicSpec access;
     access.name = *access_;
     access.partitions = 1;
-    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {events, access},
+    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {events, access},
                                     absl::Seconds(30))
                     .ok());
     events_producer_ = new Producer(true);
@@ -241,9 +244,6 @@ class AuditServiceTest : public ::testing::Test {
   static void StartService() {
     auto process = Subprocess::Start(
         {testing::BinaryPath("services/audit/audit_service"), "--grpc-port=0", "--shutdown-grace=5s",
-         "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap,
-         "--redis-host=" + Platform::Get().redis_host,
-         absl::StrCat("--redis-port=", Platform::Get().redis_port),
          "--audit-source-topics=" + *events_ + "," + *late_, "--audit-access-topic=" + *access_,
          // The service's own reads are recorded elsewhere, so the chains hold exactly what
          // the test wrote.
@@ -280,13 +280,15 @@ class AuditServiceTest : public ::testing::Test {
     std::vector<std::string> argv = {testing::BinaryPath("services/audit/clinical-audit"),
                                      "--address=" + *address_};
     argv.insert(argv.end(), args.begin(), args.end());
-    // The CLI connects as the test client, with an auditor's token of the realm.
+    // Offline verification reads Kafka and Redis itself, as the audit service's principals;
+    // the other commands connect as the test client, with an auditor's token of the realm.
+    std::map<std::string, std::string> env = testing::ServiceEnvironment("audit");
     const grpcx::TlsFiles tls = testing::ClientTls();
-    auto process = Subprocess::Start(
-        argv, {{"CLINICAL_TLS_CERT_FILE", tls.cert_file},
-               {"CLINICAL_TLS_KEY_FILE", tls.key_file},
-               {"CLINICAL_TLS_CA_FILE", tls.ca_file},
-               {"CLINICAL_TOKEN", testing::TokenFor(as)}});
+    env["CLINICAL_TLS_CERT_FILE"] = tls.cert_file;
+    env["CLINICAL_TLS_KEY_FILE"] = tls.key_file;
+    env["CLINICAL_TLS_CA_FILE"] = tls.ca_file;
+    env["CLINICAL_TOKEN"] = testing::TokenFor(as);
+    auto process = Subprocess::Start(argv, env);
     EXPECT_TRUE(process.ok());
     if (!process.ok()) return -1;
     auto status = (*process)->Wait(absl::Seconds(120));
@@ -360,8 +362,7 @@ class AuditServiceTest : public ::testing::Test {
   }
 
   static redis::Connection Redis() {
-    auto connection =
-        redis::Connection::Connect(Platform::Get().redis_host, Platform::Get().redis_port, absl::Seconds(5));
+    auto connection = redis::Connection::Connect(Platform::Get().redis_admin, absl::Seconds(5));
     EXPECT_TRUE(connection.ok());
     return std::move(*connection);
   }
@@ -706,9 +707,7 @@ TEST_F(AuditServiceTest, CliVerifiesQueriesAndExports) {
 
   // Offline: no service, only Redis, Kafka and the public key.
   const std::vector<std::string> offline = {
-      "verify", "--offline", "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap,
-      absl::StrCat("--redis=", Platform::Get().redis_host, ":", Platform::Get().redis_port),
-      "--public-key=" + *dir_ + "/public.pem", "--key-root=" + *root_,
+      "verify", "--offline", "--public-key=" + *dir_ + "/public.pem", "--key-root=" + *root_,
       "--access-topic=" + *access_, "--checkpoint-topic=" + *checkpoints_};
   ASSERT_EQ(Cli(offline, &lines), 0) << absl::StrJoin(lines, "\n");
   int offline_verified = 0;
@@ -802,7 +801,7 @@ TEST_F(AuditServiceTest, ZzRestartContinuesTheChainAndLateTopicsArePickedUp) {
   kafka::TopicSpec late;
   late.name = *late_;
   late.partitions = 1;
-  ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_bootstrap, {late}, absl::Seconds(30)).ok());
+  ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {late}, absl::Seconds(30)).ok());
   events_producer_->Send({{*late_, 0, Envelope("case-a3", 1, "tenant-a", "cm-1", changed, kBaseSeconds + 400)}});
   WaitForHeads({{absl::StrCat(*late_, "/0"), 1}});
   result = Verify(absl::StrCat(*late_, "/0"));

@@ -80,14 +80,13 @@ struct Reported {
 class ReplayIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string bootstrap = testing::Platform::Get().kafka_bootstrap;
-    const std::string case_topic = UniqueName("replay-case-topic");
-    const std::string scheduling_topic = UniqueName("replay-sched-topic");
-    const std::string access_topic = "--access-topic=" + UniqueName("replay-access-topic");
+    const std::string case_topic = UniqueName("clinical.case.replay-test");
+    const std::string scheduling_topic = UniqueName("clinical.scheduling.replay-test");
+    const std::string access_topic = "--access-topic=" + UniqueName("clinical.access.replay-test");
     testing::ServiceLaunch case_launch;
     case_launch.service = "case";
     case_launch.args = {"--case-topic=" + case_topic, "--case-topic-partitions=3",
-                        "--writer-id=" + UniqueName("replay-case-w"), access_topic};
+                        "--writer-id=" + UniqueName("case-service.replay-test"), access_topic};
     auto cases = testing::ServiceProcess::Start(case_launch);
     ASSERT_TRUE(cases.ok()) << cases.status();
     cases_ = cases->release();
@@ -95,15 +94,17 @@ class ReplayIntegrationTest : public ::testing::Test {
     scheduling_launch.service = "scheduling";
     scheduling_launch.args = {"--scheduling-topic=" + scheduling_topic,
                               "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
-                              "--writer-id=" + UniqueName("replay-sched-w"), access_topic};
+                              "--writer-id=" + UniqueName("scheduling-service.replay-test"),
+                              access_topic};
     auto scheduling = testing::ServiceProcess::Start(scheduling_launch);
     ASSERT_TRUE(scheduling.ok()) << scheduling.status();
     scheduling_ = scheduling->release();
-    // The replay alone, wired as in the audit service (audit_replay_test_server).
+    // The replay alone, wired as in the audit service (audit_replay_test_server), as the
+    // audit service's principal.
     auto replay = Subprocess::Start(
         {testing::BinaryPath("services/audit/src/replay/audit_replay_test_server"), "--grpc-port=0",
          "--shutdown-grace=5s", "--case-topic=" + case_topic,
-         "--scheduling-topic=" + scheduling_topic, "--kafka-bootstrap=" + bootstrap, access_topic},
+         "--scheduling-topic=" + scheduling_topic, access_topic},
         testing::ServiceEnvironment("audit"));
     ASSERT_TRUE(replay.ok()) << replay.status();
     replay_ = replay->release();

@@ -15,6 +15,7 @@
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "google/protobuf/util/time_util.h"
@@ -97,7 +98,8 @@ common::v1::Money Usd(int64_t cents) {
 
 class CareServiceTest : public ::testing::Test {
  protected:
-  CareServiceTest() : service_(UniqueName("care-test"), UniqueName("care-writer")) {}
+  CareServiceTest()
+      : service_(UniqueName("clinical.case.care-test"), UniqueName("case-service.care-test")) {}
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(service_.Start()); }
 
   template <typename Request, typename Response>

@@ -126,7 +126,7 @@ v1::Case GetCase(v1::CaseService::Stub& stub, const std::string& case_id, const 
 
 class CaseServiceTest : public ::testing::Test {
  protected:
-  CaseServiceTest() : service_(UniqueName("case-test"), UniqueName("case-writer")) {}
+  CaseServiceTest() : service_(UniqueName("clinical.case.test"), UniqueName("case-service.test")) {}
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(service_.Start()); }
   v1::CaseService::Stub& stub() { return service_.stub(); }
 
@@ -429,7 +429,8 @@ TEST_F(CaseServiceTest, CapacityLimitAcrossCasesAndSupervisorOverride) {
 }
 
 TEST(CaseServiceRestartTest, KilledAndRestartedServiceKeepsEveryAcknowledgedChange) {
-  CaseServiceProcess service(UniqueName("case-restart"), UniqueName("case-writer"));
+  CaseServiceProcess service(UniqueName("clinical.case.restart"),
+                             UniqueName("case-service.restart"));
   ASSERT_NO_FATAL_FAILURE(service.Start());
   std::map<std::string, int64_t> acknowledged;  // case id -> version
   for (int c = 0; c < 5; ++c) {

@@ -18,7 +18,9 @@
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
+#include "clinical/kafka/admin.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "google/rpc/error_details.pb.h"
@@ -53,9 +55,11 @@ int ListeningPort(const std::string& line) {
 
 class Process {
  public:
-  void Start(std::vector<std::string> argv, const std::vector<std::string>& extra = {}) {
+  // `service` names the principal it runs as (testing::ServiceEnvironment).
+  void Start(std::vector<std::string> argv, const std::string& service,
+             const std::vector<std::string>& extra = {}) {
     argv.insert(argv.end(), extra.begin(), extra.end());
-    auto process = Subprocess::Start(argv, testing::ServiceEnvironmentOf(argv[0]));
+    auto process = Subprocess::Start(argv, testing::ServiceEnvironment(service));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
@@ -103,12 +107,13 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& user,
 class NotificationServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    case_topic_ = new std::string(UniqueName("notif-case-topic"));
+    case_topic_ = new std::string(UniqueName("clinical.case.notif-test"));
     case_service_ = new Process();
     case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                           "--shutdown-grace=5s", "--case-topic-partitions=3",
-                          "--case-topic=" + *case_topic_, "--writer-id=" + UniqueName("case-w"),
-                          "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap});
+                          "--case-topic=" + *case_topic_,
+                          "--writer-id=" + UniqueName("case-service.notif-test")},
+                         "case");
   }
   static void TearDownTestSuite() {
     case_service_->Stop();
@@ -117,9 +122,15 @@ class NotificationServiceTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    topic_ = UniqueName("notif-topic");
-    scheduling_topic_ = UniqueName("notif-sched-topic");
-    writer_ = UniqueName("notif-w");
+    topic_ = UniqueName("clinical.notification.test");
+    scheduling_topic_ = UniqueName("clinical.scheduling.notif-test");
+    writer_ = UniqueName("notification-service.test");
+    // No scheduling service runs here: the harness creates its topic (readers never do).
+    kafka::TopicSpec scheduling;
+    scheduling.name = scheduling_topic_;
+    scheduling.partitions = 3;
+    ASSERT_TRUE(
+        kafka::EnsureTopics(testing::Platform::Get().kafka_admin, {scheduling}, absl::Seconds(30)).ok());
     ASSERT_NO_FATAL_FAILURE(StartNotification());
   }
   void TearDown() override {
@@ -131,10 +142,8 @@ class NotificationServiceTest : public ::testing::Test {
         {testing::BinaryPath("services/notification/notification_service"), "--grpc-port=0",
          "--shutdown-grace=5s", "--notification-topic=" + topic_,
          "--notification-topic-partitions=3", "--case-topic=" + *case_topic_,
-         "--scheduling-topic=" + scheduling_topic_, "--source-topic-partitions=3",
-         "--writer-id=" + writer_,
-         "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap},
-        extra_args_));
+         "--scheduling-topic=" + scheduling_topic_, "--writer-id=" + writer_},
+        "notification", extra_args_));
     stub_ = nv1::NotificationService::NewStub(notification_.channel());
     running_ = true;
   }
@@ -316,7 +325,7 @@ struct Outcomes {
 Outcomes ReadOutcomes(const std::string& topic, const std::string& id) {
   Outcomes out;
   absl::Status read = eventstore::ReadLog(
-      testing::Platform::Get().kafka_bootstrap, topic, eventstore::ReplayStart{},
+      testing::Platform::Get().kafka_admin, topic, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         if (logged.envelope.aggregate_id() != id) return true;
         nv1::NotificationDeliveryFailed failed;
@@ -424,7 +433,7 @@ TimerLog ReadTimers(const std::string& topic) {
   TimerLog out;
   std::map<std::string, std::pair<int, std::string>> key_of;  // timer id -> (kind, task)
   absl::Status read = eventstore::ReadLog(
-      testing::Platform::Get().kafka_bootstrap, topic, eventstore::ReplayStart{},
+      testing::Platform::Get().kafka_admin, topic, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         const auto& any = logged.envelope.payload();
         const std::string& id = logged.envelope.aggregate_id();
@@ -662,7 +671,7 @@ TEST_F(NotificationServiceTest, PreferencesByRpcRouteWebhooksToANamedEndpointAnd
   EXPECT_EQ(got.preferences().opted_out_types(0), "reminder");
   // The secret is nowhere on the topic.
   absl::Status read = eventstore::ReadLog(
-      testing::Platform::Get().kafka_bootstrap, topic_, eventstore::ReplayStart{},
+      testing::Platform::Get().kafka_admin, topic_, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         EXPECT_EQ(logged.envelope.SerializeAsString().find(test_support::kSecret),
                   std::string::npos);

@@ -16,6 +16,7 @@
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "google/protobuf/util/time_util.h"
@@ -52,8 +53,9 @@ absl::Time FromTs(const google::protobuf::Timestamp& t) { return absl::FromUnixS
 // A service binary as a child process; waits until it listens.
 class Process {
  public:
-  void Start(std::vector<std::string> argv) {
-    auto process = Subprocess::Start(argv, testing::ServiceEnvironmentOf(argv[0]));
+  // `service` names the principal it runs as (testing::ServiceEnvironment).
+  void Start(std::vector<std::string> argv, const std::string& service) {
+    auto process = Subprocess::Start(argv, testing::ServiceEnvironment(service));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
@@ -89,11 +91,13 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "cm-sched
 class SchedulingServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    case_topic_ = new std::string(UniqueName("sched-case-topic"));
+    case_topic_ = new std::string(UniqueName("clinical.case.sched-test"));
     case_service_ = new Process();
     case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                           "--shutdown-grace=5s", "--case-topic-partitions=3",
-                          "--case-topic=" + *case_topic_, "--writer-id=" + UniqueName("case-w")});
+                          "--case-topic=" + *case_topic_,
+                          "--writer-id=" + UniqueName("case-service.sched-test")},
+                         "case");
   }
   static void TearDownTestSuite() {
     case_service_->Stop();
@@ -106,13 +110,12 @@ class SchedulingServiceTest : public ::testing::Test {
     return {testing::BinaryPath("services/scheduling/scheduling_service"), "--grpc-port=0",
             "--shutdown-grace=5s", "--scheduling-topic=" + topic,
             "--scheduling-topic-partitions=3", "--case-topic=" + *case_topic_,
-            "--writer-id=" + writer, "--reminder-interval=200ms", "--reminder-offsets=" + offsets,
-            "--kafka-bootstrap=" + testing::Platform::Get().kafka_bootstrap};
+            "--writer-id=" + writer, "--reminder-interval=200ms", "--reminder-offsets=" + offsets};
   }
   void StartScheduling(const std::string& offsets = "24h,1h") {
-    topic_ = UniqueName("sched-topic");
-    writer_ = UniqueName("sched-w");
-    ASSERT_NO_FATAL_FAILURE(scheduling_.Start(SchedulingArgs(topic_, writer_, offsets)));
+    topic_ = UniqueName("clinical.scheduling.test");
+    writer_ = UniqueName("scheduling-service.test");
+    ASSERT_NO_FATAL_FAILURE(scheduling_.Start(SchedulingArgs(topic_, writer_, offsets), "scheduling"));
     stub_ = sv1::SchedulingService::NewStub(scheduling_.channel());
   }
 
@@ -428,7 +431,7 @@ TEST_F(SchedulingServiceTest, RemindersAreEmittedOnceAcrossARestart) {
   // Restart on the same topic and writer id: the new process replays and sweeps again.
   ASSERT_NO_FATAL_FAILURE(scheduling_.Stop());
   Process restarted;
-  ASSERT_NO_FATAL_FAILURE(restarted.Start(SchedulingArgs(topic_, writer_, "24h,1h")));
+  ASSERT_NO_FATAL_FAILURE(restarted.Start(SchedulingArgs(topic_, writer_, "24h,1h"), "scheduling"));
   auto line = restarted.subprocess().WaitForLine(
       [](const std::string& l) { return l.find("reminder scheduler running") != std::string::npos; },
       absl::Seconds(30));
@@ -442,7 +445,7 @@ TEST_F(SchedulingServiceTest, RemindersAreEmittedOnceAcrossARestart) {
   // The log itself holds exactly one ReminderDue for it.
   int reminders = 0;
   const absl::Status read = eventstore::ReadLog(
-      testing::Platform::Get().kafka_bootstrap, topic_, eventstore::ReplayStart{},
+      testing::Platform::Get().kafka_admin, topic_, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         if (logged.envelope.aggregate_id() == booked.appointment_id() &&
             logged.envelope.event_type() == "clinical.scheduling.v1.ReminderDue") {

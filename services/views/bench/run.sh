@@ -19,19 +19,27 @@ cleanup() { [[ -n "${views_pid}" ]] && kill "${views_pid}" 2>/dev/null; "${ROOT}
 trap cleanup EXIT
 # shellcheck disable=SC1091
 source "${CLINICAL_PLATFORM_DIR}/platform.env"
+secrets="${CLINICAL_PLATFORM_SECRETS_DIR}"
 
 echo "## Views: full rebuild"
-"${BUILD_DIR}/services/views/views_rebuild_bench" --bootstrap="${CLINICAL_KAFKA_BOOTSTRAP}" \
-  --redis-host="${CLINICAL_REDIS_HOST}" --redis-port="${CLINICAL_REDIS_PORT}" --events="${EVENTS}" \
-  --topic=views-bench-case-events --root=views-bench | tee "${CLINICAL_PLATFORM_DIR}/rebuild.txt"
+# The benchmark writes the topics as the admin principal (a test harness client) ...
+CLINICAL_KAFKA_SASL_USERNAME="${CLINICAL_KAFKA_ADMIN_USERNAME}" \
+  CLINICAL_KAFKA_SASL_PASSWORD_FILE="${CLINICAL_KAFKA_ADMIN_PASSWORD_FILE}" \
+  CLINICAL_REDIS_USERNAME="${CLINICAL_REDIS_ADMIN_USERNAME}" \
+  CLINICAL_REDIS_PASSWORD_FILE="${CLINICAL_REDIS_ADMIN_PASSWORD_FILE}" \
+  "${BUILD_DIR}/services/views/views_rebuild_bench" --events="${EVENTS}" \
+  --topic=clinical.case.bench --root=views.bench | tee "${CLINICAL_PLATFORM_DIR}/rebuild.txt"
 version=$(sed -n 's/.*version=\([^ ]*\) .*/\1/p' "${CLINICAL_PLATFORM_DIR}/rebuild.txt")
 
-# The service on the built (active, caught-up) version.
+# ... and the service serves the built (active, caught-up) version as the views principal.
 log="${CLINICAL_PLATFORM_DIR}/views.log"
 pki="${CLINICAL_PLATFORM_DIR}/pki"
 CLINICAL_TLS_CERT_FILE="${pki}/views.crt" CLINICAL_TLS_KEY_FILE="${pki}/views.key" CLINICAL_TLS_CA_FILE="${pki}/ca.crt" \
-  "${BUILD_DIR}/services/views/views_service" --grpc-port=0 --case-topic=views-bench-case-events \
-  --view-root=views-bench --view-version="${version}" 2>"${log}" &
+  CLINICAL_KAFKA_SASL_USERNAME=views CLINICAL_KAFKA_SASL_PASSWORD_FILE="${secrets}/kafka-views.password" \
+  CLINICAL_REDIS_USERNAME=views CLINICAL_REDIS_PASSWORD_FILE="${secrets}/redis-views.password" \
+  "${BUILD_DIR}/services/views/views_service" --grpc-port=0 --case-topic=clinical.case.bench \
+  --scheduling-topic=clinical.scheduling.bench --view-root=views.bench --view-version="${version}" \
+  2>"${log}" &
 views_pid=$!
 port=""
 for _ in $(seq 1 300); do

@@ -4,8 +4,10 @@
 // views from offset 0 until it has applied every record and activated itself. Leaves the
 // built view in Redis (root/version printed) so the query benchmark can run against it.
 //
-//   views_rebuild_bench --bootstrap=H:P --redis-host=H --redis-port=P [--events=1000000]
+//   views_rebuild_bench --kafka-bootstrap=H:P --redis-host=H --redis-port=P [--events=1000000]
 //                       [--topic=NAME] [--root=NAME]
+// Credentials: the kafka-* and redis-* keys or their CLINICAL_* variables (run.sh sets the
+// platform's admin principals: the benchmark creates its topics).
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -13,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "clinical/config/config.h"
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
+#include "clinical/redis/options.h"
 #include "clinical/logging/logger.h"
 #include "clinical/projection/projection.h"
 #include "event_generator.h"
@@ -43,28 +45,28 @@ class Recorder : public RdKafka::DeliveryReportCb {
   int64_t failed = 0;
 };
 
-std::string Flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  const std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    if (absl::StartsWith(argv[i], prefix)) return std::string(argv[i]).substr(prefix.size());
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace clinical;  // NOLINT: a benchmark's main
-  const std::string bootstrap = Flag(argc, argv, "bootstrap", "");
-  const std::string redis_host = Flag(argc, argv, "redis-host", "127.0.0.1");
-  int redis_port = 0, events_wanted = 0;
-  if (bootstrap.empty() || !absl::SimpleAtoi(Flag(argc, argv, "redis-port", ""), &redis_port) ||
-      !absl::SimpleAtoi(Flag(argc, argv, "events", "1000000"), &events_wanted)) {
-    std::cerr << "usage: views_rebuild_bench --bootstrap=H:P --redis-host=H --redis-port=P [--events=N]\n";
+  std::vector<config::Option> flags = kafka::ClusterOptions();
+  for (config::Option& option : redis::EndpointOptions()) flags.push_back(std::move(option));
+  flags.insert(flags.end(), {
+      {"events", config::OptionType::kInt, "1000000", "events generated and rebuilt"},
+      {"topic", config::OptionType::kString, "clinical.case.bench", "the case topic written"},
+      {"root", config::OptionType::kString, "views.bench", "the views' key root"},
+  });
+  auto cfg = config::Config::Load(flags, argc, argv, config::ProcessEnvironment());
+  absl::StatusOr<kafka::Cluster> cluster = cfg.ok() ? kafka::ClusterFromConfig(*cfg, "bench") : cfg.status();
+  absl::StatusOr<redis::Endpoint> endpoint = cluster.ok() ? redis::EndpointFromConfig(*cfg) : cluster.status();
+  if (!endpoint.ok() || cfg->GetInt("events") < 1) {
+    std::cerr << "views_rebuild_bench: "
+              << (endpoint.ok() ? "--events must be positive" : endpoint.status().message()) << "\n";
     return 2;
   }
-  const std::string topic = Flag(argc, argv, "topic", "views-bench-case-events");
-  const std::string root = Flag(argc, argv, "root", "views-bench");
+  const int events_wanted = static_cast<int>(cfg->GetInt("events"));
+  const std::string topic = cfg->GetString("topic");
+  const std::string root = cfg->GetString("root");
 
   // 1. Events: ~14 commands per case give ~7-8 events per case.
   views::testing::GeneratorOptions options;
@@ -84,12 +86,12 @@ int main(int argc, char** argv) {
   spec.name = topic;
   spec.partitions = 12;
   kafka::TopicSpec scheduling_spec;
-  scheduling_spec.name = topic + "-scheduling";
-  if (auto s = kafka::EnsureTopics(bootstrap, {spec, scheduling_spec}, absl::Seconds(30)); !s.ok()) {
+  scheduling_spec.name = "clinical.scheduling." + topic.substr(topic.rfind('.') + 1);
+  if (auto s = kafka::EnsureTopics(*cluster, {spec, scheduling_spec}, absl::Seconds(30)); !s.ok()) {
     std::cerr << "topic: " << s << "\n";
     return 1;
   }
-  kafka::Properties props = kafka::ProducerDefaults(bootstrap);
+  kafka::Properties props = kafka::ProducerDefaults(*cluster);
   props["linger.ms"] = "20";
   props["batch.num.messages"] = "10000";
   props["queue.buffering.max.messages"] = "200000";
@@ -134,9 +136,8 @@ int main(int argc, char** argv) {
   logging::Logger logger("views-bench", std::cerr, logging::Level::kWarn);
   views::CaseViewModel model(topic, scheduling_spec.name);
   projection::ProjectionOptions popts;
-  popts.kafka_bootstrap = bootstrap;
-  popts.redis_host = redis_host;
-  popts.redis_port = redis_port;
+  popts.kafka = *cluster;
+  popts.redis = *endpoint;
   popts.root = root;
   popts.version = absl::StrCat("r", absl::ToUnixSeconds(absl::Now()));
   popts.activate_when_caught_up = true;
@@ -178,8 +179,8 @@ int main(int argc, char** argv) {
                                       static_cast<double>(stats.batches)
                                 : 0.0,
               static_cast<long long>(stats.batches));
-  std::printf("built: root=%s version=%s topic=%s (events applied %lld, dead-lettered %lld)\n",
-              root.c_str(), popts.version.c_str(), topic.c_str(),
+  std::printf("built: root=%s version=%s topic=%s scheduling_topic=%s (events applied %lld, dead-lettered %lld)\n",
+              root.c_str(), popts.version.c_str(), topic.c_str(), scheduling_spec.name.c_str(),
               static_cast<long long>(stats.events_applied), static_cast<long long>(stats.dead_lettered));
   return 0;
 }

@@ -56,7 +56,9 @@ class ViewsPropertyTest : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
   const Platform& platform = Platform::Get();
-  auto redis = redis::Connection::Connect(platform.redis_host, platform.redis_port, absl::Seconds(10));
+  // As the views service's Redis user: the model's commands and scripts must all be within
+  // its ACL (its keys, its command categories).
+  auto redis = redis::Connection::Connect(platform.RedisAs("views"), absl::Seconds(10));
   ASSERT_TRUE(redis.ok()) << redis.status();
 
   testing::GeneratorOptions options;
@@ -68,7 +70,7 @@ TEST_P(ViewsPropertyTest, EveryFigureEqualsBruteForceRecomputation) {
 
   // Apply through the model, as the projection runtime would (its exactly-once machinery
   // is libs/projection's own tested concern; here the translation and scripts are).
-  const std::string root = clinical::testing::UniqueName("views-prop");
+  const std::string root = clinical::testing::UniqueName("views.prop");
   auto keys = projection::KeySpace::Create(root, "v1");
   ASSERT_TRUE(keys.ok());
   CaseViewModel model("clinical.case.events.v1", "clinical.scheduling.events.v1");

@@ -17,12 +17,14 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "clinical/kafka/admin.h"
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
+#include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
@@ -50,12 +52,14 @@ int ListeningPort(const std::string& line) {
   return parsed.value("port", 0);
 }
 
-// A service binary as a child process with its gRPC channel.
+// A service binary as a child process with its gRPC channel, running as `service`'s
+// principal (testing::ServiceEnvironment).
 class Process {
  public:
-  explicit Process(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+  Process(std::vector<std::string> argv, std::string service)
+      : argv_(std::move(argv)), service_(std::move(service)) {}
   void Start() {
-    auto process = Subprocess::Start(argv_, testing::ServiceEnvironmentOf(argv_[0]));
+    auto process = Subprocess::Start(argv_, testing::ServiceEnvironment(service_));
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = std::move(*process);
     auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; },
@@ -78,37 +82,49 @@ class Process {
 
  private:
   std::vector<std::string> argv_;
+  std::string service_;
   std::unique_ptr<Subprocess> process_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
+// Test topics follow the ACLs' naming: a case topic "clinical.case.<name>" goes with the
+// scheduling topic "clinical.scheduling.<name>".
+std::string SchedulingTopicFor(const std::string& case_topic) {
+  return "clinical.scheduling." + case_topic.substr(std::string("clinical.case.").size());
+}
+
 Process CaseService(const std::string& topic) {
   return Process({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                   "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic,
-                  "--writer-id=" + UniqueName("views-test-writer"),
-                  "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap});
+                  "--writer-id=" + UniqueName("case-service.views-test")},
+                 "case");
 }
 
 Process SchedulingService(const std::string& topic, const std::string& case_topic) {
   return Process({testing::BinaryPath("services/scheduling/scheduling_service"), "--grpc-port=0",
                   "--shutdown-grace=5s", "--scheduling-topic=" + topic,
                   "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
-                  "--writer-id=" + UniqueName("views-test-sched"),
-                  "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap});
+                  "--writer-id=" + UniqueName("scheduling-service.views-test")},
+                 "scheduling");
 }
 
-// The views over the case topic `topic` and the scheduling topic `topic`-sched.
+// The views over the case topic `topic` and its scheduling topic. The views never create
+// the topics they read; the harness makes both as their writers would (3 partitions), so a
+// test need not start a scheduling service.
 Process ViewsService(const std::string& topic, const std::string& root, const std::string& version,
                      std::vector<std::string> extra = {}) {
+  kafka::TopicSpec case_spec, scheduling_spec;
+  case_spec.name = topic;
+  scheduling_spec.name = SchedulingTopicFor(topic);
+  case_spec.partitions = scheduling_spec.partitions = 3;
+  EXPECT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {case_spec, scheduling_spec},
+                                  absl::Seconds(30)).ok());
   std::vector<std::string> argv = {
       testing::BinaryPath("services/views/views_service"), "--grpc-port=0", "--shutdown-grace=5s",
-      "--case-topic-partitions=3", "--case-topic=" + topic, "--scheduling-topic-partitions=3",
-      "--scheduling-topic=" + topic + "-sched", "--view-root=" + root,
-      "--view-version=" + version, "--redis-host=" + Platform::Get().redis_host,
-      absl::StrCat("--redis-port=", Platform::Get().redis_port),
-      "--kafka-bootstrap=" + Platform::Get().kafka_bootstrap};
+      "--case-topic=" + topic, "--scheduling-topic=" + scheduling_spec.name, "--view-root=" + root,
+      "--view-version=" + version};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return Process(std::move(argv));
+  return Process(std::move(argv), "views");
 }
 
 struct Who {
@@ -233,8 +249,8 @@ google::protobuf::Timestamp Ts(absl::Time t) {
 std::string Day(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
 TEST(ViewsServiceTest, CommandPositionPassedToQueryShowsItsEffect) {
-  const std::string topic = UniqueName("views-test-case");
-  const std::string root = UniqueName("views-test");
+  const std::string topic = UniqueName("clinical.case.views-test");
+  const std::string root = UniqueName("views.test");
   Process case_service = CaseService(topic);
   ASSERT_NO_FATAL_FAILURE(case_service.Start());
   Process views = ViewsService(topic, root, "v1");
@@ -380,8 +396,8 @@ TEST(ViewsServiceTest, CommandPositionPassedToQueryShowsItsEffect) {
 // soon in the caseload and worklist; kept / no-show, goal achievement and cost in the
 // outcomes; the supervisor rollup from the organisation file.
 TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
-  const std::string topic = UniqueName("views-sched-case");
-  const std::string root = UniqueName("views-sched");
+  const std::string topic = UniqueName("clinical.case.views-sched");
+  const std::string root = UniqueName("views.sched");
   const std::string organisation = absl::StrCat(::testing::TempDir(), "/", UniqueName("org"), ".json");
   {
     std::ofstream out(organisation);
@@ -390,7 +406,7 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   }
   Process case_service = CaseService(topic);
   ASSERT_NO_FATAL_FAILURE(case_service.Start());
-  Process scheduling = SchedulingService(topic + "-sched", topic);
+  Process scheduling = SchedulingService(SchedulingTopicFor(topic), topic);
   ASSERT_NO_FATAL_FAILURE(scheduling.Start());
   Process views = ViewsService(topic, root, "v1", {"--organisation-file=" + organisation,
                                                    "--goal-due-soon-days=7"});
@@ -641,8 +657,8 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
 // Readiness: health "" is NOT_SERVING while the view cannot catch up (its Redis is down:
 // nothing can be applied), though the process is alive; SERVING once caught up.
 TEST(ViewsServiceTest, ReadyOnlyAfterCatchingUp) {
-  const std::string topic = UniqueName("views-ready-case");
-  const std::string root = UniqueName("views-ready");
+  const std::string topic = UniqueName("clinical.case.views-ready");
+  const std::string root = UniqueName("views.ready");
   Process case_service = CaseService(topic);
   ASSERT_NO_FATAL_FAILURE(case_service.Start());
   Cases cases(case_service.channel());
@@ -723,8 +739,8 @@ std::map<std::string, std::string> Dump(redis::Connection& redis, const std::str
 }
 
 TEST(ViewsServiceTest, SigkillDuringLoadThenRebuildUnderQueriesEqualsFreshRebuild) {
-  const std::string topic = UniqueName("views-crash-case");
-  const std::string root = UniqueName("views-crash");
+  const std::string topic = UniqueName("clinical.case.views-crash");
+  const std::string root = UniqueName("views.crash");
   Process case_service = CaseService(topic);
   ASSERT_NO_FATAL_FAILURE(case_service.Start());
   Process views = ViewsService(topic, root, "v1");
@@ -761,8 +777,7 @@ TEST(ViewsServiceTest, SigkillDuringLoadThenRebuildUnderQueriesEqualsFreshRebuil
 
   // Wait until the restarted view has everything: the tenant rollup counts every case.
   stub = vv1::ViewsService::NewStub(views.channel());
-  auto redis = redis::Connection::Connect(Platform::Get().redis_host, Platform::Get().redis_port,
-                                          absl::Seconds(5));
+  auto redis = redis::Connection::Connect(Platform::Get().redis_admin, absl::Seconds(5));
   ASSERT_TRUE(redis.ok());
   vv1::ListRollupsRequest all;
   all.set_dimension(vv1::DIMENSION_TENANT);

@@ -11,6 +11,8 @@
 #include "audit_grpc_service.h"
 #include "audit_log.h"
 #include "chainer.h"
+#include "clinical/kafka/cluster.h"
+#include "clinical/redis/options.h"
 
 namespace clinical::audit {
 namespace {
@@ -52,10 +54,15 @@ std::vector<std::string> SplitTopics(const std::string& list) {
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
                                             logging::Logger& logger) {
-  const std::string bootstrap = config.GetString("kafka-bootstrap");
-  if (bootstrap.empty()) {
-    return absl::InvalidArgumentError(
-        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
+  auto cluster = kafka::ClusterFromConfig(config, "audit");
+  if (!cluster.ok()) return cluster.status();
+  auto redis = redis::EndpointFromConfig(config);
+  if (!redis.ok()) return redis.status();
+  // Wrong credentials stop the start; Redis being down does not (the chainer retries and
+  // readiness waits for it).
+  if (auto probe = redis::Connection::Connect(*redis, absl::Seconds(2));
+      !probe.ok() && probe.status().code() != absl::StatusCode::kUnavailable) {
+    return probe.status();
   }
   const std::vector<std::string> event_topics = SplitTopics(config.GetString("audit-source-topics"));
   // By default the access topic chained is the standard one (grpcx::StandardOptions), the
@@ -108,9 +115,8 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   }
 
   ChainerOptions chainer;
-  chainer.kafka_bootstrap = bootstrap;
-  chainer.redis_host = config.GetString("redis-host");
-  chainer.redis_port = static_cast<int>(config.GetInt("redis-port"));
+  chainer.kafka = *cluster;
+  chainer.redis = *redis;
   chainer.event_topics = event_topics;
   chainer.access_topic = access_topic;
   chainer.checkpoint_topic = config.GetString("audit-topic");
@@ -125,9 +131,8 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   runtime->chainer = std::move(*created);
 
   AuditLogOptions log;
-  log.kafka_bootstrap = bootstrap;
-  log.redis_host = chainer.redis_host;
-  log.redis_port = chainer.redis_port;
+  log.kafka = *cluster;
+  log.redis = *redis;
   log.key_root = chainer.key_root;
   log.event_topics = event_topics;
   log.access_topic = access_topic;
@@ -180,18 +185,20 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
 Component AuditLogComponent() {
   using config::OptionType;
   Component component;
-  component.options = {
-      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
-      {"redis-host", OptionType::kString, "127.0.0.1", "Redis host of the audit log"},
-      {"redis-port", OptionType::kInt, "6379", "Redis port of the audit log"},
+  component.options = kafka::ClusterOptions();
+  for (config::Option& option : redis::EndpointOptions()) component.options.push_back(std::move(option));
+  component.options.insert(component.options.end(), {
       {"audit-source-topics", OptionType::kString,
        "clinical.case.events.v1,clinical.scheduling.events.v1,clinical.notification.events.v1",
        "comma-separated event topics to chain (topics not created yet are waited for)"},
       {"audit-access-topic", OptionType::kString, "",
        "access-record topic to chain (default: the access-topic this process records on)"},
       {"audit-topic", OptionType::kString, "clinical.audit.checkpoints.v1",
-       "the topic this service writes: signed checkpoints (created if missing)"},
-      {"audit-key-root", OptionType::kString, "audit", "prefix of the audit log's Redis keys"},
+       "the topic this service writes: signed checkpoints (created if missing; the audit "
+       "principal may create and write only topics under clinical.audit.)"},
+      {"audit-key-root", OptionType::kString, "audit",
+       "prefix of the audit log's Redis keys: 'audit' or 'audit.<name>' (the audit Redis user "
+       "may touch only these keys)"},
       {"signing-key-file", OptionType::kString, "",
        "PEM file with the Ed25519 private key that signs checkpoints (empty: no checkpoints)"},
       {"verify-key-file", OptionType::kString, "",
@@ -205,7 +212,7 @@ Component AuditLogComponent() {
        "or once its oldest unsigned record is this old"},
       {"kafka-timeout", OptionType::kDuration, "20s", "bound on each broker operation"},
       {"redis-timeout", OptionType::kDuration, "2s", "bound on each Redis round trip"},
-  };
+  });
   component.setup = Setup;
   return component;
 }
@@ -214,7 +221,7 @@ void AddComponent(grpcx::ServiceSpec& spec, Component component) {
   for (config::Option& option : component.options) {
     const bool known = std::any_of(spec.extra_options.begin(), spec.extra_options.end(),
                                    [&](const config::Option& o) { return o.name == option.name; });
-    if (!known) spec.extra_options.push_back(std::move(option));  // shared keys (kafka-bootstrap) once
+    if (!known) spec.extra_options.push_back(std::move(option));  // shared keys (kafka-*) once
   }
   if (!spec.setup) {
     spec.setup = std::move(component.setup);

@@ -36,8 +36,8 @@ int64_t IntOr(const redis::Reply& reply, int64_t fallback) {
 // (inclusive), the partition's end, or the deadline.
 class PartitionReader {
  public:
-  static absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> Open(const std::string& bootstrap) {
-    auto conf = kafka::MakeConf(kafka::ConsumerDefaults(bootstrap, "audit.verify"));
+  static absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> Open(const kafka::Cluster& cluster) {
+    auto conf = kafka::MakeConf(kafka::ConsumerDefaults(cluster, "verify"));
     if (!conf.ok()) return conf.status();
     std::string error;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(
@@ -105,7 +105,7 @@ absl::StatusOr<AuditLog::ConnectionLease> AuditLog::Lease() {
     }
   }
   auto connection =
-      redis::Connection::Connect(options_.redis_host, options_.redis_port, options_.redis_timeout);
+      redis::Connection::Connect(options_.redis, options_.redis_timeout);
   if (!connection.ok()) return Unavailable(connection.status());
   return ConnectionLease(this, std::move(*connection));
 }
@@ -150,7 +150,7 @@ absl::StatusOr<std::map<int64_t, std::string>> AuditLog::ReadSource(const std::s
                                                                     int64_t last) {
   std::map<int64_t, std::string> values;
   if (first > last) return values;
-  auto consumer = PartitionReader::Open(options_.kafka_bootstrap);
+  auto consumer = PartitionReader::Open(options_.kafka);
   if (!consumer.ok()) return consumer.status();
   const absl::Status read = ReadPartition(
       **consumer, topic, partition, first, last, absl::Now() + options_.kafka_timeout,
@@ -166,10 +166,10 @@ absl::StatusOr<std::vector<audit::v1::Checkpoint>> AuditLog::ReadCheckpoints(
     const std::string& chain_id) {
   std::vector<audit::v1::Checkpoint> checkpoints;
   auto partitions =
-      kafka::PartitionCount(options_.kafka_bootstrap, options_.checkpoint_topic, options_.kafka_timeout);
+      kafka::PartitionCount(options_.kafka, options_.checkpoint_topic, options_.kafka_timeout);
   if (partitions.status().code() == absl::StatusCode::kNotFound) return checkpoints;
   if (!partitions.ok()) return partitions.status();
-  auto consumer = PartitionReader::Open(options_.kafka_bootstrap);
+  auto consumer = PartitionReader::Open(options_.kafka);
   if (!consumer.ok()) return consumer.status();
   for (int32_t p = 0; p < *partitions; ++p) {
     const absl::Status read = ReadPartition(

@@ -14,15 +14,15 @@
 #include "chain.h"
 #include "checkpoint.h"
 #include "clinical/audit/v1/audit_service.pb.h"
+#include "clinical/kafka/cluster.h"
 #include "clinical/redis/connection.h"
 #include "log_keys.h"
 
 namespace clinical::audit {
 
 struct AuditLogOptions {
-  std::string kafka_bootstrap;
-  std::string redis_host = "127.0.0.1";
-  int redis_port = 6379;
+  kafka::Cluster kafka;
+  redis::Endpoint redis;
   std::string key_root = "audit";
   // The source topics (to know each chain's format) and the checkpoint topic.
   std::vector<std::string> event_topics;

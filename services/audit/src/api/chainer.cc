@@ -86,13 +86,13 @@ class Chainer::Impl {
   absl::Status Init() {
     if (formats_.empty()) return absl::InvalidArgumentError("no source topics configured");
     auto consumer_conf = kafka::MakeConf(
-        kafka::ConsumerDefaults(options_.kafka_bootstrap, "audit.chainer." + options_.key_root),
+        kafka::ConsumerDefaults(options_.kafka, "chainer." + options_.key_root),
         &log_bridge_);
     if (!consumer_conf.ok()) return consumer_conf.status();
     std::string error;
     consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf->get(), error));
     if (consumer_ == nullptr) return absl::InvalidArgumentError("kafka consumer: " + error);
-    auto producer_conf = kafka::MakeConf(kafka::ProducerDefaults(options_.kafka_bootstrap), &log_bridge_);
+    auto producer_conf = kafka::MakeConf(kafka::ProducerDefaults(options_.kafka), &log_bridge_);
     if (!producer_conf.ok()) return producer_conf.status();
     if ((*producer_conf)->set("dr_cb", &deliveries_, error) != RdKafka::Conf::CONF_OK) {
       return absl::InternalError("kafka producer: cannot set delivery callback");
@@ -182,8 +182,7 @@ class Chainer::Impl {
   // assigns the consumer just after each head's offset.
   absl::Status Setup() {
     if (!redis_.has_value()) {
-      auto connection = redis::Connection::Connect(options_.redis_host, options_.redis_port,
-                                                   options_.redis_timeout);
+      auto connection = redis::Connection::Connect(options_.redis, options_.redis_timeout);
       if (!connection.ok()) {
         CountRedisError(connection.status());
         return connection.status();
@@ -195,7 +194,7 @@ class Chainer::Impl {
       spec.name = options_.checkpoint_topic;
       spec.partitions = 1;
       const absl::Status created =
-          kafka::EnsureTopics(options_.kafka_bootstrap, {spec}, options_.kafka_timeout);
+          kafka::EnsureTopics(options_.kafka, {spec}, options_.kafka_timeout);
       if (!created.ok()) {
         CountKafkaError("create checkpoint topic", absl::StatusCodeToString(created.code()));
         return created;
@@ -205,7 +204,7 @@ class Chainer::Impl {
     std::vector<TopicPartition> tps;
     std::vector<std::string> missing;
     for (const auto& [topic, format] : formats_) {
-      auto count = kafka::PartitionCount(options_.kafka_bootstrap, topic, options_.kafka_timeout);
+      auto count = kafka::PartitionCount(options_.kafka, topic, options_.kafka_timeout);
       if (count.status().code() == absl::StatusCode::kNotFound) {
         missing.push_back(topic);
         continue;

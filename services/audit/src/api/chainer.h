@@ -11,16 +11,18 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "checkpoint.h"
+#include "clinical/kafka/cluster.h"
 #include "clinical/logging/logger.h"
 #include "clinical/metrics/registry.h"
+#include "clinical/redis/connection.h"
 #include "log_keys.h"
 
 namespace clinical::audit {
 
 struct ChainerOptions {
-  std::string kafka_bootstrap;
-  std::string redis_host = "127.0.0.1";
-  int redis_port = 6379;
+  // The brokers and Redis, as the audit service's own principal and ACL user.
+  kafka::Cluster kafka;
+  redis::Endpoint redis;
   // Topics of event envelopes, and the topic of access records. Every partition of each
   // is a chain.
   std::vector<std::string> event_topics;

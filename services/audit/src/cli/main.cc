@@ -2,11 +2,15 @@
 //
 //   clinical-audit [connection] chains
 //   clinical-audit [connection] verify --chain=<topic>/<partition> [--from=N] [--to=N]
-//   clinical-audit verify --offline --kafka-bootstrap=H:P --redis=H:P --public-key=FILE
+//   clinical-audit verify --offline --public-key=FILE [kafka and redis keys]
 //                         [--key-root=audit] [--access-topic=T] [--checkpoint-topic=T]
 //                         [--chain=...] [--from=N] [--to=N]
 //     (no service involved: reads the log from Redis, the sources and checkpoints from
-//     Kafka, and checks the signatures with the public key only)
+//     Kafka, and checks the signatures with the public key only). The Kafka and Redis keys
+//     are the audit service's own (--kafka-bootstrap, --kafka-sasl-username,
+//     --kafka-sasl-password-file, --kafka-ca-file, ..., --redis-host, --redis-port,
+//     --redis-username, --redis-password-file), each also from its CLINICAL_* variable:
+//     the verifier reads as a principal allowed to read the audit log and its sources.
 //   clinical-audit [connection] query [--case=ID | --patient-mrn=MRN | --actor=ID] [--action=A]
 //                                     [--kind=event|access] [--since=TIME] [--until=TIME]
 //                                     [--page-size=N] [--all]
@@ -41,7 +45,10 @@
 #include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "audit_log.h"
 #include "checkpoint.h"
+#include "clinical/config/config.h"
 #include "clinical/grpcx/tls.h"
+#include "clinical/kafka/cluster.h"
+#include "clinical/redis/options.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -59,8 +66,11 @@ const char kUsageText[] =
     "                      [--tls-cert-file=F --tls-key-file=F --tls-ca-file=F] [--timeout=S]\n"
     "                      (chains | verify | query | access-report | export) [options]\n"
     "  verify --chain=<topic>/<partition> [--from=N] [--to=N]\n"
-    "  verify --offline --kafka-bootstrap=H:P --redis=H:P --public-key=FILE [--key-root=audit]\n"
+    "  verify --offline --public-key=FILE [--kafka-*=...] [--redis-*=...] [--key-root=audit]\n"
     "         [--access-topic=T] [--checkpoint-topic=T] [--chain=...] [--from=N] [--to=N]\n"
+    "         (Kafka and Redis keys as the audit service's: --kafka-bootstrap,\n"
+    "          --kafka-sasl-username, --kafka-sasl-password-file, --kafka-ca-file, --redis-host,\n"
+    "          --redis-port, --redis-username, --redis-password-file, or CLINICAL_* variables)\n"
     "  query [--case=ID|--patient-mrn=MRN|--actor=ID] [--action=A] [--kind=event|access]\n"
     "        [--since=RFC3339] [--until=RFC3339] [--page-size=N] [--all]\n"
     "  access-report (--case=ID|--patient-mrn=MRN) [--since] [--until] [--page-size=N] [--all]\n"
@@ -234,19 +244,42 @@ int Verify(Client& client, const Args& args) {
   return exit_code;
 }
 
+// The Kafka and Redis keys of the offline verification: the same keys (and CLINICAL_*
+// variables) the audit service reads, declared in one place (kafka::ClusterOptions,
+// redis::EndpointOptions).
+std::vector<clinical::config::Option> StoreOptions() {
+  std::vector<clinical::config::Option> options = clinical::kafka::ClusterOptions();
+  for (auto& option : clinical::redis::EndpointOptions()) options.push_back(std::move(option));
+  return options;
+}
+
 // Verification without the service: the same checks (src/domain/verify.cc) over what this
 // process reads itself, trusting nothing but the public key.
 int VerifyOffline(const Args& args) {
-  clinical::audit::AuditLogOptions options;
-  options.kafka_bootstrap = args.Get("kafka-bootstrap");
-  const std::string redis = args.Get("redis", "127.0.0.1:6379");
-  const size_t colon = redis.rfind(':');
-  if (options.kafka_bootstrap.empty() || colon == std::string::npos ||
-      !absl::SimpleAtoi(redis.substr(colon + 1), &options.redis_port) || !args.Has("public-key")) {
-    std::cerr << "clinical-audit: verify --offline needs --kafka-bootstrap, --redis=HOST:PORT and --public-key\n";
+  const std::vector<clinical::config::Option> store_options = StoreOptions();
+  std::vector<std::string> flags = {"clinical-audit"};
+  for (const auto& option : store_options) {
+    if (args.Has(option.name)) flags.push_back(absl::StrCat("--", option.name, "=", args.Get(option.name)));
+  }
+  std::vector<const char*> argv;
+  for (const std::string& flag : flags) argv.push_back(flag.c_str());
+  auto config = clinical::config::Config::Load(store_options, static_cast<int>(argv.size()), argv.data(),
+                                               clinical::config::ProcessEnvironment());
+  absl::StatusOr<clinical::kafka::Cluster> cluster =
+      config.ok() ? clinical::kafka::ClusterFromConfig(*config, "audit") : config.status();
+  absl::StatusOr<clinical::redis::Endpoint> redis =
+      cluster.ok() ? clinical::redis::EndpointFromConfig(*config) : cluster.status();
+  if (!redis.ok()) {
+    std::cerr << "clinical-audit: verify --offline: " << redis.status().message() << "\n";
     return kUsage;
   }
-  options.redis_host = redis.substr(0, colon);
+  if (!args.Has("public-key")) {
+    std::cerr << "clinical-audit: verify --offline needs --public-key\n";
+    return kUsage;
+  }
+  clinical::audit::AuditLogOptions options;
+  options.kafka = std::move(*cluster);
+  options.redis = std::move(*redis);
   options.key_root = args.Get("key-root", "audit");
   options.access_topic = args.Get("access-topic", "clinical.access.v1");
   options.checkpoint_topic = args.Get("checkpoint-topic", "clinical.audit.checkpoints.v1");
@@ -429,10 +462,12 @@ int main(int argc, char** argv) {
       return kUsage;
     }
   }
-  static const std::map<std::string, std::vector<std::string>> kFlags = {
+  std::vector<std::string> verify_flags = {"chain",    "from",         "to",          "offline",
+                                           "public-key", "key-root", "access-topic", "checkpoint-topic"};
+  for (const auto& option : StoreOptions()) verify_flags.push_back(option.name);
+  const std::map<std::string, std::vector<std::string>> known_flags = {
       {"chains", {}},
-      {"verify", {"chain", "from", "to", "offline", "kafka-bootstrap", "redis", "public-key",
-                  "key-root", "access-topic", "checkpoint-topic"}},
+      {"verify", verify_flags},
       {"query", {"case", "patient-mrn", "actor", "action", "kind", "since", "until", "page-size",
                  "page-token", "all"}},
       {"access-report", {"case", "patient-mrn", "since", "until", "page-size", "all"}},
@@ -440,8 +475,8 @@ int main(int argc, char** argv) {
                   "format", "output", "all"}},
       {"replay", {"case", "as-of", "mode"}},
       {"disclosures", {"case", "patient-mrn", "since", "until", "page-size", "all"}}};
-  auto command = kFlags.find(args.command);
-  if (command == kFlags.end()) {
+  auto command = known_flags.find(args.command);
+  if (command == known_flags.end()) {
     std::cerr << kUsageText;
     return kUsage;
   }

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "clinical/kafka/cluster.h"
 #include "replay_service.h"
 
 namespace clinical::audit::replay {
@@ -16,24 +17,24 @@ struct Runtime {
 
 std::vector<config::Option> ReplayOptions() {
   using config::OptionType;
-  return {
-      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+  std::vector<config::Option> options = kafka::ClusterOptions();
+  options.insert(options.end(), {
       {"case-topic", OptionType::kString, "clinical.case.events.v1", "the case event topic"},
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
        "the scheduling event topic"},
       {"replay-read-timeout", OptionType::kDuration, "30s",
        "bound on each topic read of one replay or disclosures call"},
-  };
+  });
+  return options;
 }
 
 absl::StatusOr<std::function<void()>> SetUpReplay(const config::Config& config,
                                                   grpcx::ServiceHost& host,
                                                   logging::Logger& logger) {
   KafkaSourceOptions options;
-  options.bootstrap = config.GetString("kafka-bootstrap");
-  if (options.bootstrap.empty()) {
-    return absl::InvalidArgumentError("config key 'kafka-bootstrap' is required");
-  }
+  auto cluster = kafka::ClusterFromConfig(config, "audit");
+  if (!cluster.ok()) return cluster.status();
+  options.cluster = std::move(*cluster);
   options.case_topic = config.GetString("case-topic");
   options.scheduling_topic = config.GetString("scheduling-topic");
   options.timeout = config.GetDuration("replay-read-timeout");

@@ -4,8 +4,9 @@
 //
 // The audit service's main adds this like its other components
 // (clinical::audit::AddComponent(spec, {ReplayOptions(), SetUpReplay})), which declares each
-// option once: the Kafka bootstrap and the topic names are shared with the audit log.
-//   kafka-bootstrap       Kafka bootstrap servers (required)
+// option once: the Kafka keys (kafka::ClusterOptions: bootstrap, protocol, the audit
+// principal's credentials) and the topic names are shared with the audit log.
+//   kafka-*               the cluster and the audit service's principal
 //   case-topic            default clinical.case.events.v1
 //   scheduling-topic      default clinical.scheduling.events.v1
 //   replay-read-timeout   bound on each read of a topic by one call (default 30s)
@@ -28,8 +29,8 @@ std::vector<config::Option> ReplayOptions();
 
 // grpcx::ServiceSpec::setup's contract: builds the source and the service, registers the
 // service on `host`, and returns what to run after the server stopped (it also keeps the
-// service alive until then). INVALID_ARGUMENT for a missing bootstrap or a non-positive
-// timeout.
+// service alive until then). INVALID_ARGUMENT for incomplete Kafka settings or a
+// non-positive timeout.
 absl::StatusOr<std::function<void()>> SetUpReplay(const config::Config& config,
                                                   grpcx::ServiceHost& host,
                                                   logging::Logger& logger);

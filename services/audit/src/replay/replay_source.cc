@@ -25,7 +25,7 @@ class KafkaSource final : public EventSource {
   explicit KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {}
 
   absl::StatusOr<std::vector<LogEvent>> CaseEvents(const std::string& case_id) override {
-    auto partitions = kafka::PartitionCount(options_.bootstrap, options_.case_topic,
+    auto partitions = kafka::PartitionCount(options_.cluster, options_.case_topic,
                                             options_.timeout);
     if (absl::IsNotFound(partitions.status())) return std::vector<LogEvent>();
     if (!partitions.ok()) return partitions.status();
@@ -80,7 +80,7 @@ class KafkaSource final : public EventSource {
   absl::Status Read(const std::string& topic, const eventstore::ReplayStart& start,
                     const std::function<void(const eventstore::LoggedEvent&)>& visit) {
     absl::Status status = eventstore::ReadLog(
-        options_.bootstrap, topic, start,
+        options_.cluster, topic, start,
         [&](const eventstore::LoggedEvent& logged) {
           visit(logged);
           return true;

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clinical/kafka/cluster.h"
 #include "replay_fold.h"
 
 namespace clinical::audit::replay {
@@ -32,7 +33,7 @@ class EventSource {
 };
 
 struct KafkaSourceOptions {
-  std::string bootstrap;
+  kafka::Cluster cluster;  // as the audit service's principal
   std::string case_topic = "clinical.case.events.v1";
   std::string scheduling_topic = "clinical.scheduling.events.v1";
   // Bound on each read of a topic.

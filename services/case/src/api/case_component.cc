@@ -10,6 +10,7 @@
 #include "clinical/eventstore/event_store.h"
 #include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
+#include "clinical/kafka/cluster.h"
 #include "programs.h"
 
 namespace clinical::case_service {
@@ -43,12 +44,9 @@ struct Runtime {
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
                                             logging::Logger& logger) {
-  const std::string bootstrap = config.GetString("kafka-bootstrap");
+  auto cluster = kafka::ClusterFromConfig(config, "case");
+  if (!cluster.ok()) return cluster.status();
   const std::string topic = config.GetString("case-topic");
-  if (bootstrap.empty()) {
-    return absl::InvalidArgumentError(
-        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
-  }
   auto runtime = std::make_shared<Runtime>();
   auto programs = ProgramCatalog::Load(config.GetString("programs-file"));
   if (!programs.ok()) {
@@ -62,11 +60,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   spec.name = topic;
   spec.partitions = static_cast<int>(config.GetInt("case-topic-partitions"));
   const absl::Duration timeout = config.GetDuration("kafka-timeout");
-  if (absl::Status ensured = kafka::EnsureTopics(bootstrap, {spec}, timeout); !ensured.ok()) {
+  if (absl::Status ensured = kafka::EnsureTopics(*cluster, {spec}, timeout); !ensured.ok()) {
     return ensured;
   }
   eventstore::StoreOptions options;
-  options.bootstrap = bootstrap;
+  options.cluster = *cluster;
   options.topic = topic;
   options.aggregate_type = "case";
   options.writer_id = config.GetString("writer-id");
@@ -87,7 +85,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   int64_t events = 0;
   absl::Status replay_error;
   absl::Status read = eventstore::ReadLog(
-      bootstrap, topic, eventstore::ReplayStart{},
+      *cluster, topic, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         replay_error = runtime->engine->Replay(logged);
         ++events;
@@ -126,8 +124,8 @@ grpcx::ServiceSpec CaseServiceSpec() {
   grpcx::ServiceSpec spec;
   spec.name = "case";
   spec.default_port = 50051;
-  spec.extra_options = {
-      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+  spec.extra_options = kafka::ClusterOptions();
+  spec.extra_options.insert(spec.extra_options.end(), {
       {"case-topic", OptionType::kString, "clinical.case.events.v1", "the case event topic"},
       {"case-topic-partitions", OptionType::kInt, "12",
        "partitions of the case topic when it is created (fixed afterwards)"},
@@ -139,7 +137,7 @@ grpcx::ServiceSpec CaseServiceSpec() {
        "how long a transaction waits for more appends to share it"},
       {"kafka-timeout", OptionType::kDuration, "30s", "bound on each broker operation"},
       {"replay-timeout", OptionType::kDuration, "120s", "bound on the startup replay"},
-  };
+  });
   spec.setup = Setup;
   return spec;
 }

@@ -33,22 +33,21 @@ namespace {
 // and hands each event to the engine, in offset order per partition. Nothing is committed
 // to Kafka: a restart re-reads from the start, and the engine's identity rule turns every
 // re-read into "already exists". An event the engine could not finish (UNAVAILABLE) is
-// retried with backoff, so no event is skipped while the broker is down.
+// retried with backoff, so no event is skipped while the broker is down. A source topic
+// that does not exist yet is waited for: only its owner creates it (the ACLs allow nothing
+// else), so the services may start in any order.
 class TopicFollower {
  public:
   // `caught_up` runs once, on the follower thread, when every partition has been read to
   // the end it had when first reached (librdkafka's partition EOF).
-  static absl::StatusOr<std::unique_ptr<TopicFollower>> Start(const std::string& bootstrap,
+  static absl::StatusOr<std::unique_ptr<TopicFollower>> Start(const kafka::Cluster& cluster,
                                                               const std::string& topic,
-                                                              int32_t partitions,
                                                               NotificationEngine& engine,
                                                               logging::Logger& logger,
                                                               std::function<void()> caught_up) {
-    std::unique_ptr<TopicFollower> follower(new TopicFollower(topic, engine, logger));
-    follower->partitions_ = partitions;
+    std::unique_ptr<TopicFollower> follower(new TopicFollower(cluster, topic, engine, logger));
     follower->caught_up_ = std::move(caught_up);
-    kafka::Properties props =
-        kafka::ConsumerDefaults(bootstrap, "clinical-notification-" + topic + "-reader");
+    kafka::Properties props = kafka::ConsumerDefaults(cluster, "source-reader." + topic);
     props["fetch.wait.max.ms"] = "20";
     auto conf = kafka::MakeConf(props, &follower->bridge_);
     if (!conf.ok()) return conf.status();
@@ -56,17 +55,6 @@ class TopicFollower {
     follower->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
     if (follower->consumer_ == nullptr) {
       return absl::InternalError(absl::StrCat("kafka consumer: ", error));
-    }
-    std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
-    std::vector<RdKafka::TopicPartition*> assignment;
-    for (int32_t p = 0; p < partitions; ++p) {
-      owned.emplace_back(
-          RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
-      assignment.push_back(owned.back().get());
-    }
-    if (RdKafka::ErrorCode err = follower->consumer_->assign(assignment);
-        err != RdKafka::ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat("kafka assign: ", RdKafka::err2str(err)));
     }
     follower->thread_ = std::thread([raw = follower.get()] { raw->Run(); });
     return follower;
@@ -83,15 +71,51 @@ class TopicFollower {
   }
 
  private:
-  TopicFollower(std::string topic, NotificationEngine& engine, logging::Logger& logger)
-      : topic_(std::move(topic)), engine_(engine), logger_(logger), bridge_(logger) {}
+  TopicFollower(kafka::Cluster cluster, std::string topic, NotificationEngine& engine,
+                logging::Logger& logger)
+      : cluster_(std::move(cluster)),
+        topic_(std::move(topic)),
+        engine_(engine),
+        logger_(logger),
+        bridge_(logger) {}
 
   bool Stopping() {
     std::lock_guard<std::mutex> lock(mutex_);
     return stop_;
   }
 
+  // Waits (checking every second) until the topic exists, then assigns all of its
+  // partitions from the start; false when stopped first.
+  bool AwaitTopic() {
+    bool logged = false;
+    while (true) {
+      auto count = kafka::PartitionCount(cluster_, topic_, absl::Seconds(5));
+      if (count.ok() && *count > 0) {
+        std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
+        std::vector<RdKafka::TopicPartition*> assignment;
+        for (int32_t p = 0; p < *count; ++p) {
+          owned.emplace_back(
+              RdKafka::TopicPartition::create(topic_, p, RdKafka::Topic::OFFSET_BEGINNING));
+          assignment.push_back(owned.back().get());
+        }
+        if (RdKafka::ErrorCode err = consumer_->assign(assignment); err == RdKafka::ERR_NO_ERROR) {
+          partitions_ = *count;
+          logger_.Info("following a source topic", {{"topic", topic_}, {"partitions", *count}});
+          return true;
+        }
+      } else if (!logged) {
+        logger_.Warn("waiting for a source topic",
+                     {{"topic", topic_}, {"code", absl::StatusCodeToString(count.status().code())}});
+        logged = true;
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+      if (stop_) return false;
+    }
+  }
+
   void Run() {
+    if (!AwaitTopic()) return;
     while (!Stopping()) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
       if (message->err() == RdKafka::ERR__PARTITION_EOF && caught_up_) {
@@ -125,12 +149,13 @@ class TopicFollower {
     }
   }
 
+  const kafka::Cluster cluster_;
   const std::string topic_;
   NotificationEngine& engine_;
   logging::Logger& logger_;
   kafka::LogBridge bridge_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;  // follower thread only after Start
-  int32_t partitions_ = 0;
+  int32_t partitions_ = 0;                            // follower thread only
   std::function<void()> caught_up_;  // follower thread only after Start
   std::set<int32_t> at_end_;         // follower thread only
   std::mutex mutex_;
@@ -336,32 +361,6 @@ struct Runtime {
   std::unique_ptr<BackgroundLoop> timers;
 };
 
-// A source topic's partition count: the existing topic's, or created with the platform's
-// documented spec (same as its owner would) so that start order does not matter.
-absl::StatusOr<int> EnsureSourceTopic(const std::string& bootstrap, const std::string& topic,
-                                      int partitions, absl::Duration timeout) {
-  auto count = kafka::PartitionCount(bootstrap, topic, timeout);
-  if (count.ok()) return *count;
-  if (count.status().code() != absl::StatusCode::kNotFound) return count.status();
-  kafka::TopicSpec spec;
-  spec.name = topic;
-  spec.partitions = partitions;
-  if (absl::Status s = kafka::EnsureTopics(bootstrap, {spec}, timeout); !s.ok()) return s;
-  // A topic just created (here or by its owner starting at the same time) may take a moment
-  // to appear in the metadata the next request reads: ask again, within the timeout.
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration pause = absl::Milliseconds(50);
-  while (true) {
-    count = kafka::PartitionCount(bootstrap, topic, timeout);
-    if (count.ok() || count.status().code() != absl::StatusCode::kNotFound ||
-        absl::Now() + pause > deadline) {
-      return count;
-    }
-    absl::SleepFor(pause);  // bounded retry of a broker query, not test synchronisation
-    pause = std::min(pause * 2, absl::Seconds(1));
-  }
-}
-
 // How webhook attempts connect: the attempt timeout, the CAs that verify receivers and the
 // address policy (docs/notification-service.md, "Webhooks"). Checked before anything else
 // starts, so a typo stops the service with a message naming the key.
@@ -398,12 +397,9 @@ absl::StatusOr<RuleBook> LoadRules(const std::string& path) {
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
                                             grpcx::ServiceHost& host, logging::Logger& logger) {
-  const std::string bootstrap = config.GetString("kafka-bootstrap");
+  auto cluster = kafka::ClusterFromConfig(config, "notification");
+  if (!cluster.ok()) return cluster.status();
   const std::string topic = config.GetString("notification-topic");
-  if (bootstrap.empty()) {
-    return absl::InvalidArgumentError(
-        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
-  }
   const absl::Duration max_age = config.GetDuration("max-event-age");
   if (max_age <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("config key 'max-event-age' must be positive");
@@ -418,21 +414,13 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
   kafka::TopicSpec spec;
   spec.name = topic;
   spec.partitions = static_cast<int>(config.GetInt("notification-topic-partitions"));
-  if (absl::Status ensured = kafka::EnsureTopics(bootstrap, {spec}, timeout); !ensured.ok()) {
+  if (absl::Status ensured = kafka::EnsureTopics(*cluster, {spec}, timeout); !ensured.ok()) {
     return ensured;
-  }
-  const int source_partitions = static_cast<int>(config.GetInt("source-topic-partitions"));
-  std::vector<std::pair<std::string, int>> sources;
-  for (const char* key : {"case-topic", "scheduling-topic"}) {
-    const std::string& name = config.GetString(key);
-    auto partitions = EnsureSourceTopic(bootstrap, name, source_partitions, timeout);
-    if (!partitions.ok()) return partitions.status();
-    sources.emplace_back(name, *partitions);
   }
 
   auto runtime = std::make_shared<Runtime>();
   eventstore::StoreOptions options;
-  options.bootstrap = bootstrap;
+  options.cluster = *cluster;
   options.topic = topic;
   options.aggregate_type = "notification";
   options.writer_id = config.GetString("writer-id");
@@ -472,7 +460,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
   int64_t events = 0;
   absl::Status replay_error;
   absl::Status read = eventstore::ReadLog(
-      bootstrap, topic, eventstore::ReplayStart{},
+      *cluster, topic, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         replay_error = runtime->engine->Replay(logged);
         ++events;
@@ -512,7 +500,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
                      static_cast<double>(timers.fired_here));
       });
   const std::string case_topic = config.GetString("case-topic");
-  for (const auto& [name, partitions] : sources) {
+  for (const std::string& name : {case_topic, config.GetString("scheduling-topic")}) {
     std::function<void()> caught_up;
     if (name == case_topic) {
       // Timers wait for the case topic's re-read: a task finished while the service was
@@ -524,8 +512,8 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
                      {"pending_timers", static_cast<int64_t>(engine->pending_timer_count())}});
       };
     }
-    auto follower = TopicFollower::Start(bootstrap, name, partitions, *runtime->engine, logger,
-                                         std::move(caught_up));
+    auto follower =
+        TopicFollower::Start(*cluster, name, *runtime->engine, logger, std::move(caught_up));
     if (!follower.ok()) return follower.status();
     runtime->followers.push_back(std::move(*follower));
   }
@@ -552,8 +540,8 @@ grpcx::ServiceSpec NotificationServiceSpec() {
   grpcx::ServiceSpec spec;
   spec.name = "notification";
   spec.default_port = 50054;
-  spec.extra_options = {
-      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+  spec.extra_options = kafka::ClusterOptions();
+  spec.extra_options.insert(spec.extra_options.end(), {
       {"notification-topic", OptionType::kString, "clinical.notification.events.v1",
        "the notification event topic (written here)"},
       {"notification-topic-partitions", OptionType::kInt, "12",
@@ -562,8 +550,6 @@ grpcx::ServiceSpec NotificationServiceSpec() {
        "the case event topic (read only)"},
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
        "the scheduling event topic (read only)"},
-      {"source-topic-partitions", OptionType::kInt, "12",
-       "partitions of a source topic if it has to be created here (its owner's default)"},
       {"writer-id", OptionType::kString, "notification-service",
        "stable writer name; partition N is written with transactional.id <writer-id>.p<N>"},
       {"group-commit-wait", OptionType::kDuration, "2ms",
@@ -591,7 +577,7 @@ grpcx::ServiceSpec NotificationServiceSpec() {
        "location, never the secret); preferences name endpoints by id"},
       {"rules-file", OptionType::kString, "",
        "JSON rule book (docs/notification-service.md); empty = the built-in rules"},
-  };
+  });
   spec.setup = Setup;
   return spec;
 }

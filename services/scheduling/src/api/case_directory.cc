@@ -16,12 +16,12 @@ namespace {
 // acknowledged close would then lie above the "end" and a lookup made right after it
 // would answer from the state before it. Under read_uncommitted the high watermark
 // includes every acknowledged record, and the reader passes it once the markers land.
-absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeConsumer(const std::string& bootstrap,
+absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeConsumer(const kafka::Cluster& cluster,
                                                                      const std::string& isolation,
                                                                      RdKafka::EventCb* events) {
   // group.id is mandatory for a KafkaConsumer even with manual assignment; nothing is ever
   // committed under it (the directory always rebuilds from offset 0).
-  kafka::Properties props = kafka::ConsumerDefaults(bootstrap, "clinical-scheduling-case-reader");
+  kafka::Properties props = kafka::ConsumerDefaults(cluster, "case-reader");
   props["fetch.wait.max.ms"] = "20";
   props["isolation.level"] = isolation;
   auto conf = kafka::MakeConf(props, events);
@@ -34,22 +34,22 @@ absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> MakeConsumer(const std::
 
 }  // namespace
 
-KafkaCaseDirectory::KafkaCaseDirectory(std::string bootstrap, std::string topic,
+KafkaCaseDirectory::KafkaCaseDirectory(kafka::Cluster cluster, std::string topic,
                                        absl::Duration sync_timeout, logging::Logger& logger)
-    : bootstrap_(std::move(bootstrap)),
+    : cluster_(std::move(cluster)),
       topic_(std::move(topic)),
       sync_timeout_(sync_timeout),
       logger_(logger),
       bridge_(logger) {}
 
 absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> KafkaCaseDirectory::Start(
-    const std::string& bootstrap, const std::string& topic, absl::Duration sync_timeout,
+    const kafka::Cluster& cluster, const std::string& topic, absl::Duration sync_timeout,
     logging::Logger& logger) {
   std::unique_ptr<KafkaCaseDirectory> directory(
-      new KafkaCaseDirectory(bootstrap, topic, sync_timeout, logger));
-  auto reader = MakeConsumer(bootstrap, "read_committed", &directory->bridge_);
+      new KafkaCaseDirectory(cluster, topic, sync_timeout, logger));
+  auto reader = MakeConsumer(cluster, "read_committed", &directory->bridge_);
   if (!reader.ok()) return reader.status();
-  auto meta = MakeConsumer(bootstrap, "read_uncommitted", &directory->bridge_);
+  auto meta = MakeConsumer(cluster, "read_uncommitted", &directory->bridge_);
   if (!meta.ok()) return meta.status();
   directory->reader_ = std::move(*reader);
   directory->meta_ = std::move(*meta);
@@ -71,7 +71,7 @@ KafkaCaseDirectory::~KafkaCaseDirectory() {
 bool KafkaCaseDirectory::AwaitTopic() {
   bool logged = false;
   while (true) {
-    auto count = kafka::PartitionCount(bootstrap_, topic_, absl::Seconds(5));
+    auto count = kafka::PartitionCount(cluster_, topic_, absl::Seconds(5));
     if (count.ok() && *count > 0) {
       std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
       std::vector<RdKafka::TopicPartition*> assignment;

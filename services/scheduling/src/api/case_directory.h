@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clinical/kafka/cluster.h"
 #include "clinical/kafka/log_bridge.h"
 #include "clinical/logging/logger.h"
 #include "scheduling_engine.h"
@@ -36,7 +37,7 @@ namespace clinical::scheduling {
 class KafkaCaseDirectory final : public CaseDirectory {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaCaseDirectory>> Start(
-      const std::string& bootstrap, const std::string& topic, absl::Duration sync_timeout,
+      const kafka::Cluster& cluster, const std::string& topic, absl::Duration sync_timeout,
       logging::Logger& logger);
   ~KafkaCaseDirectory() override;
 
@@ -50,13 +51,13 @@ class KafkaCaseDirectory final : public CaseDirectory {
   const std::string& topic() const { return topic_; }
 
  private:
-  KafkaCaseDirectory(std::string bootstrap, std::string topic, absl::Duration sync_timeout,
+  KafkaCaseDirectory(kafka::Cluster cluster, std::string topic, absl::Duration sync_timeout,
                      logging::Logger& logger);
   void Run();
   // Waits until the case topic exists and assigns its partitions; false when stopped.
   bool AwaitTopic();
 
-  const std::string bootstrap_;
+  const kafka::Cluster cluster_;
   const std::string topic_;
   const absl::Duration sync_timeout_;
   logging::Logger& logger_;

@@ -109,13 +109,10 @@ absl::StatusOr<std::vector<absl::Duration>> ParseOffsets(const std::string& text
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
                                             logging::Logger& logger) {
-  const std::string bootstrap = config.GetString("kafka-bootstrap");
+  auto cluster = kafka::ClusterFromConfig(config, "scheduling");
+  if (!cluster.ok()) return cluster.status();
   const std::string topic = config.GetString("scheduling-topic");
   const std::string case_topic = config.GetString("case-topic");
-  if (bootstrap.empty()) {
-    return absl::InvalidArgumentError(
-        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
-  }
   auto offsets = ParseOffsets(config.GetString("reminder-offsets"));
   if (!offsets.ok()) return offsets.status();
   const absl::Duration timeout = config.GetDuration("kafka-timeout");
@@ -124,13 +121,13 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   kafka::TopicSpec spec;
   spec.name = topic;
   spec.partitions = static_cast<int>(config.GetInt("scheduling-topic-partitions"));
-  if (absl::Status ensured = kafka::EnsureTopics(bootstrap, {spec}, timeout); !ensured.ok()) {
+  if (absl::Status ensured = kafka::EnsureTopics(*cluster, {spec}, timeout); !ensured.ok()) {
     return ensured;
   }
 
   auto runtime = std::make_shared<Runtime>();
   eventstore::StoreOptions options;
-  options.bootstrap = bootstrap;
+  options.cluster = *cluster;
   options.topic = topic;
   // One store stamps one aggregate type; calendars and appointments share it and are told
   // apart by their event types (docs/scheduling-service.md).
@@ -144,7 +141,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (absl::Status acquired = runtime->store->Acquire(); !acquired.ok()) return acquired;
   runtime->log = std::make_unique<EventStoreLog>(*runtime->store);
 
-  auto cases = KafkaCaseDirectory::Start(bootstrap, case_topic,
+  auto cases = KafkaCaseDirectory::Start(*cluster, case_topic,
                                          config.GetDuration("case-sync-timeout"), logger);
   if (!cases.ok()) return cases.status();
   runtime->cases = std::move(*cases);
@@ -156,7 +153,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   int64_t events = 0;
   absl::Status replay_error;
   absl::Status read = eventstore::ReadLog(
-      bootstrap, topic, eventstore::ReplayStart{},
+      *cluster, topic, eventstore::ReplayStart{},
       [&](const eventstore::LoggedEvent& logged) {
         replay_error = runtime->engine->Replay(logged);
         ++events;
@@ -210,8 +207,8 @@ grpcx::ServiceSpec SchedulingServiceSpec() {
   grpcx::ServiceSpec spec;
   spec.name = "scheduling";
   spec.default_port = 50052;
-  spec.extra_options = {
-      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
+  spec.extra_options = kafka::ClusterOptions();
+  spec.extra_options.insert(spec.extra_options.end(), {
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
        "the scheduling event topic"},
       {"scheduling-topic-partitions", OptionType::kInt, "12",
@@ -229,7 +226,7 @@ grpcx::ServiceSpec SchedulingServiceSpec() {
       {"reminder-offsets", OptionType::kString, "24h,1h",
        "when reminders are due before an appointment (comma-separated durations)"},
       {"reminder-interval", OptionType::kDuration, "5s", "how often due reminders are looked for"},
-  };
+  });
   spec.setup = Setup;
   return spec;
 }

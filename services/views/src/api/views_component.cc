@@ -6,9 +6,10 @@
 
 #include "absl/synchronization/mutex.h"
 
-#include "clinical/kafka/admin.h"
+#include "clinical/kafka/cluster.h"
 #include "clinical/projection/projection.h"
 #include "clinical/projection/metrics.h"
+#include "clinical/redis/options.h"
 #include "view_model.h"
 #include "views_grpc_service.h"
 
@@ -45,11 +46,10 @@ bool Ready(const projection::ProjectionStats& stats) {
 
 absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx::ServiceHost& host,
                                             logging::Logger& logger) {
-  const std::string bootstrap = config.GetString("kafka-bootstrap");
-  if (bootstrap.empty()) {
-    return absl::InvalidArgumentError(
-        "config key 'kafka-bootstrap' (CLINICAL_KAFKA_BOOTSTRAP) is required");
-  }
+  auto cluster = kafka::ClusterFromConfig(config, "views");
+  if (!cluster.ok()) return cluster.status();
+  auto redis = redis::EndpointFromConfig(config);
+  if (!redis.ok()) return redis.status();
   const std::string topic = config.GetString("case-topic");
   const std::string scheduling_topic = config.GetString("scheduling-topic");
   if (topic.empty() || scheduling_topic.empty() || topic == scheduling_topic) {
@@ -70,10 +70,6 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
     }
     organisation = std::move(*loaded);
   }
-  const int redis_port = static_cast<int>(config.GetInt("redis-port"));
-  if (redis_port <= 0 || redis_port > 65535) {
-    return absl::InvalidArgumentError("config key 'redis-port' must be a port number");
-  }
   auto thresholds = ParseThresholds(config.GetString("contact-thresholds"));
   if (!thresholds.ok()) {
     return absl::InvalidArgumentError(
@@ -89,28 +85,20 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
     return absl::InvalidArgumentError("config key 'contact-threshold-days' must be >= 0");
   }
 
-  // The case and scheduling topics may not exist yet (the views can start before their
-  // writers): create them with the writers' documented spec (the platform's event topic:
-  // kept forever, never compacted, 12 partitions by default). Idempotent; refuses a topic
-  // with another partition count (FAILED_PRECONDITION), which would be a misconfiguration.
-  kafka::TopicSpec spec;
-  spec.name = topic;
-  spec.partitions = static_cast<int>(config.GetInt("case-topic-partitions"));
-  kafka::TopicSpec scheduling_spec;
-  scheduling_spec.name = scheduling_topic;
-  scheduling_spec.partitions = static_cast<int>(config.GetInt("scheduling-topic-partitions"));
-  if (auto s = kafka::EnsureTopics(bootstrap, {spec, scheduling_spec},
-                                   config.GetDuration("kafka-timeout"));
-      !s.ok()) {
-    return s;
+  // Wrong credentials are a start-up error, not an endless retry; Redis being down is not
+  // (the projection retries with backoff and readiness waits for it).
+  if (auto probe = redis::Connection::Connect(*redis, absl::Seconds(2));
+      !probe.ok() && probe.status().code() != absl::StatusCode::kUnavailable) {
+    return probe.status();
   }
+  // The case and scheduling topics may not exist yet (the views can start before their
+  // writers). Only their writers create them: the projection waits for them, retrying.
 
   auto runtime = std::make_shared<Runtime>();
   runtime->model = std::make_unique<CaseViewModel>(topic, scheduling_topic);
   projection::ProjectionOptions options;
-  options.kafka_bootstrap = bootstrap;
-  options.redis_host = config.GetString("redis-host");
-  options.redis_port = redis_port;
+  options.kafka = *cluster;
+  options.redis = *redis;
   options.root = config.GetString("view-root");
   options.version = config.GetString("view-version");
   options.activate_when_caught_up = true;
@@ -126,8 +114,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   query.goal_due_soon = absl::Hours(24 * due_soon_days);
   query.has_organisation = !organisation_file.empty();
   query.team_supervisors = std::move(organisation);
-  query.redis_host = options.redis_host;
-  query.redis_port = redis_port;
+  query.redis = options.redis;
   query.max_position_wait = config.GetDuration("max-position-wait");
   query.default_contact_threshold_days = default_threshold;
   query.contact_threshold_days = std::move(*thresholds);
@@ -180,24 +167,21 @@ grpcx::ServiceSpec ViewsServiceSpec() {
   grpcx::ServiceSpec spec;
   spec.name = "views";
   spec.default_port = 50055;
-  spec.extra_options = {
-      {"kafka-bootstrap", OptionType::kString, "", "Kafka bootstrap servers (required)"},
-      {"redis-host", OptionType::kString, "127.0.0.1", "Redis host of the views"},
-      {"redis-port", OptionType::kInt, "6379", "Redis port of the views"},
-      {"case-topic", OptionType::kString, "clinical.case.events.v1", "the case event topic"},
-      {"case-topic-partitions", OptionType::kInt, "12",
-       "partitions of the case topic if the views create it (must match the case service)"},
+  spec.extra_options = kafka::ClusterOptions();
+  for (config::Option& option : redis::EndpointOptions()) spec.extra_options.push_back(std::move(option));
+  spec.extra_options.insert(spec.extra_options.end(), {
+      {"case-topic", OptionType::kString, "clinical.case.events.v1",
+       "the case event topic (read only)"},
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
-       "the scheduling event topic"},
-      {"scheduling-topic-partitions", OptionType::kInt, "12",
-       "partitions of the scheduling topic if the views create it (must match the scheduling "
-       "service)"},
+       "the scheduling event topic (read only)"},
       {"goal-due-soon-days", OptionType::kInt, "14",
        "an open goal is due soon when its target date ends within this many days"},
       {"organisation-file", OptionType::kString, "",
        "JSON {\"tenants\": {tenant: {team: supervisor}}} for supervisor rollups (none: no "
        "supervisor rollups)"},
-      {"view-root", OptionType::kString, "views", "Redis key root of the views"},
+      {"view-root", OptionType::kString, "views",
+       "Redis key root of the views: 'views' or 'views.<name>' (the views' Redis user may touch "
+       "only these keys, their Kafka principal only the dead-letter topic <root>.deadletter.v1)"},
       {"view-version", OptionType::kString, "v1",
        "version this process builds; a new one rebuilds from offset 0 and becomes active once "
        "caught up"},
@@ -210,7 +194,7 @@ grpcx::ServiceSpec ViewsServiceSpec() {
       {"programs-file", OptionType::kString, CLINICAL_VIEWS_DEFAULT_PROGRAMS_FILE,
        "the case service's programs file (caseload limits for balancing)"},
       {"kafka-timeout", OptionType::kDuration, "30s", "bound on each broker operation"},
-  };
+  });
   spec.setup = Setup;
   return spec;
 }

@@ -224,8 +224,7 @@ absl::StatusOr<std::unique_ptr<redis::Connection>> ViewsGrpcService::Acquire() {
       return c;
     }
   }
-  auto c = redis::Connection::Connect(options_.redis_host, options_.redis_port,
-                                      options_.redis_timeout);
+  auto c = redis::Connection::Connect(options_.redis, options_.redis_timeout);
   if (!c.ok()) return c.status();
   return std::make_unique<redis::Connection>(std::move(*c));
 }

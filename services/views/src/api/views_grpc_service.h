@@ -25,8 +25,7 @@ struct QueryOptions {
   std::string root = "views";       // the view's key root (versions under it)
   std::string case_topic;           // positions must name this topic ...
   std::string scheduling_topic;     // ... or this one
-  std::string redis_host = "127.0.0.1";
-  int redis_port = 6379;
+  redis::Endpoint redis;             // the views' own ACL user
   absl::Duration redis_timeout = absl::Seconds(2);
   absl::Duration max_position_wait = absl::Seconds(10);
   int default_contact_threshold_days = 14;

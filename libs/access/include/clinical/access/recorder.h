@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "clinical/audit/v1/access.pb.h"
+#include "clinical/kafka/cluster.h"
 #include "clinical/logging/logger.h"
 #include "clinical/metrics/registry.h"
 
@@ -22,7 +23,9 @@ class Recorder {
 };
 
 struct KafkaRecorderOptions {
-  std::string bootstrap;
+  // The brokers and the service's own principal: every service may write (and create) the
+  // access topic; only the audit service may read it (ACLs, docs/security.md).
+  kafka::Cluster cluster;
   std::string topic = "clinical.access.v1";
   // Longest a read waits for its record's acknowledgement (librdkafka's
   // message.timeout.ms; the wait itself is bounded a little above it).

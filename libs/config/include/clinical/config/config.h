@@ -68,4 +68,10 @@ class Config {
   std::map<std::string, Value, std::less<>> values_;
 };
 
+// Reads a secret (a password) from the file a config key names: the whole content without
+// trailing line breaks or spaces. INVALID_ARGUMENT naming the key — never the path's content —
+// when the file cannot be read or is empty. Secrets come from files, not flags or the
+// environment, so they do not show in process listings.
+absl::StatusOr<std::string> ReadSecretFile(std::string_view key, const std::string& path);
+
 }  // namespace clinical::config

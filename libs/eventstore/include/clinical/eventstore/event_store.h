@@ -20,7 +20,7 @@
 namespace clinical::eventstore {
 
 struct StoreOptions {
-  std::string bootstrap;       // Kafka bootstrap servers
+  kafka::Cluster cluster;      // brokers and this writer's principal (kafka/cluster.h)
   std::string topic;           // the writer's event topic, e.g. "clinical.case.events.v1"
   std::string aggregate_type;  // stamped on every event, e.g. "case"
   // Stable name of the writer; partition N is written with the transactional ids
@@ -150,7 +150,7 @@ struct ReplayStart {
 // Calls `visit` for every event; stops early when it returns false. A record that is not an
 // EventEnvelope fails the read with DATA_LOSS naming its partition and offset: a writer's
 // topic holds nothing else. UNAVAILABLE if the broker does not answer within `timeout`.
-absl::Status ReadLog(const std::string& bootstrap, const std::string& topic,
+absl::Status ReadLog(const kafka::Cluster& cluster, const std::string& topic,
                      const ReplayStart& start,
                      const std::function<bool(const LoggedEvent&)>& visit,
                      absl::Duration timeout = absl::Seconds(30));

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clinical/kafka/cluster.h"
 
 namespace clinical::kafka {
 
@@ -23,12 +24,15 @@ struct TopicSpec {
 // Creates topics through the Kafka Admin API. A topic that already exists is not an error
 // (creation is idempotent), but one whose partition count differs from the spec is
 // FAILED_PRECONDITION: the key-to-partition mapping would silently change. UNAVAILABLE
-// when the broker cannot be reached within `timeout`.
-absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
+// when the broker cannot be reached within `timeout`; PERMISSION_DENIED when the
+// principal may not create (or describe) the topic — readers never create another
+// service's topics, and the ACLs enforce it.
+absl::Status EnsureTopics(const Cluster& cluster, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout);
 
-// Partition count of an existing topic (NOT_FOUND if it does not exist).
-absl::StatusOr<int> PartitionCount(const std::string& bootstrap, const std::string& topic,
+// Partition count of an existing topic (NOT_FOUND if it does not exist, PERMISSION_DENIED
+// if the principal may not describe it).
+absl::StatusOr<int> PartitionCount(const Cluster& cluster, const std::string& topic,
                                    absl::Duration timeout);
 
 }  // namespace clinical::kafka

@@ -11,13 +11,14 @@
 #include "clinical/kafka/client_config.h"
 #include "clinical/logging/logger.h"
 #include "clinical/projection/read_model.h"
+#include "clinical/redis/connection.h"
 
 namespace clinical::projection {
 
 struct ProjectionOptions {
-  std::string kafka_bootstrap;
-  std::string redis_host = "127.0.0.1";
-  int redis_port = 6379;
+  // The brokers and Redis, each with this process's own credentials.
+  kafka::Cluster kafka;
+  redis::Endpoint redis;
 
   // Key root (default: the model's Name()) and the version this runtime writes.
   std::string root;
@@ -30,9 +31,10 @@ struct ProjectionOptions {
   int dead_letter_partitions = 1;
 
   // librdkafka needs a group.id even for manual assignment; nothing is ever committed to
-  // it (positions live in Redis). Default "projection.<root>.<version>".
+  // it (positions live in Redis). Default "projection.<root>.<version>", under the
+  // cluster's group prefix (kafka::GroupId).
   std::string consumer_group;
-  // Extra consumer/producer properties (fetch sizes, security settings).
+  // Extra consumer/producer properties (fetch sizes); security comes from `kafka` only.
   kafka::Properties consumer_overrides;
   kafka::Properties producer_overrides;
 

@@ -18,6 +18,17 @@ namespace clinical::redis {
 // spaces need no escaping and can never be mistaken for another argument.
 using Args = std::vector<std::string>;
 
+// Where a Redis server is and whom to authenticate as. With a username, every connection
+// (and every reconnect) starts with AUTH <username> <password> (Redis 6+ ACL users);
+// without one, no AUTH is sent. The password is never logged nor put in an error.
+// hiredis 0.14 speaks no TLS: see docs/security.md for how this traffic is protected.
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string username;
+  std::string password;
+};
+
 namespace internal {
 struct ContextDeleter {
   void operator()(::redisContext* context) const;
@@ -28,6 +39,8 @@ struct ContextDeleter {
 // leave src/).
 //
 // Errors:
+//   UNAUTHENTICATED     the server refused the credentials (WRONGPASS, or NOAUTH when none
+//                       were given): retrying cannot help; a service stops at start.
 //   UNAVAILABLE         Redis cannot be reached, the connection broke, or a reply did not
 //                       arrive within the timeout. Whether a command that failed this way
 //                       ran on the server is unknown; the caller must make its writes
@@ -41,10 +54,9 @@ struct ContextDeleter {
 // Thread-safety: none; one connection belongs to one thread at a time. Movable.
 class Connection {
  public:
-  // Connects to host:port. `timeout` bounds the connect and every later read or write on
-  // the socket, so no call blocks longer than that without progress.
-  static absl::StatusOr<Connection> Connect(const std::string& host, int port,
-                                            absl::Duration timeout);
+  // Connects to the endpoint and authenticates. `timeout` bounds the connect and every
+  // later read or write on the socket, so no call blocks longer than that without progress.
+  static absl::StatusOr<Connection> Connect(const Endpoint& endpoint, absl::Duration timeout);
 
   Connection(Connection&&) noexcept;
   Connection& operator=(Connection&&) noexcept;
@@ -62,20 +74,20 @@ class Connection {
   // True after a transport failure, until a reconnect succeeds.
   bool broken() const { return context_ == nullptr; }
 
-  // Drops the current socket (if any) and connects again. Server-side connection state
-  // (WATCH, MULTI, SELECT) is gone afterwards.
+  // Drops the current socket (if any), connects again and authenticates. Server-side
+  // connection state (WATCH, MULTI, SELECT) is gone afterwards.
   absl::Status Reconnect();
 
-  const std::string& host() const { return host_; }
-  int port() const { return port_; }
+  const std::string& host() const { return endpoint_.host; }
+  int port() const { return endpoint_.port; }
 
  private:
-  Connection(std::string host, int port, absl::Duration timeout);
+  Connection(Endpoint endpoint, absl::Duration timeout);
   absl::Status EnsureConnected();
   absl::Status Broken(const char* what);
+  absl::Status Authenticate(::redisContext* context) const;
 
-  std::string host_;
-  int port_ = 0;
+  Endpoint endpoint_;
   absl::Duration timeout_;
   std::unique_ptr<::redisContext, internal::ContextDeleter> context_;
 };

@@ -53,6 +53,8 @@ class Reply {
 //   UNAVAILABLE         for transient server states worth retrying (LOADING, BUSY,
 //                       TRYAGAIN, MASTERDOWN, CLUSTERDOWN, MISCONF, NOREPLICAS, READONLY);
 //   NOT_FOUND           for NOSCRIPT (the script cache was flushed, e.g. by a restart);
+//   UNAUTHENTICATED     for NOAUTH and WRONGPASS (no or wrong credentials);
+//   PERMISSION_DENIED   for NOPERM (the ACL user may not run the command or touch the key);
 //   FAILED_PRECONDITION for everything else (wrong type, syntax, EXECABORT, script errors):
 //                       retrying the same command cannot succeed.
 // The message carries only the error kind, never the server's full text: Redis echoes

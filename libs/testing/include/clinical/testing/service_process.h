@@ -26,14 +26,16 @@ struct ServiceLaunch {
   absl::Duration ready_timeout = absl::Seconds(90);
 };
 
-// The test platform's addresses as the services read them (CLINICAL_KAFKA_BOOTSTRAP,
-// CLINICAL_REDIS_HOST, CLINICAL_REDIS_PORT).
+// The test platform's addresses and how to reach them, as the services read them
+// (CLINICAL_KAFKA_BOOTSTRAP, CLINICAL_KAFKA_SECURITY_PROTOCOL, CLINICAL_KAFKA_CA_FILE,
+// CLINICAL_REDIS_HOST, ...): no credentials.
 std::map<std::string, std::string> PlatformEnvironment();
 
 // Everything one service process of the platform needs in its environment: the platform's
-// addresses plus that service's own credentials and certificates. Every test that starts a
-// service binary, by ServiceProcess or otherwise, starts it with this environment, so the
-// tested path is the secure path. `service` is the folder name ("case", "views", ...).
+// addresses plus that service's own credentials and certificates (its Kafka SCRAM user,
+// and its Redis ACL user for views and audit). Every test that starts a service binary, by
+// ServiceProcess or otherwise, starts it with this environment, so the tested path is the
+// secure path. `service` is the folder name ("case", "views", ...).
 std::map<std::string, std::string> ServiceEnvironment(const std::string& service);
 // The same for a service binary given by its path (".../<service>_service").
 std::map<std::string, std::string> ServiceEnvironmentOf(const std::string& binary);
