@@ -31,6 +31,7 @@
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/topics.h"
+#include "clinical/testing/workflows.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
@@ -108,24 +109,12 @@ struct Service {
   }
 };
 
-std::string RandomHex(int bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    const auto b = static_cast<uint8_t>(random());
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
-}
-
 // Who calls, and the trace id that identifies the call's record.
 struct CallAs {
   std::string user;
   std::string role = "case_manager";
   std::string tenant = kTenant;
-  std::string trace_id = RandomHex(16);
+  std::string trace_id = testing::NewTraceId();
 };
 
 std::unique_ptr<grpc::ClientContext> Context(const CallAs& as) {
@@ -133,7 +122,7 @@ std::unique_ptr<grpc::ClientContext> Context(const CallAs& as) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   testing::Authenticate(*context, {as.user, as.role, as.tenant});
   context->AddMetadata("x-clinical-purpose", kPurpose);
-  context->AddMetadata("traceparent", absl::StrCat("00-", as.trace_id, "-", RandomHex(8), "-01"));
+  context->AddMetadata("traceparent", testing::Traceparent(as.trace_id));
   return context;
 }
 
@@ -218,20 +207,7 @@ class AccessRecordsTest : public ::testing::Test {
   static std::pair<std::string, common::v1::LogPosition> OpenAssignedCase(cv1::CaseService::Stub& cases,
                                                                          const std::string& manager) {
     const CallAs supervisor{.user = "sup-access", .role = "supervisor"};
-    cv1::OpenCaseRequest open;
-    open.set_command_id(UniqueName("open"));
-    open.mutable_patient()->set_mrn("MRN-ACCESS");
-    open.mutable_patient()->set_given_name("Ada");
-    open.mutable_patient()->set_family_name("Example");
-    open.mutable_patient()->set_birth_date("1950-01-01");
-    open.mutable_patient()->set_gender(cv1::ADMINISTRATIVE_GENDER_FEMALE);
-    open.set_program("elder_care");
-    open.set_priority(2);
-    open.set_acuity(2);
-    open.mutable_referral()->set_source(cv1::REFERRAL_SOURCE_HOSPITAL);
-    open.mutable_referral()->set_reason("follow-up");
-    open.set_initial_status(cv1::CASE_STATUS_ACTIVE);
-    open.set_team_id("team-access");
+    const cv1::OpenCaseRequest open = testing::ExampleIntake(UniqueName("open"), "team-access");
     cv1::OpenCaseResponse opened;
     grpc::Status status = cases.OpenCase(Context(supervisor).get(), open, &opened);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -268,17 +244,7 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   // scheduling service learns of the case from the case topic, so booking is retried until
   // it knows the case.
   {
-    sv1::CreateCalendarRequest calendar;
-    calendar.set_command_id(UniqueName("cal"));
-    calendar.set_owner_kind(sv1::CALENDAR_OWNER_KIND_CASE_MANAGER);
-    calendar.set_owner_id(manager);
-    calendar.set_time_zone("America/New_York");
-    for (int d = 1; d <= 7; ++d) {
-      auto* hours = calendar.add_working_hours();
-      hours->set_weekday(static_cast<sv1::Weekday>(d));
-      hours->set_start_minute(0);
-      hours->set_end_minute(1440);
-    }
+    const sv1::CreateCalendarRequest calendar = testing::AroundTheClockCalendar(UniqueName("cal"), manager);
     sv1::CreateCalendarResponse created;
     const grpc::Status status = scheduling_stub_->CreateCalendar(Context({.user = manager}).get(), calendar, &created);
     ASSERT_TRUE(status.ok()) << status.error_message();

@@ -16,7 +16,6 @@
 // realm verify with RS256 and ES256, and a key the realm starts publishing after the
 // services started is accepted without a restart.
 #include <future>
-#include <random>
 #include <set>
 
 #include "absl/strings/escaping.h"
@@ -33,6 +32,7 @@
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/topics.h"
+#include "clinical/testing/workflows.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
@@ -74,18 +74,6 @@ const std::vector<std::pair<std::string, std::string>>& Services() {
       {"clinical.audit.v1.AuditService", "audit"},
       {"clinical.audit.v1.AuditReplayService", "audit"}};
   return *services;
-}
-
-std::string RandomHex(int bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    const auto b = static_cast<uint8_t>(random());
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
 }
 
 std::string Base64Url(const std::string& bytes) { return identity::test_support::Base64UrlEncode(bytes); }
@@ -249,9 +237,8 @@ TEST_F(AuthenticationTest, EveryMethodOfEveryServiceRefusesEveryBadTokenAndWrite
       std::unique_ptr<google::protobuf::Message> request(
           google::protobuf::MessageFactory::generated_factory()->GetPrototype(method->input_type())->New());
       for (const auto& [token, reason] : tokens) {
-        const std::string trace_id = RandomHex(16);
-        std::vector<std::pair<std::string, std::string>> metadata = {
-            {"traceparent", absl::StrCat("00-", trace_id, "-", RandomHex(8), "-01")}};
+        const std::string trace_id = testing::NewTraceId();
+        std::vector<std::pair<std::string, std::string>> metadata = {{"traceparent", testing::Traceparent(trace_id)}};
         if (!token.empty()) metadata.push_back({"authorization", "Bearer " + token});
         // Self-declared identity is no identity: these headers change nothing.
         metadata.push_back({"x-clinical-user", person.user});
@@ -289,20 +276,7 @@ TEST_F(AuthenticationTest, ATenantReachesNoOtherTenantsCaseAppointmentOrCalendar
   const Person supervisor_b{UniqueName("sup-authn-b"), "supervisor", kTenantB};
   const Person case_manager_b{manager_b, "case_manager", kTenantB};
   auto cases = cv1::CaseService::NewStub(ChannelTo("case"));
-  cv1::OpenCaseRequest open;
-  open.set_command_id(UniqueName("open"));
-  open.mutable_patient()->set_mrn("MRN-AUTHN-B");
-  open.mutable_patient()->set_given_name("Bea");
-  open.mutable_patient()->set_family_name("Example");
-  open.mutable_patient()->set_birth_date("1950-01-01");
-  open.mutable_patient()->set_gender(cv1::ADMINISTRATIVE_GENDER_FEMALE);
-  open.set_program("elder_care");
-  open.set_priority(2);
-  open.set_acuity(2);
-  open.mutable_referral()->set_source(cv1::REFERRAL_SOURCE_HOSPITAL);
-  open.mutable_referral()->set_reason("follow-up");
-  open.set_initial_status(cv1::CASE_STATUS_ACTIVE);
-  open.set_team_id("team-b");
+  const cv1::OpenCaseRequest open = testing::ExampleIntake(UniqueName("open"), "team-b");
   cv1::OpenCaseResponse opened;
   grpc::Status status = cases->OpenCase(testing::ContextAs(supervisor_b).get(), open, &opened);
   ASSERT_TRUE(status.ok()) << status.error_message();
@@ -314,17 +288,7 @@ TEST_F(AuthenticationTest, ATenantReachesNoOtherTenantsCaseAppointmentOrCalendar
   ASSERT_TRUE(cases->AssignCase(testing::ContextAs(supervisor_b).get(), assign, &assigned).ok());
 
   auto scheduling = sv1::SchedulingService::NewStub(ChannelTo("scheduling"));
-  sv1::CreateCalendarRequest calendar;
-  calendar.set_command_id(UniqueName("cal"));
-  calendar.set_owner_kind(sv1::CALENDAR_OWNER_KIND_CASE_MANAGER);
-  calendar.set_owner_id(manager_b);
-  calendar.set_time_zone("America/New_York");
-  for (int d = 1; d <= 7; ++d) {
-    auto* hours = calendar.add_working_hours();
-    hours->set_weekday(static_cast<sv1::Weekday>(d));
-    hours->set_start_minute(0);
-    hours->set_end_minute(1440);
-  }
+  const sv1::CreateCalendarRequest calendar = testing::AroundTheClockCalendar(UniqueName("cal"), manager_b);
   sv1::CreateCalendarResponse calendar_created;
   ASSERT_TRUE(scheduling->CreateCalendar(testing::ContextAs(case_manager_b).get(), calendar, &calendar_created).ok());
   sv1::BookAppointmentRequest booking;
@@ -378,11 +342,11 @@ TEST_F(AuthenticationTest, ATenantReachesNoOtherTenantsCaseAppointmentOrCalendar
         reflection->SetString(request.get(), command, UniqueName("cmd"));
       }
       const std::string path = absl::StrCat("/", service_name, "/", method->name());
-      const std::string trace_id = RandomHex(16);
+      const std::string trace_id = testing::NewTraceId();
       const grpc::Status result =
           Call(channel, path, *request,
                {{"authorization", "Bearer " + testing::TokenFor(caller)},
-                {"traceparent", absl::StrCat("00-", trace_id, "-", RandomHex(8), "-01")}});
+                {"traceparent", testing::Traceparent(trace_id)}});
       EXPECT_EQ(result.error_code(), grpc::StatusCode::NOT_FOUND) << path << ": " << result.error_message();
       expected.push_back({path, caller.user, trace_id});
     }

@@ -39,13 +39,6 @@ std::map<std::string, std::string> ServiceEnvironment(const std::string& service
   return env;
 }
 
-std::map<std::string, std::string> ServiceEnvironmentOf(const std::string& binary) {
-  std::string name = binary.substr(binary.find_last_of('/') + 1);
-  constexpr std::string_view kSuffix = "_service";
-  if (name.ends_with(kSuffix)) name.resize(name.size() - kSuffix.size());
-  return ServiceEnvironment(name);
-}
-
 int AnnouncedPort(const std::string& line, const std::string& message) {
   auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_object() || parsed.value("msg", "") != message) return 0;

@@ -37,8 +37,6 @@ std::map<std::string, std::string> PlatformEnvironment();
 // ServiceProcess or otherwise, starts it with this environment, so the tested path is the
 // secure path. `service` is the folder name ("case", "views", ...).
 std::map<std::string, std::string> ServiceEnvironment(const std::string& service);
-// The same for a service binary given by its path (".../<service>_service").
-std::map<std::string, std::string> ServiceEnvironmentOf(const std::string& binary);
 
 // ServiceProcess is a service binary running as a real child process on free ports: Start
 // returns once it listens, serves /metrics and reports readiness SERVING over gRPC health.
