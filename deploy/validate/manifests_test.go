@@ -511,9 +511,14 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 	if ports["metrics"] != metricsPort {
 		bad("metrics port %d, want %d", ports["metrics"], metricsPort)
 	}
+	// Liveness and startup ask the health server's "liveness" entry; readiness the default.
 	for name, probe := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
-		if probe == nil || probe.GRPC == nil || probe.GRPC.Port != svc.port {
-			bad("%s probe must be a gRPC health probe on port %d", name, svc.port)
+		entry := "liveness"
+		if name == "readiness" {
+			entry = ""
+		}
+		for _, e := range checkHealthProbe(probe, svc.port, entry) {
+			bad("%s probe: %s", name, e)
 		}
 	}
 	// Environment: the port matches, everything referenced exists, secrets only by reference.
@@ -815,8 +820,24 @@ func TestRulesRejectBrokenPods(t *testing.T) {
 			s.SecurityContext.RunAsUser = &zero
 		},
 		"no limits": func(s *corev1.PodSpec) { s.Containers[0].Resources.Limits = nil },
-		"http probe": func(s *corev1.PodSpec) {
-			s.Containers[0].ReadinessProbe.GRPC = nil
+		"no probe handler": func(s *corev1.PodSpec) {
+			s.Containers[0].ReadinessProbe.Exec = nil
+		},
+		"native grpc probe": func(s *corev1.PodSpec) {
+			s.Containers[0].LivenessProbe.Exec = nil
+			s.Containers[0].LivenessProbe.GRPC = &corev1.GRPCAction{Port: 50055}
+		},
+		"readiness asks liveness": func(s *corev1.PodSpec) {
+			s.Containers[0].ReadinessProbe.Exec.Command = []string{healthCheck, "127.0.0.1:50055", "liveness"}
+		},
+		"liveness asks readiness": func(s *corev1.PodSpec) {
+			s.Containers[0].LivenessProbe.Exec.Command = []string{healthCheck, "127.0.0.1:50055"}
+		},
+		"probe dials another port": func(s *corev1.PodSpec) {
+			s.Containers[0].StartupProbe.Exec.Command[1] = "127.0.0.1:50051"
+		},
+		"check outlives its probe": func(s *corev1.PodSpec) {
+			s.Containers[0].ReadinessProbe.Exec.Command = []string{healthCheck, "127.0.0.1:50055", "--timeout-ms=3000"}
 		},
 		"short grace": func(s *corev1.PodSpec) {
 			g := int64(10)
