@@ -61,8 +61,12 @@ type certManagerIssuer struct {
 	} `json:"spec"`
 }
 
-func (c *certManagerCertificate) DeepCopyObject() runtime.Object { return deepCopyJSON(c, &certManagerCertificate{}) }
-func (i *certManagerIssuer) DeepCopyObject() runtime.Object      { return deepCopyJSON(i, &certManagerIssuer{}) }
+func (c *certManagerCertificate) DeepCopyObject() runtime.Object {
+	return deepCopyJSON(c, &certManagerCertificate{})
+}
+func (i *certManagerIssuer) DeepCopyObject() runtime.Object {
+	return deepCopyJSON(i, &certManagerIssuer{})
+}
 
 func deepCopyJSON[T runtime.Object](from T, to T) runtime.Object {
 	data, err := json.Marshal(from)
