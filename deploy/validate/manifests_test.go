@@ -198,9 +198,10 @@ func TestOverlaysRenderAndDecodeStrictly(t *testing.T) {
 				t.Fatal(err)
 			}
 			// 5 workloads + their Service, ServiceAccount, PDB, NetworkPolicy, Certificate;
-			// 4 headless Services; 1 HPA; 2 shared NetworkPolicies; 3 ConfigMaps; 1
-			// Namespace; dev also its example CA chain (2 Issuers, 1 CA Certificate).
-			want := 5*6 + 4 + 1 + 2 + 3 + 1
+			// 4 headless Services; 1 HPA; 3 shared NetworkPolicies (default deny, DNS,
+			// identity provider); 3 ConfigMaps; 1 Namespace; dev also its example CA chain
+			// (2 Issuers, 1 CA Certificate).
+			want := 5*6 + 4 + 1 + 3 + 3 + 1
 			if overlay == "dev" {
 				want += 3
 			}
@@ -733,7 +734,8 @@ func TestOverlaysKeepTheRules(t *testing.T) {
 
 // checkNetworkPolicy: exactly one policy selects the service's pods; its ingress admits
 // only the gRPC port (from clients) and the metrics port (from Prometheus); its egress goes
-// only to Kafka's TLS listener (and Redis for the views and audit), never to everyone.
+// only to Kafka's TLS listener, Redis for the views and audit, and HTTPS webhook receivers
+// for notification, never to everyone. (The identity provider: checkIdentityProviderEgress.)
 func checkNetworkPolicy(t *testing.T, r *rendered, name string, podLabels map[string]string, grpcPort int32) {
 	t.Helper()
 	var matching []*networkingv1.NetworkPolicy
@@ -782,6 +784,15 @@ func checkNetworkPolicy(t *testing.T, r *rendered, name string, podLabels map[st
 	}
 	if usesRedis := name == "views" || name == "audit"; egressPorts[6379] != usesRedis {
 		t.Errorf("%s: egress to Redis is %v; only the views and audit use Redis", name, egressPorts[6379])
+	}
+	// Webhooks are HTTPS only: notification reaches its receivers on 443, nothing else.
+	if sendsWebhooks := name == "notification"; egressPorts[443] != sendsWebhooks {
+		t.Errorf("%s: egress to webhook receivers (443) is %v; only notification sends webhooks", name, egressPorts[443])
+	}
+	for port := range egressPorts {
+		if port != 9093 && port != 6379 && port != 443 {
+			t.Errorf("%s: egress to port %d; the service talks to Kafka (9093), Redis (6379) and HTTPS receivers (443) only", name, port)
+		}
 	}
 }
 
