@@ -110,6 +110,18 @@ func decodeAll(t *testing.T, decoder runtime.Decoder, source string, data []byte
 	}
 	var objects []runtime.Object
 	for i, doc := range docs {
+		certManager, head, err := isCertManager(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s document %d: %w", source, i, err)
+		}
+		if certManager {
+			obj, err := decodeCertManager(doc, head)
+			if err != nil {
+				return nil, fmt.Errorf("%s document %d (%s): %w", source, i, head.Kind, err)
+			}
+			objects = append(objects, obj)
+			continue
+		}
 		obj, gvk, err := decoder.Decode(doc, nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s document %d: %w", source, i, err)
@@ -185,9 +197,15 @@ func TestOverlaysRenderAndDecodeStrictly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// 5 workloads + their Service, ServiceAccount, PDB, NetworkPolicy; 4 headless
-			// Services; 1 HPA; 2 shared NetworkPolicies; 3 ConfigMaps; 1 Namespace.
-			if want := 5*5 + 4 + 1 + 2 + 3 + 1; len(objects) != want {
+			// 5 workloads + their Service, ServiceAccount, PDB, NetworkPolicy, Certificate;
+			// 4 headless Services; 1 HPA; 3 shared NetworkPolicies (default deny, DNS,
+			// identity provider); 3 ConfigMaps; 1 Namespace; dev also its example CA chain
+			// (2 Issuers, 1 CA Certificate).
+			want := 5*6 + 4 + 1 + 3 + 3 + 1
+			if overlay == "dev" {
+				want += 3
+			}
+			if len(objects) != want {
 				t.Errorf("%d objects, want %d", len(objects), want)
 			}
 		})
@@ -196,7 +214,10 @@ func TestOverlaysRenderAndDecodeStrictly(t *testing.T) {
 
 // Every kustomization.yaml decodes strictly into kustomize's own Kustomization type.
 func TestKustomizationFilesDecodeStrictly(t *testing.T) {
-	files := []string{filepath.Join(k8sDir(t), "base", "kustomization.yaml")}
+	files := []string{
+		filepath.Join(k8sDir(t), "base", "kustomization.yaml"),
+		filepath.Join(k8sDir(t), "transformers", "workload-identity", "kustomization.yaml"),
+	}
 	for _, overlay := range overlays {
 		files = append(files, filepath.Join(k8sDir(t), "overlays", overlay, "kustomization.yaml"))
 	}
@@ -212,6 +233,27 @@ func TestKustomizationFilesDecodeStrictly(t *testing.T) {
 		if k.Kind != "Kustomization" {
 			t.Errorf("%s: kind %q", file, k.Kind)
 		}
+	}
+}
+
+// The transformer configuration the overlays share decodes strictly into kustomize's own
+// replacement type.
+func TestTransformerConfigDecodesStrictly(t *testing.T) {
+	file := filepath.Join(k8sDir(t), "transformers", "workload-identity", "replacements.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config struct {
+		metav1.TypeMeta   `json:",inline"`
+		metav1.ObjectMeta `json:"metadata"`
+		Replacements      []kusttypes.ReplacementField `json:"replacements"`
+	}
+	if err := yaml.UnmarshalStrict(data, &config); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if config.APIVersion != "builtin" || config.Kind != "ReplacementTransformer" || len(config.Replacements) == 0 {
+		t.Errorf("%s: want a builtin ReplacementTransformer with replacements", file)
 	}
 }
 
@@ -272,6 +314,8 @@ type rendered struct {
 	pdbs         []*policyv1.PodDisruptionBudget
 	hpas         []*autoscalingv2.HorizontalPodAutoscaler
 	policies     []*networkingv1.NetworkPolicy
+	certificates []*certManagerCertificate
+	issuers      []*certManagerIssuer
 	secrets      int
 	all          []runtime.Object
 }
@@ -325,6 +369,10 @@ func load(t *testing.T, overlay string) *rendered {
 			r.hpas = append(r.hpas, o)
 		case *networkingv1.NetworkPolicy:
 			r.policies = append(r.policies, o)
+		case *certManagerCertificate:
+			r.certificates = append(r.certificates, o)
+		case *certManagerIssuer:
+			r.issuers = append(r.issuers, o)
 		default:
 			t.Fatalf("%s: unexpected object %T", overlay, obj)
 		}
@@ -464,9 +512,14 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 	if ports["metrics"] != metricsPort {
 		bad("metrics port %d, want %d", ports["metrics"], metricsPort)
 	}
+	// Liveness and startup ask the health server's "liveness" entry; readiness the default.
 	for name, probe := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
-		if probe == nil || probe.GRPC == nil || probe.GRPC.Port != svc.port {
-			bad("%s probe must be a gRPC health probe on port %d", name, svc.port)
+		entry := "liveness"
+		if name == "readiness" {
+			entry = ""
+		}
+		for _, e := range checkHealthProbe(probe, svc.port, entry) {
+			bad("%s probe: %s", name, e)
 		}
 	}
 	// Environment: the port matches, everything referenced exists, secrets only by reference.
@@ -526,6 +579,9 @@ func checkPod(t *testing.T, r *rendered, w workload, grace time.Duration) []stri
 	}
 	mountedFile("CLINICAL_KAFKA_SASL_PASSWORD_FILE")
 	mountedFile("CLINICAL_KAFKA_CA_FILE")
+	for _, e := range checkTLS(w.name, spec, c) {
+		bad("%s", e)
+	}
 	usesRedis := w.name == "views" || w.name == "audit"
 	if user, ok := env["CLINICAL_REDIS_USERNAME"]; ok != usesRedis || (usesRedis && user.Value != w.name) {
 		bad("CLINICAL_REDIS_USERNAME must be %q for the services using Redis (views, audit) only", w.name)
@@ -678,7 +734,8 @@ func TestOverlaysKeepTheRules(t *testing.T) {
 
 // checkNetworkPolicy: exactly one policy selects the service's pods; its ingress admits
 // only the gRPC port (from clients) and the metrics port (from Prometheus); its egress goes
-// only to Kafka's TLS listener (and Redis for the views and audit), never to everyone.
+// only to Kafka's TLS listener, Redis for the views and audit, and HTTPS webhook receivers
+// for notification, never to everyone. (The identity provider: checkIdentityProviderEgress.)
 func checkNetworkPolicy(t *testing.T, r *rendered, name string, podLabels map[string]string, grpcPort int32) {
 	t.Helper()
 	var matching []*networkingv1.NetworkPolicy
@@ -728,6 +785,15 @@ func checkNetworkPolicy(t *testing.T, r *rendered, name string, podLabels map[st
 	if usesRedis := name == "views" || name == "audit"; egressPorts[6379] != usesRedis {
 		t.Errorf("%s: egress to Redis is %v; only the views and audit use Redis", name, egressPorts[6379])
 	}
+	// Webhooks are HTTPS only: notification reaches its receivers on 443, nothing else.
+	if sendsWebhooks := name == "notification"; egressPorts[443] != sendsWebhooks {
+		t.Errorf("%s: egress to webhook receivers (443) is %v; only notification sends webhooks", name, egressPorts[443])
+	}
+	for port := range egressPorts {
+		if port != 9093 && port != 6379 && port != 443 {
+			t.Errorf("%s: egress to port %d; the service talks to Kafka (9093), Redis (6379) and HTTPS receivers (443) only", name, port)
+		}
+	}
 }
 
 func metaOf(obj runtime.Object) (metav1.Object, error) {
@@ -765,8 +831,24 @@ func TestRulesRejectBrokenPods(t *testing.T) {
 			s.SecurityContext.RunAsUser = &zero
 		},
 		"no limits": func(s *corev1.PodSpec) { s.Containers[0].Resources.Limits = nil },
-		"http probe": func(s *corev1.PodSpec) {
-			s.Containers[0].ReadinessProbe.GRPC = nil
+		"no probe handler": func(s *corev1.PodSpec) {
+			s.Containers[0].ReadinessProbe.Exec = nil
+		},
+		"native grpc probe": func(s *corev1.PodSpec) {
+			s.Containers[0].LivenessProbe.Exec = nil
+			s.Containers[0].LivenessProbe.GRPC = &corev1.GRPCAction{Port: 50055}
+		},
+		"readiness asks liveness": func(s *corev1.PodSpec) {
+			s.Containers[0].ReadinessProbe.Exec.Command = []string{healthCheck, "127.0.0.1:50055", "liveness"}
+		},
+		"liveness asks readiness": func(s *corev1.PodSpec) {
+			s.Containers[0].LivenessProbe.Exec.Command = []string{healthCheck, "127.0.0.1:50055"}
+		},
+		"probe dials another port": func(s *corev1.PodSpec) {
+			s.Containers[0].StartupProbe.Exec.Command[1] = "127.0.0.1:50051"
+		},
+		"check outlives its probe": func(s *corev1.PodSpec) {
+			s.Containers[0].ReadinessProbe.Exec.Command = []string{healthCheck, "127.0.0.1:50055", "--timeout-ms=3000"}
 		},
 		"short grace": func(s *corev1.PodSpec) {
 			g := int64(10)
@@ -774,6 +856,39 @@ func TestRulesRejectBrokenPods(t *testing.T) {
 		},
 		"missing configmap": func(s *corev1.PodSpec) {
 			s.Containers[0].EnvFrom[0].ConfigMapRef.Name = "nope"
+		},
+		"optional tls secret": func(s *corev1.PodSpec) {
+			optional := true
+			for i := range s.Volumes {
+				if s.Volumes[i].Name == "tls" {
+					s.Volumes[i].Secret.Optional = &optional
+				}
+			}
+		},
+		"another service's tls secret": func(s *corev1.PodSpec) {
+			for i := range s.Volumes {
+				if s.Volumes[i].Name == "tls" {
+					s.Volumes[i].Secret.SecretName = "case-tls"
+				}
+			}
+		},
+		"no tls mount": func(s *corev1.PodSpec) {
+			var mounts []corev1.VolumeMount
+			for _, m := range s.Containers[0].VolumeMounts {
+				if m.Name != "tls" {
+					mounts = append(mounts, m)
+				}
+			}
+			s.Containers[0].VolumeMounts = mounts
+		},
+		"no tls ca variable": func(s *corev1.PodSpec) {
+			var env []corev1.EnvVar
+			for _, e := range s.Containers[0].Env {
+				if e.Name != "CLINICAL_TLS_CA_FILE" {
+					env = append(env, e)
+				}
+			}
+			s.Containers[0].Env = env
 		},
 	}
 	for name, mutate := range mutations {

@@ -4,7 +4,13 @@
 # with SASL_SSL only and ACLs from deploy/local/kafka/acls.txt, Redis with AOF and ACL users,
 # the topic job with 12 partitions / retention.ms=-1 / cleanup.policy=delete, all five
 # services health-gated, non-root, read-only, on loopback ports, each with its own
-# credentials volume. A deliberately broken copy must be rejected, so the check can fail.
+# credentials volume and its own TLS volume (mutual TLS, certificates from the `pki` job that
+# runs deploy/local/lib/pki.sh), verifying tokens of the Keycloak service (the local
+# platform's version, HTTPS only, the realm of deploy/local/keycloak/realm.py). The two
+# one-shot scripts are also run here, outside a container, and what they make is checked:
+# SPIFFE IDs of the compose namespace, host names, keys, chain, one identity per volume, a
+# realm without the test signing key. A deliberately broken copy of the file must be
+# rejected, so the check can fail.
 source "$(dirname "$0")/lib.sh"
 
 command -v docker-compose >/dev/null || apt_install docker-compose
@@ -18,13 +24,20 @@ docker-compose -f "${compose_file}" config -q || fail "docker-compose config rej
 note "docker-compose $(docker-compose version --short): config accepted"
 
 resolved=$(mktemp)
-trap 'rm -rf "${resolved}" "${broken_dir:-}"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "${resolved}" "${broken_dir:-}" "${work}"' EXIT
 docker-compose -f "${compose_file}" config > "${resolved}"
 
-"${PY}" - "${resolved}" "${REPO_ROOT}/deploy/docker/compose-secrets.sh" <<'PYEOF'
+keycloak_version=$(sed -n 's/^readonly KEYCLOAK_VERSION="\(.*\)"$/\1/p' "${REPO_ROOT}/deploy/local/lib/keycloak.sh")
+[[ -n ${keycloak_version} ]] || fail "cannot read KEYCLOAK_VERSION from deploy/local/lib/keycloak.sh"
+
+# check_rules RESOLVED_FILE: the suite's rules on a resolved compose file.
+check_rules() {
+"${PY}" - "$1" "${REPO_ROOT}/deploy/docker/compose-secrets.sh" "${keycloak_version}" <<'PYEOF'
 import re, sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 secrets_script = open(sys.argv[2]).read()
+keycloak_version = sys.argv[3]
 svcs = cfg["services"]
 errors = []
 def check(cond, msg):
@@ -74,6 +87,46 @@ check(topics.get("depends_on", {}).get("kafka-access", {}).get("condition") == "
       "topic job must wait for the users and ACLs")
 
 ports = {"case": 50051, "scheduling": 50052, "audit": 50053, "notification": 50054, "views": 50055}
+
+def volume_names(service):
+    return [str(v).split(":")[0] for v in service.get("volumes", [])]
+
+# The PKI job: the local platform's pki.sh, the only holder of the CA key, one volume per consumer.
+pki = svcs.get("pki", {})
+pki_mounts = [str(v) for v in pki.get("volumes", [])]
+check(any(v.endswith(":/pki.sh:ro") and "deploy/local/lib/pki.sh" in v for v in pki_mounts),
+      "the pki job must run deploy/local/lib/pki.sh (one PKI for the local platform and compose)")
+check(any("deploy/docker/compose-pki.sh" in v for v in pki_mounts), "the pki job must run deploy/docker/compose-pki.sh")
+for consumer in list(ports) + ["keycloak", "operator"]:
+    check(any(v.startswith(f"{consumer}-tls:/out/{consumer}") for v in pki_mounts), f"the pki job must write {consumer}-tls")
+for name, s in svcs.items():
+    if name != "pki":
+        check("pki" not in volume_names(s), f"{name}: only the pki job may mount the CA's key (volume pki)")
+
+# Keycloak: the local platform's version, HTTPS only with the CA's certificate, the realm.
+keycloak = svcs.get("keycloak", {})
+check(keycloak.get("image") == f"quay.io/keycloak/keycloak:{keycloak_version}",
+      f"keycloak must be quay.io/keycloak/keycloak:{keycloak_version} (deploy/local/lib/keycloak.sh)")
+kc_cmd = keycloak.get("command", [])
+for flag in ("start", "--import-realm", "--http-enabled=false", "--https-port=8443",
+             "--https-certificate-file=/etc/keycloak/tls/tls.crt",
+             "--https-certificate-key-file=/etc/keycloak/tls/tls.key", "--hostname=https://keycloak:8443"):
+    check(flag in kc_cmd, f"keycloak must run with {flag}")
+check("start-dev" not in kc_cmd, "keycloak must not run in development mode")
+check("keycloak-tls:/etc/keycloak/tls:ro" in [str(v) for v in keycloak.get("volumes", [])],
+      "keycloak must mount its certificate read-only")
+check("keycloak-import:/opt/keycloak/data/import:ro" in [str(v) for v in keycloak.get("volumes", [])],
+      "keycloak must import the realm volume")
+check("healthcheck" in keycloak, "keycloak needs a healthcheck")
+for job in ("pki", "keycloak-realm"):
+    check(keycloak.get("depends_on", {}).get(job, {}).get("condition") == "service_completed_successfully",
+          f"keycloak must wait for the {job} job")
+realm_job = svcs.get("keycloak-realm", {})
+check(any("deploy/local/keycloak/realm.py" in str(v) for v in realm_job.get("volumes", [])),
+      "the realm job must write the realm with deploy/local/keycloak/realm.py")
+for p in keycloak.get("ports", []):
+    check(p.get("host_ip") == "127.0.0.1" if isinstance(p, dict) else str(p).startswith("127.0.0.1:"),
+          f"keycloak: publish on loopback only ({p})")
 for name, port in ports.items():
     s = svcs.get(name)
     if s is None:
@@ -90,11 +143,29 @@ for name, port in ports.items():
           f"{name}: mounts its own credentials volume read-only")
     uses_redis = name in ("views", "audit")
     check((e.get("CLINICAL_REDIS_USERNAME") == name) == uses_redis, f"{name}: Redis ACL user only for views and audit")
+    # Mutual TLS with its own identity only; tokens from the compose Keycloak.
+    mounts = [str(v) for v in s.get("volumes", [])]
+    check(f"{name}-tls:/etc/clinical/tls:ro" in mounts, f"{name}: mounts its own TLS volume read-only at /etc/clinical/tls")
+    for other in list(ports) + ["keycloak", "operator"]:
+        check(other == name or f"{other}-tls" not in volume_names(s), f"{name}: mounts {other}'s TLS volume")
+    for variable, file in (("CERT", "tls.crt"), ("KEY", "tls.key"), ("CA", "ca.crt")):
+        check(e.get(f"CLINICAL_TLS_{variable}_FILE") == f"/etc/clinical/tls/{file}",
+              f"{name}: CLINICAL_TLS_{variable}_FILE must be /etc/clinical/tls/{file}")
+    issuer = e.get("CLINICAL_OIDC_ISSUER", "")
+    check(issuer == "https://keycloak:8443/realms/clinical",
+          f"{name}: CLINICAL_OIDC_ISSUER must be the compose Keycloak's issuer, not {issuer!r}")
+    check(e.get("CLINICAL_OIDC_CA_FILE") == "/etc/clinical/tls/ca.crt", f"{name}: trusts Keycloak's certificate through the suite's CA")
+    check(e.get("CLINICAL_OIDC_AUDIENCE") == "clinical-api", f"{name}: audience clinical-api")
+    check(e.get("CLINICAL_OIDC_ROLES_CLAIM") == "realm_access.roles", f"{name}: Keycloak's realm roles")
     hc = s.get("healthcheck", {}).get("test", [])
     check(hc == ["CMD", "/usr/local/bin/clinical_health_check", f"127.0.0.1:{port}"], f"{name}: gRPC health check on {port}: {hc}")
     dep = s.get("depends_on", {})
     check(dep.get("kafka-topics", {}).get("condition") == "service_completed_successfully",
           f"{name}: must start after the topic job succeeded")
+    check(dep.get("pki", {}).get("condition") == "service_completed_successfully",
+          f"{name}: must start after its certificate was made")
+    check(dep.get("keycloak", {}).get("condition") == "service_healthy",
+          f"{name}: must start after Keycloak is healthy (it reads the issuer's keys at start)")
     check(s.get("user", "").split(":")[0] not in ("", "0", "root"), f"{name}: must run as a non-root user")
     check(s.get("read_only") is True, f"{name}: read-only root file system")
     check("ALL" in s.get("cap_drop", []), f"{name}: drop ALL capabilities")
@@ -112,6 +183,58 @@ if errors:
     sys.exit(1)
 print(f"compose rules hold for {len(svcs)} services", file=sys.stderr)
 PYEOF
+}
+check_rules "${resolved}" || fail "docker-compose.yml breaks the suite's rules"
+# The rules can fail: a service that mounts another's TLS identity, or trusts a plain-HTTP
+# issuer, is refused.
+for mutation in tls issuer; do
+  "${PY}" - "${resolved}" "${work}/mutated-${mutation}.yml" "${mutation}" <<'PYEOF'
+import sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+views = cfg["services"]["views"]
+if sys.argv[3] == "tls":
+    views["volumes"] = [v.replace("views-tls:", "case-tls:") for v in views["volumes"]]
+else:
+    views["environment"]["CLINICAL_OIDC_ISSUER"] = "http://keycloak:8080/realms/clinical"
+yaml.safe_dump(cfg, open(sys.argv[2], "w"))
+PYEOF
+  if check_rules "${work}/mutated-${mutation}.yml" 2>/dev/null; then fail "the rules accepted a broken file (${mutation})"; fi
+done
+
+# What the one-shot jobs make, made here with the same scripts (outside a container).
+PKI_LIB="${REPO_ROOT}/deploy/local/lib/pki.sh" PKI="${work}/pki" OUT="${work}/out" \
+  bash "${REPO_ROOT}/deploy/docker/compose-pki.sh" 2>/dev/null || fail "compose-pki.sh failed"
+for consumer in case scheduling audit notification views keycloak operator; do
+  dir="${work}/out/${consumer}"
+  [[ $(cd "${dir}" && ls -A | sort | tr '\n' ' ') == "ca.crt tls.crt tls.key " ]] ||
+    fail "${consumer}: its volume must hold exactly tls.crt, tls.key and ca.crt"
+  openssl verify -CAfile "${dir}/ca.crt" "${dir}/tls.crt" >/dev/null || fail "${consumer}: certificate does not chain to the CA"
+  openssl pkey -in "${dir}/tls.key" -noout -text 2>/dev/null | grep -q 'ASN1 OID: prime256v1' ||
+    fail "${consumer}: key is not EC P-256"
+  head -1 "${dir}/tls.key" | grep -q -- '-----BEGIN PRIVATE KEY-----' || fail "${consumer}: key is not PKCS#8"
+  [[ $(openssl x509 -in "${dir}/tls.crt" -noout -pubkey | openssl pkey -pubin -outform DER | od -An -tx1) == \
+     $(openssl pkey -in "${dir}/tls.key" -pubout -outform DER | od -An -tx1) ]] || fail "${consumer}: key and certificate do not match"
+  san=$(openssl x509 -in "${dir}/tls.crt" -noout -ext subjectAltName | tail -n +2 | tr -d ' ')
+  case ${consumer} in
+    keycloak) want="DNS:keycloak,DNS:localhost,IPAddress:127.0.0.1" ;;
+    operator) want="URI:spiffe://clinical.local/ns/compose/sa/operator,DNS:localhost,IPAddress:127.0.0.1" ;;
+    *) want="URI:spiffe://clinical.local/ns/compose/sa/${consumer},DNS:${consumer},DNS:localhost,IPAddress:127.0.0.1" ;;
+  esac
+  [[ ${san} == "${want}" ]] || fail "${consumer}: SAN ${san}, want ${want}"
+  openssl x509 -in "${dir}/tls.crt" -noout -ext extendedKeyUsage | grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' ||
+    fail "${consumer}: certificate must allow server and client auth"
+done
+cmp -s "${work}/out/case/tls.key" "${work}/out/views/tls.key" && fail "two services share a key"
+REALM_PY="${REPO_ROOT}/deploy/local/keycloak/realm.py" SECRETS="${work}/realm-secrets" IMPORT="${work}/import" \
+  sh "${REPO_ROOT}/deploy/docker/compose-keycloak-realm.sh" >/dev/null || fail "compose-keycloak-realm.sh failed"
+"${PY}" - "${work}/import/clinical-realm.json" <<'PYEOF' || fail "the compose realm is not as it should be"
+import json, sys
+realm = json.load(open(sys.argv[1]))
+keys = [k["name"] for k in realm["components"]["org.keycloak.keys.KeyProvider"]]
+assert realm["realm"] == "clinical" and realm["sslRequired"] == "all", realm["realm"]
+assert "test-signing" not in keys, f"the compose realm must not publish the test signing key: {keys}"
+PYEOF
+note "pki and realm jobs: one identity per volume, SPIFFE IDs of namespace compose, realm without the test key"
 
 # The check can fail: an unknown service option and a bad depends_on condition are rejected.
 broken_dir=$(mktemp -d)

@@ -11,12 +11,14 @@ in two tenants. The services read the claims named in platform.env
 CLINICAL_OIDC_ROLES_CLAIM=realm_access.roles). It exists for the local suite and
 the tests only; production uses the health system's own provider (docs/security.md).
 
-  realm.py SECRETS_DIR SIGNING_KEY_PEM SIGNING_CERT_PEM > clinical-realm.json
+  realm.py SECRETS_DIR [SIGNING_KEY_PEM SIGNING_CERT_PEM] > clinical-realm.json
 
 SECRETS_DIR holds demo-users.password and keycloak-provisioner.secret. The signing key is
 a test key (RS256) that the realm publishes in its JWKS next to its own generated keys:
 tests sign tokens with it to present expired, not-yet-valid or wrong-audience tokens
-whose signature is nevertheless valid. Tokens the realm issues itself are signed with
+whose signature is nevertheless valid. Without it (the docker compose suite, which runs no
+such tests) the realm signs with its generated keys only, so no key outside Keycloak can
+make a token it accepts. Tokens the realm issues itself are signed with
 its generated RS256 key (clients `clinical-demo`, `clinical-cli`) or its ES256 key
 (`clinical-demo-es256`).
 """
@@ -68,7 +70,10 @@ def public_client(client_id, **attributes):
 
 
 def main():
-    secrets, key, cert = sys.argv[1:4]
+    if len(sys.argv) not in (2, 4):
+        sys.exit("usage: realm.py SECRETS_DIR [SIGNING_KEY_PEM SIGNING_CERT_PEM]")
+    secrets = sys.argv[1]
+    test_key = sys.argv[2:4]
     password = pathlib.Path(secrets, "demo-users.password").read_text().strip()
     provisioner = pathlib.Path(secrets, "keycloak-provisioner.secret").read_text().strip()
     # Keycloak's declarative user profile refuses attributes it does not know; `tenant`
@@ -107,6 +112,19 @@ def main():
     users.append({"username": "service-account-clinical-provisioner", "enabled": True,
                   "serviceAccountClientId": "clinical-provisioner",
                   "clientRoles": {"realm-management": ["manage-users", "view-users", "query-users"]}})
+    key_providers = [
+        {"name": "rs256", "providerId": "rsa-generated",
+         "config": {"priority": ["100"], "keySize": ["2048"], "active": ["true"], "enabled": ["true"]}},
+        {"name": "es256", "providerId": "ecdsa-generated",
+         "config": {"priority": ["90"], "ecdsaEllipticCurveKey": ["P-256"], "active": ["true"],
+                    "enabled": ["true"]}},
+    ]
+    if test_key:
+        key, cert = test_key
+        key_providers.append(
+            {"name": "test-signing", "providerId": "rsa",
+             "config": {"priority": ["1"], "privateKey": [pem_body(key)], "certificate": [pem_body(cert)],
+                        "active": ["true"], "enabled": ["true"], "algorithm": ["RS256"]}})
     realm = {
         "realm": "clinical", "enabled": True, "sslRequired": "all",
         # Short-lived access tokens; the tests and the demo fetch new ones as needed.
@@ -115,16 +133,7 @@ def main():
         "roles": {"realm": [{"name": r, "description": f"clinical platform role {r}"} for r in ROLES]},
         "users": users,
         "components": {
-            "org.keycloak.keys.KeyProvider": [
-                {"name": "rs256", "providerId": "rsa-generated",
-                 "config": {"priority": ["100"], "keySize": ["2048"], "active": ["true"], "enabled": ["true"]}},
-                {"name": "es256", "providerId": "ecdsa-generated",
-                 "config": {"priority": ["90"], "ecdsaEllipticCurveKey": ["P-256"], "active": ["true"],
-                            "enabled": ["true"]}},
-                {"name": "test-signing", "providerId": "rsa",
-                 "config": {"priority": ["1"], "privateKey": [pem_body(key)], "certificate": [pem_body(cert)],
-                            "active": ["true"], "enabled": ["true"], "algorithm": ["RS256"]}},
-            ],
+            "org.keycloak.keys.KeyProvider": key_providers,
             "org.keycloak.userprofile.UserProfileProvider": [
                 {"providerId": "declarative-user-profile", "subComponents": {},
                  "config": {"kc.user.profile.config": [json.dumps(profile)]}},

@@ -12,9 +12,14 @@
 # remain; services reload them from disk without a restart.
 #
 # Layout: ${PKI_DIR}/ca.{crt,key}, ${PKI_DIR}/<name>.{crt,key}; keys are mode 600.
+#
+# The docker compose suite makes its certificates with this same file
+# (deploy/docker/compose-pki.sh): it sets PKI_NAMESPACE=compose before sourcing it and
+# gives each certificate its compose host name as an extra DNS name (pki_issue).
 
 readonly PKI_TRUST_DOMAIN="clinical.local"
-readonly PKI_NAMESPACE="local"
+# The <namespace> of the SPIFFE IDs: "local" unless the caller set another before sourcing.
+readonly PKI_NAMESPACE="${PKI_NAMESPACE:-local}"
 # Workload names that get a certificate. The five services, the infrastructure that speaks
 # TLS, and two clients that are *not* services (their certificates let them connect; they
 # must still present a person's token).
@@ -39,16 +44,29 @@ pki_make_ca() {  # pki_make_ca DIR
   log "created a new local CA in ${dir}"
 }
 
-# pki_issue DIR NAME [SPIFFE_ID]: a leaf certificate for NAME valid for localhost and
-# 127.0.0.1, usable as TLS server and client, with the SPIFFE URI SAN when given.
+# pki_san FILE: a certificate's subject alternative names as pki_issue writes them
+# (URI:...,DNS:...,IP:...), empty when it has none.
+pki_san() {
+  openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' \n' |
+    sed 's/IPAddress:/IP:/g'
+}
+
+# pki_issue DIR NAME [SPIFFE_ID [DNS_NAME...]]: a leaf certificate for NAME valid for the
+# DNS names given, localhost and 127.0.0.1, usable as TLS server and client, with the
+# SPIFFE URI SAN when SPIFFE_ID is not empty. A certificate that exists is kept unless it
+# expires within 2 days or names other hosts or another SPIFFE ID than asked.
 pki_issue() {
-  local dir="$1" name="$2" spiffe="${3:-}"
+  local dir="$1" name="$2" spiffe="${3:-}" dns
+  shift $(($# < 3 ? $# : 3))
+  local san=""
+  [[ -n "${spiffe}" ]] && san="URI:${spiffe},"
+  for dns in "$@"; do san+="DNS:${dns},"; done
+  san+="DNS:localhost,IP:127.0.0.1"
   if [[ -f "${dir}/${name}.crt" && -f "${dir}/${name}.key" ]] &&
-    openssl x509 -in "${dir}/${name}.crt" -noout -checkend $((2 * 86400)) >/dev/null 2>&1; then
+    openssl x509 -in "${dir}/${name}.crt" -noout -checkend $((2 * 86400)) >/dev/null 2>&1 &&
+    [[ "$(pki_san "${dir}/${name}.crt")" == "${san}" ]]; then
     return 0
   fi
-  local san="DNS:localhost,IP:127.0.0.1"
-  [[ -n "${spiffe}" ]] && san="URI:${spiffe},${san}"
   (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "${dir}/${name}.key" 2>/dev/null) ||
     die "cannot generate a key for ${name}"
   local csr="${dir}/${name}.csr" ext="${dir}/${name}.ext"
