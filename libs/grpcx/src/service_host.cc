@@ -36,6 +36,11 @@ ServiceHost::ServiceHost(std::string service_name, ServerOptions options,
 
 ServiceHost::~ServiceHost() { Shutdown(); }
 
+void ServiceHost::SetAuthenticator(std::shared_ptr<Authenticator> authenticator) {
+  authenticator_ = std::move(authenticator);
+  access_control_ = std::make_unique<AccessControl>(authenticator_);
+}
+
 void ServiceHost::AddService(grpc::Service* service) {
   builder_.RegisterService(service);
 }
@@ -49,7 +54,7 @@ absl::Status ServiceHost::Start() {
   // logs the status the access interceptor settled (UNAVAILABLE when it failed closed).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(
-      std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, authenticator_.get(), logger_));
+      std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, *access_control_, logger_));
   interceptors.push_back(std::make_unique<internal::RpcObserverFactory>(metrics_, logger_));
   builder_.experimental().SetInterceptorCreators(std::move(interceptors));
   const std::string address = absl::StrCat(options_.host, ":", options_.port);
