@@ -113,11 +113,13 @@ bool RoleMayCall(const common::v1::AccessPolicy& policy, common::v1::Role role) 
 
 Decision Decide(const common::v1::AccessPolicy& policy, const Principal& principal, const Relations& relations) {
   if (policy.allow().empty()) return Refused("no_policy");
-  // Tenant boundaries come first and are never bypassed, not even by break-the-glass.
+  // A role no rule names is refused whatever the request names (the Authenticator does so
+  // before any handler runs), so the answer reveals nothing about the cases it names.
+  if (!RoleMayCall(policy, principal.role)) return Refused("role_not_permitted");
+  // Then tenant boundaries, never bypassed, not even by break-the-glass.
   for (const CaseRelations& c : relations.cases) {
     if (c.where == CaseRelations::Where::kOtherTenant) return Refused("other_tenant");
   }
-  if (!RoleMayCall(policy, principal.role)) return Refused("role_not_permitted");
   bool needs_case = false;
   for (int i = 0; i < policy.allow_size(); ++i) {
     const common::v1::AccessRule& rule = policy.allow(i);

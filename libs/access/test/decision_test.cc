@@ -83,8 +83,9 @@ TEST(DecideTest, AnotherTenantsCaseIsRefusedWhateverTheRulesAndGrants) {
   EXPECT_EQ(Decide(open, As(common::v1::ROLE_INTAKE_COORDINATOR), Naming({elsewhere})).denial_reason, "other_tenant");
   EXPECT_EQ(Decide(kClinicalWrite, As(common::v1::ROLE_CASE_MANAGER), Naming({elsewhere})).denial_reason,
             "other_tenant");
-  // Even for a role no rule names: the tenant boundary is answered first (NOT_FOUND).
-  EXPECT_EQ(Decide(kClinicalWrite, As(common::v1::ROLE_AUDITOR), Naming({elsewhere})).denial_reason, "other_tenant");
+  // A role no rule names is refused as such, whatever it names: nothing is revealed.
+  EXPECT_EQ(Decide(kClinicalWrite, As(common::v1::ROLE_AUDITOR), Naming({elsewhere})).denial_reason,
+            "role_not_permitted");
 }
 
 TEST(DecideTest, AnUnknownCaseIsNotFoundForCaseRulesAndFineForTenantRules) {

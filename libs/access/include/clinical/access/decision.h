@@ -66,6 +66,7 @@ struct Decision {
 };
 
 // The decision for `principal` calling a method with `policy`, given `relations`.
+//  * A role that no rule names is refused ("role_not_permitted"), whatever is named.
 //  * Any named case in another tenant refuses ("other_tenant"), whatever the rules.
 //  * Rules are tried in declaration order; the first whose role is the caller's and whose
 //    relationship holds allows. RELATIONSHIP_TENANT always holds; a case relationship holds
