@@ -367,12 +367,6 @@ absl::StatusOr<v1::Case> CaseEngine::Get(const std::string& tenant_id,
   return *it->second.state;
 }
 
-bool CaseEngine::InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = cases_.find(case_id);
-  return it != cases_.end() && it->second.state && it->second.state->tenant_id() != tenant_id;
-}
-
 absl::StatusOr<v1::ListCaseHistoryResponse> CaseEngine::History(
     const std::string& tenant_id, const v1::ListCaseHistoryRequest& request) const {
   if (auto found = Get(tenant_id, request.case_id()); !found.ok()) return found.status();

@@ -73,9 +73,6 @@ class CaseEngine {
       const grpcx::Caller& caller, const v1::BulkReassignCasesRequest& request);
 
   absl::StatusOr<v1::Case> Get(const std::string& tenant_id, const std::string& case_id) const;
-  // Whether `case_id` is a case of a tenant other than `tenant_id` (checked before a
-  // request is even validated, so another tenant's case is NOT_FOUND whatever was asked).
-  bool InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const;
   absl::StatusOr<v1::ListCaseHistoryResponse> History(const std::string& tenant_id,
                                                       const v1::ListCaseHistoryRequest& request) const;
   // The case's latest event in time (LatestEventTime), for validating a relationship change

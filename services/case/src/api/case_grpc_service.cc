@@ -232,8 +232,9 @@ grpc::Status CaseGrpcService::ListCaseHistory(grpc::ServerContext* context,
       const int before = events->size();
       events->erase(std::remove_if(events->begin(), events->end(),
                                    [&](const common::v1::EventEnvelope& envelope) {
+                                     // An event that cannot be inspected is withheld too.
                                      auto decoded = FromEnvelope(envelope);
-                                     return decoded.ok() && IsSubstanceUseEvent(decoded->body, records);
+                                     return !decoded.ok() || IsSubstanceUseEvent(decoded->body, records);
                                    }),
                     events->end());
       if (events->size() != before) callers_.MarkMasked(*context);
