@@ -281,6 +281,34 @@ TEST_F(CaseEngineTest, UnacknowledgedAppendThatCommittedIsFoundOnRetry) {
   EXPECT_EQ(next->version, 3) << "state was rebuilt from the log";
 }
 
+TEST_F(CaseEngineTest, TheDirectoryFoldsAnUnacknowledgedCommittedAppendOnceWhenTheCaseIsRebuilt) {
+  const std::string id = Open("open-1");
+  v1::RequestEmergencyAccessRequest request;
+  request.set_reason("patient in ED");
+  request.set_duration_minutes(30);
+  log_.fail_next = true;
+  log_.commit_before_failing = true;
+  EXPECT_EQ(engine_.Execute(CallerOf("cm-9"), id, "e-1", std::nullopt, request).status().code(),
+            absl::StatusCode::kUnavailable);
+  auto retry = engine_.Execute(CallerOf("cm-9"), id, "e-1", std::nullopt, request);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  auto relations = directory_.RelationsTo(PrincipalOf("cm-9"), id);
+  ASSERT_TRUE(relations.ok());
+  EXPECT_EQ(relations->emergency_grant_id, "emergency-1") << "the committed grant, folded on the rebuild";
+  // Another rebuild hands the directory nothing it already has.
+  v1::AddNoteRequest note;
+  note.set_kind(v1::NOTE_KIND_PROGRESS);
+  note.set_text("lost ack");
+  log_.fail_next = true;
+  log_.commit_before_failing = true;
+  EXPECT_FALSE(engine_.Execute(CallerOf("cm-1"), id, "n1", std::nullopt, note).ok());
+  ASSERT_TRUE(engine_.Execute(CallerOf("cm-1"), id, "n1", std::nullopt, note).ok());
+  const auto facts = directory_.Case(id);
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_EQ(facts->grants.size(), 1u);
+  EXPECT_EQ(facts->version, 3);
+}
+
 TEST_F(CaseEngineTest, UnacknowledgedAppendThatDidNotCommitIsAppliedOnRetry) {
   const std::string id = Open("open-1");
   log_.fail_next = true;

@@ -57,11 +57,6 @@ CaseEngine::CaseEngine(EventLog& log, const ProgramCatalog& programs, std::strin
 
 void CaseEngine::Relate(const common::v1::EventEnvelope& envelope, const Event& event) const {
   if (directory_ == nullptr) return;
-  // A case reloaded after an unknown append outcome hands its events again: the directory
-  // folds each version once (grants would otherwise be counted twice).
-  if (auto facts = directory_->Case(envelope.aggregate_id()); facts && facts->version >= envelope.aggregate_version()) {
-    return;
-  }
   common::v1::EventEnvelope related = envelope;
   related.set_aggregate_type("case");
   // The log's payload is the event's own message (CaseOpened, ...); relations::Directory
@@ -139,6 +134,13 @@ absl::Status CaseEngine::Replay(const eventstore::LoggedEvent& logged) {
 absl::Status CaseEngine::Reload(const std::string& case_id) {
   auto events = log_.Load(case_id, 1);
   if (!events.ok()) return events.status();
+  // The directory already folded the versions this engine appended; it gets only those an
+  // unacknowledged append committed (it must fold each version once: grants would count
+  // twice).
+  int64_t related_up_to = 0;
+  if (directory_ != nullptr) {
+    if (auto facts = directory_->Case(case_id)) related_up_to = facts->version;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   Entry fresh;
   CaseState state;
@@ -152,7 +154,7 @@ absl::Status CaseEngine::Reload(const std::string& case_id) {
     position.set_partition(logged.partition);
     position.set_offset(logged.offset);
     Record(fresh, logged.envelope, *event, position);
-    Relate(logged.envelope, *event);
+    if (logged.envelope.aggregate_version() > related_up_to) Relate(logged.envelope, *event);
     if (event->body.has_case_opened()) {
       opened_by_command_[{logged.envelope.tenant_id(), logged.envelope.command_id()}] = case_id;
     }
