@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "access_rules.h"
 
 namespace clinical::case_service {
 namespace {
@@ -30,6 +31,7 @@ std::string DetailOf(const v1::CaseEvent& event) {
     case v1::CaseEvent::kCareTeamMemberAdded: return event.care_team_member_added().member().member_id();
     case v1::CaseEvent::kConsentRecorded: return event.consent_recorded().consent_id();
     case v1::CaseEvent::kServiceReferred: return event.service_referred().referral_id();
+    case v1::CaseEvent::kEmergencyAccessGranted: return event.emergency_access_granted().grant().grant_id();
     // A referral's disclosure is part of the referral: the response names the referral.
     case v1::CaseEvent::kInformationDisclosed:
       return event.information_disclosed().referral_id().empty()
@@ -45,12 +47,36 @@ std::string DetailOf(const v1::CaseEvent& event) {
 
 CaseEngine::CaseEngine(EventLog& log, const ProgramCatalog& programs, std::string topic,
                        std::function<absl::Time()> clock,
-                       std::function<std::string()> new_case_id)
+                       std::function<std::string()> new_case_id, relations::Directory* directory)
     : log_(log),
       programs_(programs),
       topic_(std::move(topic)),
       clock_(std::move(clock)),
-      new_case_id_(std::move(new_case_id)) {}
+      new_case_id_(std::move(new_case_id)),
+      directory_(directory) {}
+
+void CaseEngine::Relate(const common::v1::EventEnvelope& envelope, const Event& event) const {
+  if (directory_ == nullptr) return;
+  common::v1::EventEnvelope related = envelope;
+  related.set_aggregate_type("case");
+  // The log's payload is the event's own message (CaseOpened, ...); relations::Directory
+  // folds a payload holding the whole CaseEvent, so it is handed the decoded event.
+  related.mutable_payload()->PackFrom(event.body);
+  directory_->Apply(related);
+}
+
+void CaseEngine::AddRelations(const grpcx::Caller& caller, const std::string& case_id, const Command& command,
+                              DecisionContext& context) const {
+  context.relationship = caller.relationship;
+  if (directory_ == nullptr || !std::holds_alternative<v1::RequestEmergencyAccessRequest>(command)) return;
+  // RequestEmergencyAccess's rule is TENANT, so the caller's relationship to the case is
+  // looked up here: someone who has one needs no glass broken.
+  const access::Principal principal{caller.actor.user_id(), caller.tenant_id, caller.actor.role()};
+  if (auto relations = directory_->RelationsTo(principal, case_id); relations.ok()) {
+    context.related_to_case = relations->assigned || relations->care_team || relations->team_supervisor;
+  }
+  context.emergency_access_max_minutes = directory_->Organisation(caller.tenant_id).emergency_access_max_minutes;
+}
 
 std::mutex& CaseEngine::StripeOf(const std::string& case_id) {
   return stripes_[std::hash<std::string>()(case_id) % stripes_.size()];
@@ -101,12 +127,20 @@ absl::Status CaseEngine::Replay(const eventstore::LoggedEvent& logged) {
   if (event->body.has_case_opened()) {
     opened_by_command_[{envelope.tenant_id(), envelope.command_id()}] = envelope.aggregate_id();
   }
+  Relate(envelope, *event);
   return absl::OkStatus();
 }
 
 absl::Status CaseEngine::Reload(const std::string& case_id) {
   auto events = log_.Load(case_id, 1);
   if (!events.ok()) return events.status();
+  // The directory already folded the versions this engine appended; it gets only those an
+  // unacknowledged append committed (it must fold each version once: grants would count
+  // twice).
+  int64_t related_up_to = 0;
+  if (directory_ != nullptr) {
+    if (auto facts = directory_->Case(case_id)) related_up_to = facts->version;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   Entry fresh;
   CaseState state;
@@ -120,6 +154,7 @@ absl::Status CaseEngine::Reload(const std::string& case_id) {
     position.set_partition(logged.partition);
     position.set_offset(logged.offset);
     Record(fresh, logged.envelope, *event, position);
+    if (logged.envelope.aggregate_version() > related_up_to) Relate(logged.envelope, *event);
     if (event->body.has_case_opened()) {
       opened_by_command_[{logged.envelope.tenant_id(), logged.envelope.command_id()}] = case_id;
     }
@@ -224,6 +259,7 @@ absl::StatusOr<CommandOutcome> CaseEngine::Execute(const grpcx::Caller& caller,
   context.tenant_id = caller.tenant_id;
   context.case_id = case_id;
   context.assignee_load = assignee_load;
+  AddRelations(caller, case_id, command, context);
   auto rules = RulesFor(state, command, caller.tenant_id);
   if (!rules.ok()) return rules.status();
   context.program = *rules;
@@ -264,7 +300,10 @@ absl::StatusOr<CommandOutcome> CaseEngine::Execute(const grpcx::Caller& caller,
       next = Evolve(std::move(next), (*events)[i]);
       append.events[i].set_aggregate_version(appended->first_version + static_cast<int64_t>(i));
       append.events[i].set_command_id(command_id);
+      append.events[i].set_aggregate_id(case_id);
       Record(entry, append.events[i], (*events)[i], appended->position);
+      // Before the command returns: the next call's authorization sees this change.
+      Relate(append.events[i], (*events)[i]);
       if (std::string d = DetailOf((*events)[i].body); !d.empty()) detail = d;
     }
     Install(case_id, std::make_shared<const CaseState>(std::move(next)));
@@ -330,12 +369,6 @@ absl::StatusOr<v1::Case> CaseEngine::Get(const std::string& tenant_id,
   return *it->second.state;
 }
 
-bool CaseEngine::InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = cases_.find(case_id);
-  return it != cases_.end() && it->second.state && it->second.state->tenant_id() != tenant_id;
-}
-
 absl::StatusOr<v1::ListCaseHistoryResponse> CaseEngine::History(
     const std::string& tenant_id, const v1::ListCaseHistoryRequest& request) const {
   if (auto found = Get(tenant_id, request.case_id()); !found.ok()) return found.status();
@@ -356,6 +389,28 @@ absl::StatusOr<v1::ListCaseHistoryResponse> CaseEngine::History(
     *response.add_events() = logged.envelope;
   }
   return response;
+}
+
+std::optional<absl::Time> CaseEngine::LatestEventTimeOf(const std::string& tenant_id,
+                                                        const std::string& case_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = cases_.find(case_id);
+  if (it == cases_.end() || !it->second.state || it->second.state->tenant_id() != tenant_id) return std::nullopt;
+  return LatestEventTime(*it->second.state);
+}
+
+std::vector<v1::CaseEmergencyAccess> CaseEngine::EmergencyGrants(const std::string& tenant_id) const {
+  std::vector<v1::CaseEmergencyAccess> grants;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [id, entry] : cases_) {
+    if (!entry.state || entry.state->tenant_id() != tenant_id) continue;
+    for (const v1::EmergencyAccessGrant& grant : entry.state->emergency_access()) {
+      v1::CaseEmergencyAccess& out = grants.emplace_back();
+      out.set_case_id(id);
+      *out.mutable_grant() = grant;
+    }
+  }
+  return grants;
 }
 
 int32_t CaseEngine::LoadOf(const std::string& tenant_id, const std::string& case_manager_id) const {
