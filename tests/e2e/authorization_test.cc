@@ -28,6 +28,7 @@
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_suite.h"
 #include "clinical/testing/wait.h"
@@ -85,15 +86,19 @@ class AuthorizationTest : public ::testing::Test {
     ids_ = new Ids();
 
     // The organisation, as its administrator sets it up.
-    CallCase(Admin(), [&](cv1::CaseService::Stub& cases, grpc::ClientContext* context) {
-      cv1::ConfigureOrganisationRequest request;
-      request.set_command_id(UniqueName("org"));
-      request.add_privacy_officer_ids("po-1");
-      cv1::ConfigureOrganisationResponse response;
-      return cases.ConfigureOrganisation(context, request, &response);
-    });
-    SetTeam("team-a", {"sup-a"}, {"cm-a", "cm-b"});
-    SetTeam("team-b", {"sup-b"}, {"cm-c"});
+    {
+      auto cases = cv1::CaseService::NewStub(suite_->Channel("case"));
+      const absl::Status configured = testing::ConfigureOrganisationThroughApi(
+          *cases, {.tenant = kTenant,
+                   .administrator = "adm-1",
+                   .privacy_officer_ids = {"po-1"},
+                   .emergency_access_max_minutes = 0,
+                   .teams = {{.team_id = "team-a", .name = "Team A", .supervisor_ids = {"sup-a"},
+                              .member_ids = {"cm-a", "cm-b"}},
+                             {.team_id = "team-b", .name = "Team B", .supervisor_ids = {"sup-b"},
+                              .member_ids = {"cm-c"}}}});
+      ASSERT_TRUE(configured.ok()) << configured;
+    }
 
     // Case A: opened by intake, assigned by the team's supervisor, a colleague on its care
     // team. Case U: opened, not assigned.
@@ -150,7 +155,6 @@ class AuthorizationTest : public ::testing::Test {
   static CallAs As(const std::string& user, const std::string& role, const std::string& tenant = kTenant) {
     return CallAs{.person = Person{user, role, tenant}};
   }
-  static CallAs Admin() { return As("adm-1", "administrator"); }
   static CallAs Intake() { return As("int-1", "intake_coordinator"); }
   static CallAs Scheduler() { return As("sch-1", "scheduler"); }
   static CallAs Supervisor() { return As("sup-a", "supervisor"); }
@@ -163,19 +167,6 @@ class AuthorizationTest : public ::testing::Test {
     auto cases = cv1::CaseService::NewStub(suite_->Channel("case"));
     const grpc::Status status = fn(*cases, testing::ContextFor(as).get());
     ASSERT_TRUE(status.ok()) << as.person.user << ": " << status.error_message();
-  }
-  static void SetTeam(const std::string& team, const std::vector<std::string>& supervisors,
-                      const std::vector<std::string>& members) {
-    CallCase(Admin(), [&](cv1::CaseService::Stub& cases, grpc::ClientContext* context) {
-      cv1::SetTeamRequest request;
-      request.set_command_id(UniqueName("team"));
-      request.mutable_team()->set_team_id(team);
-      request.mutable_team()->set_name(team);
-      for (const auto& s : supervisors) request.mutable_team()->add_supervisor_ids(s);
-      for (const auto& m : members) request.mutable_team()->add_member_ids(m);
-      cv1::SetTeamResponse response;
-      return cases.SetTeam(context, request, &response);
-    });
   }
   static std::string OpenCase(const std::string& team) {
     std::string case_id;
