@@ -24,6 +24,7 @@
 #include "clinical/audit/v1/access.pb.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/audit/v1/audit_service.grpc.pb.h"
+#include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "clinical/case/v1/events.pb.h"
 #include "clinical/scheduling/v1/events.pb.h"
 #include "clinical/common/v1/envelope.pb.h"
@@ -1065,6 +1066,37 @@ TEST_F(RecheckAccessTest, RefusesOtherRolesAndBadPeriodsWithFieldViolations) {
   request.mutable_to()->set_seconds(kT0 + 367 * 86400);
   status = stub_->RecheckAccess(Context({}).get(), request, &response);
   EXPECT_EQ(Violations(status), (std::vector<std::string>{"to"}));
+}
+
+// The replay component of the same process authorizes by its own policies, before reading:
+// auditors and privacy officers only, another tenant's case NOT_FOUND.
+TEST_F(RecheckAccessTest, ReplayIsForAuditorsAndPrivacyOfficersOfTheCasesTenant) {
+  auto replay = v1::AuditReplayService::NewStub(testing::SecureChannel(*address_));
+  v1::ListDisclosuresRequest request;
+  request.set_case_id("case-r1");
+  v1::ListDisclosuresResponse response;
+  grpc::Status status = replay->ListDisclosures(Context({}).get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.disclosures_size(), 0);
+  EXPECT_TRUE(replay->ListDisclosures(Context({"po-1", "privacy_officer", kTenant}).get(), request, &response).ok());
+  for (const char* role : {"case_manager", "supervisor", "administrator", "scheduler", "intake_coordinator"}) {
+    EXPECT_EQ(replay->ListDisclosures(Context({"someone", role, kTenant}).get(), request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << role;
+  }
+  EXPECT_EQ(replay->ListDisclosures(Context({"aud-b", "auditor", "tenant-b"}).get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::ReplayCaseRequest replay_case;
+  replay_case.set_case_id("case-r1");
+  replay_case.mutable_as_of()->set_seconds(kT0 + 900);
+  replay_case.set_mode(v1::REPLAY_MODE_OCCURRED_AT);
+  v1::ReplayCaseResponse replayed;
+  EXPECT_EQ(replay->ReplayCase(Context({"cm-1", "case_manager", kTenant}).get(), replay_case, &replayed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  status = replay->ReplayCase(Context({}).get(), replay_case, &replayed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The late reassignment had taken effect by then.
+  EXPECT_EQ(replayed.case_().assignment().case_manager_id(), "cm-2");
 }
 
 TEST_F(RecheckAccessTest, TheCommandLineListsTheFindingsAndExitsThree) {
