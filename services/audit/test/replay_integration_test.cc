@@ -20,6 +20,7 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
@@ -83,19 +84,31 @@ class ReplayIntegrationTest : public ::testing::Test {
     const std::string case_topic = UniqueName("clinical.case.replay-test");
     const std::string scheduling_topic = UniqueName("clinical.scheduling.replay-test");
     const std::string access_topic = "--access-topic=" + UniqueName("clinical.access.replay-test");
+    const std::string organisation_topic =
+        "--organisation-topic=" + UniqueName("clinical.case.organisation.replay-test");
     testing::ServiceLaunch case_launch;
     case_launch.service = "case";
     case_launch.args = {"--case-topic=" + case_topic, "--case-topic-partitions=3",
-                        "--writer-id=" + UniqueName("case-service.replay-test"), access_topic};
+                        "--writer-id=" + UniqueName("case-service.replay-test"), access_topic, organisation_topic};
     auto cases = testing::ServiceProcess::Start(case_launch);
     ASSERT_TRUE(cases.ok()) << cases.status();
     cases_ = cases->release();
+    // sup-1 supervises the case's team (assignments, disclosures); the manager is a member.
+    auto organisation = cv1::CaseService::NewStub(cases_->NewChannel());
+    const absl::Status configured = testing::ConfigureOrganisationThroughApi(
+        *organisation, {.tenant = kTenant,
+                        .administrator = "admin-replay",
+                        .privacy_officer_ids = {"privacy-replay"},
+                        .emergency_access_max_minutes = 0,
+                        .teams = {{.team_id = "team-north", .name = "North", .supervisor_ids = {"sup-1"},
+                                   .member_ids = {kManager}}}});
+    ASSERT_TRUE(configured.ok()) << configured;
     testing::ServiceLaunch scheduling_launch;
     scheduling_launch.service = "scheduling";
     scheduling_launch.args = {"--scheduling-topic=" + scheduling_topic,
                               "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
                               "--writer-id=" + UniqueName("scheduling-service.replay-test"),
-                              access_topic};
+                              access_topic, organisation_topic};
     auto scheduling = testing::ServiceProcess::Start(scheduling_launch);
     ASSERT_TRUE(scheduling.ok()) << scheduling.status();
     scheduling_ = scheduling->release();
