@@ -27,6 +27,7 @@
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
+#include "clinical/relations/testing/case_service_log.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -119,10 +120,20 @@ Process ViewsService(const std::string& topic, const std::string& root, const st
   case_spec.partitions = scheduling_spec.partitions = 3;
   EXPECT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {case_spec, scheduling_spec},
                                   absl::Seconds(30)).ok());
+  // Who supervises whom (GetCaseload/GetWorklist of another case manager: SUPERVISES) comes
+  // from the case service's organisation topic; written here as the case service writes it:
+  // sup-1 supervises every case manager of these tests.
+  const std::string organisation_topic = "clinical.case.organisation-" + topic.substr(std::string("clinical.case.").size());
+  {
+    auto organisation = relations::testing::CaseServiceLog::Create(topic, organisation_topic);
+    std::vector<std::string> managers = {"cm-sched", "cm-8"};
+    for (int i = 0; i < 10; ++i) managers.push_back(absl::StrCat("cm-", i));
+    organisation->SetTeam("tenant-a", "views-team", {"sup-1"}, managers);
+  }
   std::vector<std::string> argv = {
       testing::BinaryPath("services/views/views_service"), "--grpc-port=0", "--shutdown-grace=5s",
-      "--case-topic=" + topic, "--scheduling-topic=" + scheduling_spec.name, "--view-root=" + root,
-      "--view-version=" + version};
+      "--case-topic=" + topic, "--scheduling-topic=" + scheduling_spec.name,
+      "--organisation-topic=" + organisation_topic, "--view-root=" + root, "--view-version=" + version};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return Process(std::move(argv), "views");
 }

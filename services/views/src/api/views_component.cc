@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "clinical/kafka/cluster.h"
+#include "clinical/relations/followed_directory.h"
 #include "clinical/projection/projection.h"
 #include "clinical/projection/metrics.h"
 #include "clinical/redis/options.h"
@@ -17,6 +18,8 @@ namespace clinical::views {
 namespace {
 
 struct Runtime {
+  // Team supervision for the access decisions (GetCaseload/GetWorklist: SUPERVISES).
+  std::unique_ptr<relations::FollowedDirectory> organisation;
   std::unique_ptr<CaseViewModel> model;
   std::unique_ptr<projection::Projection> projection;
   std::unique_ptr<ViewsGrpcService> service;
@@ -119,6 +122,17 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   query.default_contact_threshold_days = default_threshold;
   query.contact_threshold_days = std::move(*thresholds);
   query.caseload_limits = std::move(*limits);
+  // Who supervises whom, from the case service's organisation topic (read-your-writes: a
+  // team changed just before a supervisor asks is seen).
+  relations::FollowedDirectory::Options follow;
+  follow.cluster = *cluster;
+  follow.organisation_topic = config.GetString("organisation-topic");
+  follow.sync_timeout = config.GetDuration("organisation-sync-timeout");
+  follow.name = "organisation";
+  auto followed = relations::FollowedDirectory::Start(std::move(follow), logger);
+  if (!followed.ok()) return followed.status();
+  runtime->organisation = std::move(*followed);
+  host.SetRelations(&runtime->organisation->directory());
   runtime->service =
       std::make_unique<ViewsGrpcService>(std::move(query), runtime->projection.get(), host.callers());
   host.AddService(runtime->service.get());
@@ -126,7 +140,10 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   // projection outlives every scrape.
   host.metrics().AddCollector(
       [runtime, collect = projection::ProjectionMetrics(*runtime->projection, options.root)](
-          metrics::Sink& sink) { collect(sink); });
+          metrics::Sink& sink) {
+        collect(sink);
+        runtime->organisation->follower().CollectLag(sink, "organisation");
+      });
   // Not ready until the view has caught up with both topics as they were at start: a
   // replica that just started (or rebuilds) must not take reads it would answer from far
   // behind. Queries read the ACTIVE version, so they are right either way; readiness only
@@ -153,6 +170,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   return std::function<void()>([runtime, &logger] {
     runtime->StopReadiness();
     runtime->projection->Stop();
+    runtime->organisation.reset();
     const projection::ProjectionStats stats = runtime->projection->Stats();
     logger.Info("projection stopped", {{"events_applied", stats.events_applied},
                                        {"dead_lettered", stats.dead_lettered},
@@ -172,6 +190,10 @@ grpcx::ServiceSpec ViewsServiceSpec() {
   spec.extra_options.insert(spec.extra_options.end(), {
       {"case-topic", OptionType::kString, "clinical.case.events.v1",
        "the case event topic (read only)"},
+      {"organisation-topic", OptionType::kString, "clinical.case.organisation.v1",
+       "the case service's organisation topic: who supervises whom, for the access decisions (read only)"},
+      {"organisation-sync-timeout", OptionType::kDuration, "5s",
+       "how long an access decision waits for the organisation topic's reader to be up to date"},
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
        "the scheduling event topic (read only)"},
       {"goal-due-soon-days", OptionType::kInt, "14",

@@ -280,9 +280,13 @@ absl::Status ViewsGrpcService::WaitFor(
 }
 
 template <typename Fn>
-grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
+grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Fn fn) {
   absl::Status status;
-  auto caller = callers_.CallerOf(*context);
+  // Authorization first (the policies in views_service.proto): a caseload or worklist is
+  // the caller's own (SELF) or a supervised case manager's (SUPERVISES, from the
+  // organisation topic); rollups, suggestions and outcomes are tenant-wide for the roles
+  // named, and refused to the others before any handler runs.
+  auto caller = callers_.Authorize(*context, request);
   if (!caller.ok()) {
     status = caller.status();
   } else if (!IsKeySafeId(caller->tenant_id)) {
@@ -303,32 +307,10 @@ grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
   return grpcx::ToGrpcStatus(status, *context);
 }
 
-namespace {
-
-bool IsCaseManager(const grpcx::Caller& caller) {
-  return caller.actor.role() == common::v1::ROLE_CASE_MANAGER;
-}
-
-absl::Status OwnCaseloadOnly(const grpcx::Caller& caller, const std::string& case_manager_id) {
-  if (IsCaseManager(caller) && caller.actor.user_id() != case_manager_id) {
-    return absl::PermissionDeniedError("a case manager may read only their own caseload");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status NotForCaseManagers(const grpcx::Caller& caller) {
-  if (IsCaseManager(caller)) {
-    return absl::PermissionDeniedError("rollups, balancing and outcomes are for supervisors");
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
                                            const vv1::GetCaseloadRequest* request,
                                            vv1::GetCaseloadResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->case_manager_id(), "case_manager_id", true, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
@@ -343,7 +325,6 @@ grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
     auto offset = OffsetToken(request->page_token());
     if (!v.empty()) return v.ToStatus();
     if (!offset.ok()) return offset.status();
-    if (auto s = OwnCaseloadOnly(caller, request->case_manager_id()); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     const absl::Time now = options_.now();
@@ -389,14 +370,13 @@ grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::GetWorklist(grpc::ServerContext* context,
                                            const vv1::GetWorklistRequest* request,
                                            vv1::GetWorklistResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->case_manager_id(), "case_manager_id", true, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
     auto offset = OffsetToken(request->page_token());
     if (!v.empty()) return v.ToStatus();
     if (!offset.ok()) return offset.status();
-    if (auto s = OwnCaseloadOnly(caller, request->case_manager_id()); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     const absl::Time now = options_.now();
@@ -465,14 +445,13 @@ absl::Status ViewsGrpcService::SupervisorRollups(const std::string& tenant,
 grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
                                            const vv1::ListRollupsRequest* request,
                                            vv1::ListRollupsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");
     CheckId(request->group_id(), "group_id", false, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
     if (!v.empty()) return v.ToStatus();
-    if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     if (request->dimension() == vv1::DIMENSION_SUPERVISOR) {
@@ -513,7 +492,7 @@ grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
                                                    const vv1::SuggestCaseManagersRequest* request,
                                                    vv1::SuggestCaseManagersResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->program(), "program", true, v);
     if (request->acuity() < 1 || request->acuity() > 5) v.Add("acuity", "must be between 1 and 5");
@@ -534,7 +513,6 @@ grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
       }
     }
     if (!v.empty()) return v.ToStatus();
-    if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     auto managers = reader.Groups(caller.tenant_id, kDimCaseManager);
@@ -587,7 +565,7 @@ grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
                                            const vv1::GetOutcomesRequest* request,
                                            vv1::GetOutcomesResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");
@@ -606,7 +584,6 @@ grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
     }
     if (!request->has_period_at()) v.Add("period_at", "is required");
     if (!v.empty()) return v.ToStatus();
-    if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     const std::string label = PeriodLabel(period, absl::FromUnixSeconds(request->period_at().seconds()));
     const std::string id = request->dimension() == vv1::DIMENSION_TENANT ? kTenantGroup : request->group_id();

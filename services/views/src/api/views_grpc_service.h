@@ -86,7 +86,7 @@ class ViewsGrpcService final : public vv1::ViewsService::Service {
   absl::Status SupervisorRollups(const std::string& tenant, const vv1::ListRollupsRequest& request,
                                 ViewReader& reader, vv1::ListRollupsResponse* response) const;
   template <typename Fn>
-  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Fn fn);
 
   const QueryOptions options_;
   const projection::Projection* projection_;
