@@ -109,6 +109,11 @@ Process SchedulingService(const std::string& topic, const std::string& case_topi
                  "scheduling");
 }
 
+// The case service's organisation topic that goes with a test's case topic.
+std::string OrganisationTopicFor(const std::string& case_topic) {
+  return "clinical.case.organisation-" + case_topic.substr(std::string("clinical.case.").size());
+}
+
 // The views over the case topic `topic` and its scheduling topic. The views never create
 // the topics they read; the harness makes both as their writers would (3 partitions), so a
 // test need not start a scheduling service.
@@ -123,7 +128,7 @@ Process ViewsService(const std::string& topic, const std::string& root, const st
   // Who supervises whom (GetCaseload/GetWorklist of another case manager: SUPERVISES) comes
   // from the case service's organisation topic; written here as the case service writes it:
   // sup-1 supervises every case manager of these tests.
-  const std::string organisation_topic = "clinical.case.organisation-" + topic.substr(std::string("clinical.case.").size());
+  const std::string organisation_topic = OrganisationTopicFor(topic);
   {
     auto organisation = relations::testing::CaseServiceLog::Create(topic, organisation_topic);
     std::vector<std::string> managers = {"cm-sched", "cm-8"};
@@ -405,22 +410,22 @@ TEST(ViewsServiceTest, CommandPositionPassedToQueryShowsItsEffect) {
 // services as real processes. Each command's position (case topic or scheduling topic),
 // passed to a query, shows its effect: next appointment, overdue task, goals overdue / due
 // soon in the caseload and worklist; kept / no-show, goal achievement and cost in the
-// outcomes; the supervisor rollup from the organisation file.
+// outcomes; the supervisor rollup from the organisation topic.
 TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   const std::string topic = UniqueName("clinical.case.views-sched");
   const std::string root = UniqueName("views.sched");
-  const std::string organisation = absl::StrCat(::testing::TempDir(), "/", UniqueName("org"), ".json");
-  {
-    std::ofstream out(organisation);
-    out << R"({"tenants": {"tenant-a": {"team-north": "sup-n", "team-south": "sup-n",
-                                        "team-east": "sup-e"}}})";
-  }
   Process case_service = CaseService(topic);
   ASSERT_NO_FATAL_FAILURE(case_service.Start());
   Process scheduling = SchedulingService(SchedulingTopicFor(topic), topic);
   ASSERT_NO_FATAL_FAILURE(scheduling.Start());
-  Process views = ViewsService(topic, root, "v1", {"--organisation-file=" + organisation,
-                                                   "--goal-due-soon-days=7"});
+  Process views = ViewsService(topic, root, "v1", {"--goal-due-soon-days=7"});
+  // Besides the harness's team of sup-1: sup-n leads two teams, sup-e one.
+  {
+    auto organisation = relations::testing::CaseServiceLog::Create(topic, OrganisationTopicFor(topic));
+    organisation->SetTeam("tenant-a", "team-north", {"sup-n"}, {});
+    organisation->SetTeam("tenant-a", "team-south", {"sup-n"}, {});
+    organisation->SetTeam("tenant-a", "team-east", {"sup-e"}, {});
+  }
   ASSERT_NO_FATAL_FAILURE(views.Start());
   Cases cases(case_service.channel());
   auto stub = vv1::ViewsService::NewStub(views.channel());
@@ -640,14 +645,16 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   vv1::ListRollupsResponse listed;
   status = stub->ListRollups(Context({}).get(), rollups, &listed);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(listed.rollups_size(), 2);
-  EXPECT_EQ(listed.rollups(0).group_id(), "sup-e");
+  ASSERT_EQ(listed.rollups_size(), 3);
+  EXPECT_EQ(listed.rollups(0).group_id(), "sup-1");
   EXPECT_EQ(listed.rollups(0).counters().open_cases(), 0);
-  EXPECT_EQ(listed.rollups(1).group_id(), "sup-n");
-  EXPECT_EQ(listed.rollups(1).counters().open_cases(), 1);
-  EXPECT_EQ(listed.rollups(1).counters().unassigned_cases(), 1);
-  EXPECT_EQ(listed.rollups(1).counters().high_risk_cases(), 1);
-  // Another tenant's supervisors are not in this tenant's file: nothing.
+  EXPECT_EQ(listed.rollups(1).group_id(), "sup-e");
+  EXPECT_EQ(listed.rollups(1).counters().open_cases(), 0);
+  EXPECT_EQ(listed.rollups(2).group_id(), "sup-n");
+  EXPECT_EQ(listed.rollups(2).counters().open_cases(), 1);
+  EXPECT_EQ(listed.rollups(2).counters().unassigned_cases(), 1);
+  EXPECT_EQ(listed.rollups(2).counters().high_risk_cases(), 1);
+  // Another tenant's organisation has no teams here: nothing.
   status = stub->ListRollups(Context({"sup-9", "supervisor", "tenant-b"}).get(), rollups, &listed);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(listed.rollups_size(), 0);

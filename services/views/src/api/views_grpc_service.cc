@@ -154,31 +154,6 @@ absl::StatusOr<nlohmann::json> ReadJson(const std::string& path, const std::stri
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
-    const std::string& path) {
-  auto document = ReadJson(path, "organisation file");
-  if (!document.ok()) return document.status();
-  nlohmann::json& json = *document;
-  if (!json.is_object() || !json.contains("tenants") || !json["tenants"].is_object()) {
-    return absl::InvalidArgumentError("organisation file: no 'tenants' object");
-  }
-  std::map<std::string, std::map<std::string, std::string>> out;
-  for (const auto& [tenant, teams] : json["tenants"].items()) {
-    if (!IsKeySafeId(tenant) || !teams.is_object()) {
-      return absl::InvalidArgumentError("organisation file: a tenant id is invalid or not an object");
-    }
-    for (const auto& [team, supervisor] : teams.items()) {
-      if (!IsKeySafeId(team) || !supervisor.is_string() ||
-          !IsKeySafeId(supervisor.get<std::string>())) {
-        return absl::InvalidArgumentError(
-            "organisation file: team and supervisor ids must be 1..128 characters of [A-Za-z0-9._@-]");
-      }
-      out[tenant][team] = supervisor.get<std::string>();
-    }
-  }
-  return out;
-}
-
 absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadLimits(
     const std::string& path) {
   auto document = ReadJson(path, "programs file");
@@ -405,13 +380,19 @@ absl::Status ViewsGrpcService::SupervisorRollups(const std::string& tenant,
                                                  const vv1::ListRollupsRequest& request,
                                                  ViewReader& reader,
                                                  vv1::ListRollupsResponse* response) const {
-  if (!options_.has_organisation) {
-    return absl::FailedPreconditionError(
-        "supervisor rollups need the organisation file (--organisation-file: team -> supervisor)");
+  if (!options_.organisation) {
+    return absl::FailedPreconditionError("supervisor rollups need the organisation topic");
   }
-  std::map<std::string, std::vector<std::string>> teams_of;  // supervisor -> teams, sorted
-  if (auto found = options_.team_supervisors.find(tenant); found != options_.team_supervisors.end()) {
-    for (const auto& [team, supervisor] : found->second) teams_of[supervisor].push_back(team);
+  auto organisation = options_.organisation(tenant);
+  if (!organisation.ok()) return organisation.status();
+  // supervisor -> teams, sorted; a team with several supervisors counts for each. Ids that
+  // could not be part of a key are left out (the case service does not write them).
+  std::map<std::string, std::vector<std::string>> teams_of;
+  for (const auto& [team, facts] : organisation->teams) {
+    if (!IsKeySafeId(team)) continue;
+    for (const std::string& supervisor : facts.supervisor_ids()) {
+      if (IsKeySafeId(supervisor)) teams_of[supervisor].push_back(team);
+    }
   }
   std::vector<std::string> ids;
   for (const auto& [supervisor, teams] : teams_of) {
