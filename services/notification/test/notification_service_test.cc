@@ -1,5 +1,7 @@
 // The notification service as a real process against the test run's real Kafka, next to a
-// real case service process, over gRPC: a live subscriber receives an assignment within a
+// real case service process, over gRPC (cases are opened and assigned through the case
+// service's event store, relations::testing::CaseServiceLog, except where a test goes on
+// with the case service's own commands): a live subscriber receives an assignment within a
 // bounded time; notifications exist exactly once across SIGKILL and restart (the case topic
 // is re-read from the start); read state survives a restart; bad input and someone else's
 // inbox are refused; an emergency grant reaches the privacy officers and team supervisors.
@@ -111,6 +113,7 @@ class NotificationServiceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     case_topic_ = new std::string(UniqueName("clinical.case.notif-test"));
     organisation_topic_ = new std::string(UniqueName("clinical.case.organisation.notif-test"));
+    case_log_ = relations::testing::CaseServiceLog::Create(*case_topic_, *organisation_topic_).release();
     case_service_ = new Process();
     case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                           "--shutdown-grace=5s", "--case-topic-partitions=3",
@@ -123,6 +126,7 @@ class NotificationServiceTest : public ::testing::Test {
     delete case_service_;
     delete case_topic_;
     delete organisation_topic_;
+    delete case_log_;
   }
 
   void SetUp() override {
@@ -153,7 +157,14 @@ class NotificationServiceTest : public ::testing::Test {
     running_ = true;
   }
 
-  std::string OpenCase() {
+  // A case of team-n, ACTIVE, program elder_care, as the case service records it: written to
+  // its topic through its event store, so a test sets up exactly the assignments it needs.
+  std::string OpenCase() { return case_log_->Open(kTenant, "team-n"); }
+  void Assign(const std::string& case_id, const std::string& manager) { case_log_->Assign(kTenant, case_id, manager); }
+
+  // Through the real case service, for tests that go on with its commands (care plans,
+  // tasks): it knows only the cases it opened itself.
+  std::string OpenCaseInCaseService() {
     auto cases = cv1::CaseService::NewStub(case_service_->channel());
     cv1::OpenCaseRequest open;
     open.set_command_id(UniqueName("open"));
@@ -175,7 +186,7 @@ class NotificationServiceTest : public ::testing::Test {
     return opened.case_id();
   }
 
-  void Assign(const std::string& case_id, const std::string& manager) {
+  void AssignInCaseService(const std::string& case_id, const std::string& manager) {
     auto cases = cv1::CaseService::NewStub(case_service_->channel());
     cv1::AssignCaseRequest assign;
     assign.set_case_id(case_id);
@@ -199,6 +210,7 @@ class NotificationServiceTest : public ::testing::Test {
   static inline Process* case_service_ = nullptr;
   static inline std::string* case_topic_ = nullptr;
   static inline std::string* organisation_topic_ = nullptr;
+  static inline relations::testing::CaseServiceLog* case_log_ = nullptr;
   Process notification_;
   bool running_ = false;
   std::string topic_, scheduling_topic_, writer_;
@@ -497,8 +509,8 @@ TEST_F(NotificationServiceTest, TimersSurviveKillFireOnceAndCancelledNeverFire) 
   ASSERT_NO_FATAL_FAILURE(StartNotification());
 
   auto cases = cv1::CaseService::NewStub(case_service_->channel());
-  const std::string case_id = OpenCase();
-  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  const std::string case_id = OpenCaseInCaseService();
+  ASSERT_NO_FATAL_FAILURE(AssignInCaseService(case_id, manager));
   cv1::CreateCarePlanRequest plan;
   plan.set_case_id(case_id);
   plan.set_command_id(UniqueName("plan"));
@@ -720,7 +732,7 @@ TEST_F(NotificationServiceTest, BadInputAndSomeoneElsesInboxAreRefused) {
 // notification in their inboxes, with ids and times only. The case service's topics are
 // written through its event store (relations::testing::CaseServiceLog), as it writes them.
 TEST_F(NotificationServiceTest, EmergencyAccessReachesPrivacyOfficersAndTeamSupervisorsAtOnce) {
-  auto log = relations::testing::CaseServiceLog::Create(*case_topic_, *organisation_topic_);
+  relations::testing::CaseServiceLog* log = case_log_;
   const std::string officer = UniqueName("po"), supervisor = UniqueName("sup"), other = UniqueName("sup");
   const std::string team = UniqueName("team"), user = UniqueName("cm");
   log->Configure(kTenant, {officer});

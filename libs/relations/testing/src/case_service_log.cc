@@ -93,14 +93,20 @@ std::string CaseServiceLog::Open(const std::string& tenant, const std::string& t
   opened.set_status(cv1::CASE_STATUS_ACTIVE);
   opened.set_team_id(team);
   Case(tenant, case_id, opened);
+  teams_[case_id] = team;
   if (!manager.empty()) Assign(tenant, case_id, manager);
   return case_id;
 }
 
 common::v1::LogPosition CaseServiceLog::Assign(const std::string& tenant, const std::string& case_id,
                                                const std::string& manager) {
+  // As the case service writes it: the manager it replaces and the case's team (what the
+  // notification rules route by).
   cv1::CaseAssigned assigned;
   assigned.set_case_manager_id(manager);
+  assigned.set_previous_case_manager_id(managers_[case_id]);
+  assigned.set_team_id(teams_[case_id]);
+  managers_[case_id] = manager;
   return Case(tenant, case_id, assigned);
 }
 

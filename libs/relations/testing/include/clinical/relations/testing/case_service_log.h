@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +22,8 @@ namespace clinical::relations::testing {
 // views and notification services use it to set up exactly the assignments, care teams,
 // teams and grants an authorization case needs, without depending on who the case service
 // lets do what. Writes as the platform's admin principal; the topics are created if missing.
-// Every write fails the running test if it is not acknowledged.
+// Every write fails the running test if it is not acknowledged. Not thread-safe: one test
+// thread writes.
 class CaseServiceLog {
  public:
   static std::unique_ptr<CaseServiceLog> Create(const std::string& case_topic,
@@ -62,6 +64,10 @@ class CaseServiceLog {
   logging::Logger logger_;
   std::unique_ptr<eventstore::EventStore> cases_;
   std::unique_ptr<eventstore::EventStore> organisations_;
+  // What the case service would remember to fill in later events: each case's team and
+  // current manager (by case id).
+  std::map<std::string, std::string> teams_;
+  std::map<std::string, std::string> managers_;
 };
 
 }  // namespace clinical::relations::testing
