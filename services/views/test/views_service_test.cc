@@ -721,6 +721,68 @@ TEST(ViewsServiceTest, ReadyOnlyAfterCatchingUp) {
   case_service.Stop();
 }
 
+// Trust II: a caseload or worklist is its case manager's own, or a supervisor's of the
+// case managers in the teams they lead (the organisation topic, read-your-writes); the
+// rollups are not for case managers. No case service is needed: the views start on empty
+// topics and the organisation is written as the case service writes it.
+TEST(ViewsServiceTest, CaseloadsAreTheirOwnersAndTheirSupervisorsOnly) {
+  const std::string topic = UniqueName("clinical.case.views-authz");
+  const std::string root = UniqueName("views.authz");
+  Process views = ViewsService(topic, root, "v1");  // sup-1 leads a team with cm-7
+  ASSERT_NO_FATAL_FAILURE(views.Start());
+  auto health = grpc::health::v1::Health::NewStub(views.channel());
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+        grpc::health::v1::HealthCheckRequest request;
+        grpc::health::v1::HealthCheckResponse response;
+        return health->Check(&context, request, &response).ok() &&
+               response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      },
+      absl::Seconds(30)));
+  auto stub = vv1::ViewsService::NewStub(views.channel());
+  auto caseload = [&](const Who& who, const std::string& manager) {
+    vv1::GetCaseloadRequest request;
+    request.set_case_manager_id(manager);
+    vv1::GetCaseloadResponse response;
+    return stub->GetCaseload(Context(who).get(), request, &response).error_code();
+  };
+  auto worklist = [&](const Who& who, const std::string& manager) {
+    vv1::GetWorklistRequest request;
+    request.set_case_manager_id(manager);
+    vv1::GetWorklistResponse response;
+    return stub->GetWorklist(Context(who).get(), request, &response).error_code();
+  };
+  const Who cm7{"cm-7", "case_manager", "tenant-a"};
+  const Who stranger{"sup-x", "supervisor", "tenant-a"};
+  EXPECT_EQ(caseload(cm7, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(worklist(cm7, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(caseload({"cm-8", "case_manager", "tenant-a"}, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(caseload({}, "cm-7"), grpc::StatusCode::OK);  // sup-1 leads cm-7's team
+  EXPECT_EQ(worklist({}, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(caseload(stranger, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(caseload({"sup-1", "supervisor", "tenant-b"}, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(caseload({"aud-1", "auditor", "tenant-a"}, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  // A team set in the case service just now counts for the very next call.
+  {
+    auto organisation = relations::testing::CaseServiceLog::Create(topic, OrganisationTopicFor(topic));
+    organisation->SetTeam("tenant-a", "team-x", {"sup-x"}, {"cm-7"});
+  }
+  EXPECT_EQ(caseload(stranger, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(worklist(stranger, "cm-7"), grpc::StatusCode::OK);
+  // Rollups are tenant-wide for supervisors and refused to case managers.
+  vv1::ListRollupsRequest rollups;
+  rollups.set_dimension(vv1::DIMENSION_SUPERVISOR);
+  vv1::ListRollupsResponse listed;
+  EXPECT_EQ(stub->ListRollups(Context(cm7).get(), rollups, &listed).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(stub->ListRollups(Context(stranger).get(), rollups, &listed).ok());
+  ASSERT_EQ(listed.rollups_size(), 2);
+  EXPECT_EQ(listed.rollups(0).group_id(), "sup-1");
+  EXPECT_EQ(listed.rollups(1).group_id(), "sup-x");
+  views.Stop();
+}
+
 // Every key of one version, by type, as comparable text (offset keys included).
 std::map<std::string, std::string> Dump(redis::Connection& redis, const std::string& prefix) {
   std::map<std::string, std::string> out;
