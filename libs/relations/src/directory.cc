@@ -31,6 +31,11 @@ OrganisationFacts Directory::Organisation(const std::string& tenant_id) const {
   return it->second;
 }
 
+size_t Directory::case_count() const {
+  absl::MutexLock lock(&mutex_);
+  return cases_.size();
+}
+
 absl::StatusOr<access::CaseRelations> Directory::RelationsTo(const access::Principal& principal,
                                                              const std::string& case_id) const {
   if (catch_up_) {

@@ -13,6 +13,24 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& ids, const 
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
+// Decodes an envelope's payload into the oneof wrapper `Events` (CaseEvent,
+// OrganisationEvent). Writers pack the one event message itself (the case service's
+// ToEnvelope: payload CaseAssigned, event_type "clinical.case.v1.CaseAssigned"), which is
+// what every reader of the topic expects; a payload packing the wrapper decodes too.
+template <typename Events>
+bool Decode(const google::protobuf::Any& payload, Events& out) {
+  if (payload.Is<Events>()) return payload.UnpackTo(&out);
+  const std::string& url = payload.type_url();
+  const std::string type = url.substr(url.rfind('/') + 1);
+  const google::protobuf::OneofDescriptor* oneof = Events::descriptor()->oneof_decl(0);
+  for (int i = 0; i < oneof->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = oneof->field(i);
+    if (field->message_type()->full_name() != type) continue;
+    return payload.UnpackTo(out.GetReflection()->MutableMessage(&out, field));
+  }
+  return false;
+}
+
 }  // namespace
 
 void ApplyCaseEvent(CaseFacts& facts, const common::v1::EventEnvelope& envelope, const case_::v1::CaseEvent& event) {
@@ -73,7 +91,7 @@ void ApplyCaseEvent(CaseFacts& facts, const common::v1::EventEnvelope& envelope,
 
 bool ApplyCaseEvent(CaseFacts& facts, const common::v1::EventEnvelope& envelope) {
   case_::v1::CaseEvent event;
-  if (!envelope.payload().UnpackTo(&event)) return false;
+  if (!Decode(envelope.payload(), event)) return false;
   ApplyCaseEvent(facts, envelope, event);
   return true;
 }
@@ -97,7 +115,7 @@ void ApplyOrganisationEvent(OrganisationFacts& facts, const case_::v1::Organisat
 
 bool ApplyOrganisationEvent(OrganisationFacts& facts, const common::v1::EventEnvelope& envelope) {
   case_::v1::OrganisationEvent event;
-  if (!envelope.payload().UnpackTo(&event)) return false;
+  if (!Decode(envelope.payload(), event)) return false;
   facts.tenant_id = envelope.tenant_id();
   facts.version = std::max(facts.version, envelope.aggregate_version());
   ApplyOrganisationEvent(facts, event);

@@ -83,6 +83,43 @@ access::Principal Person(const std::string& user, const std::string& tenant = "t
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
+// What the case service writes: the event message itself, named by event_type (its
+// ToEnvelope), not the oneof wrapper.
+common::v1::EventEnvelope AsWritten(common::v1::EventEnvelope envelope, const google::protobuf::Message& event) {
+  envelope.set_event_type(event.GetDescriptor()->full_name());
+  envelope.mutable_payload()->PackFrom(event);
+  return envelope;
+}
+
+TEST(RelationsTest, EnvelopesAsTheCaseServiceWritesThemFold) {
+  Events events;
+  Directory directory([] { return kNow; });
+  casev1::TeamSet team = Team("north", {"sup-1"}, {"cm-1"}).team_set();
+  ASSERT_TRUE(directory.Apply(AsWritten(events.Organisation({}), team)));
+  casev1::OrganisationConfigured configured;
+  configured.add_privacy_officer_ids("po-1");
+  ASSERT_TRUE(directory.Apply(AsWritten(events.Organisation({}), configured)));
+
+  ASSERT_TRUE(directory.Apply(AsWritten(events.Case("case-1", {}), Opened("north").case_opened())));
+  ASSERT_TRUE(directory.Apply(AsWritten(events.Case("case-1", {}), Assigned("cm-1").case_assigned())));
+  auto relations = directory.RelationsTo(Person("cm-1"), "case-1");
+  ASSERT_TRUE(relations.ok());
+  EXPECT_EQ(relations->where, access::CaseRelations::Where::kInTenant);
+  EXPECT_TRUE(relations->assigned);
+  EXPECT_TRUE(directory.RelationsTo(Person("sup-1"), "case-1")->team_supervisor);
+  EXPECT_EQ(directory.Organisation("tenant-a").privacy_officer_ids, std::vector<std::string>{"po-1"});
+
+  ASSERT_TRUE(directory.Apply(AsWritten(events.Case("case-1", {}), casev1::CaseClosed())));
+  EXPECT_EQ(directory.Case("case-1")->status, casev1::CASE_STATUS_FINISHED);
+  EXPECT_EQ(directory.Case("case-1")->version, 3);
+  EXPECT_EQ(directory.case_count(), 1u);
+
+  // A message of no case event (here an organisation event on the case topic) does not fold.
+  common::v1::EventEnvelope stray = AsWritten(events.Case("case-2", {}), configured);
+  EXPECT_FALSE(directory.Apply(stray));
+  EXPECT_FALSE(directory.RelationsTo(Person("cm-1"), "case-2")->assigned);
+}
+
 TEST(RelationsTest, AssignmentCareTeamAndSupervisionFollowTheEvents) {
   Events events;
   Directory directory([] { return kNow; });

@@ -92,11 +92,10 @@ class SchedulingEngine {
                                               const v1::UpdateCalendarRulesRequest& request);
   absl::StatusOr<Outcome> AddCalendarException(const grpcx::Caller& caller,
                                                const v1::AddCalendarExceptionRequest& request);
-  // Whether an appointment or calendar id, or a case id (as the case directory knows it, read
-  // your writes), belongs to a tenant other than `tenant_id`: such requests are answered
-  // NOT_FOUND (a refusal) before anything else is looked at.
+  // Whether an appointment or calendar id belongs to a tenant other than `tenant_id`: such
+  // requests are answered NOT_FOUND (a refusal) before anything else is looked at. (A case
+  // of another tenant is refused by the authorization itself.)
   bool InAnotherTenant(const std::string& tenant_id, const std::string& id) const;
-  bool CaseInAnotherTenant(const std::string& tenant_id, const std::string& case_id);
 
   absl::StatusOr<v1::Calendar> GetCalendar(const std::string& tenant_id,
                                            const v1::GetCalendarRequest& request) const;
@@ -124,6 +123,17 @@ class SchedulingEngine {
 
   size_t calendar_count() const;
   size_t appointment_count() const;
+
+  // What the access decisions need about scheduling's own resources
+  // (scheduling_relations.h): an appointment's case, and the person a calendar belongs to
+  // ("" for a room's or a provider's calendar: nobody's own). nullopt for an unknown id or
+  // an id of the other kind.
+  struct Belonging {
+    std::string tenant_id;
+    std::string id;
+  };
+  std::optional<Belonging> AppointmentCase(const std::string& appointment_id) const;
+  std::optional<Belonging> CalendarOwner(const std::string& calendar_id) const;
 
  private:
   struct CommandRecord {

@@ -35,6 +35,8 @@ class Directory : public access::RelationsSource {
   std::optional<CaseFacts> Case(const std::string& case_id) const;
   // The tenant's organisation (empty facts, version 0, when never configured).
   OrganisationFacts Organisation(const std::string& tenant_id) const;
+  // How many cases have been folded (a metric of the followers).
+  size_t case_count() const;
 
   absl::StatusOr<access::CaseRelations> RelationsTo(const access::Principal& principal,
                                                     const std::string& case_id) const override;
