@@ -6,9 +6,19 @@ Directory::Directory(Clock clock, CatchUp catch_up) : clock_(std::move(clock)), 
 
 bool Directory::Apply(const common::v1::EventEnvelope& envelope) {
   absl::MutexLock lock(&mutex_);
-  if (envelope.aggregate_type() == "case") return ApplyCaseEvent(cases_[envelope.aggregate_id()], envelope);
+  // Each aggregate's events reach a directory in version order (one partition per
+  // aggregate, or the writer's own appends); an envelope at or below the version already
+  // folded is one seen again (a follower re-reading after a retry, a writer rebuilding after
+  // a lost acknowledgement) and must not be folded twice (a grant would count twice).
+  if (envelope.aggregate_type() == "case") {
+    CaseFacts& facts = cases_[envelope.aggregate_id()];
+    if (envelope.aggregate_version() > 0 && envelope.aggregate_version() <= facts.version) return true;
+    return ApplyCaseEvent(facts, envelope);
+  }
   if (envelope.aggregate_type() == "organisation") {
-    return ApplyOrganisationEvent(organisations_[envelope.tenant_id()], envelope);
+    OrganisationFacts& facts = organisations_[envelope.tenant_id()];
+    if (envelope.aggregate_version() > 0 && envelope.aggregate_version() <= facts.version) return true;
+    return ApplyOrganisationEvent(facts, envelope);
   }
   return true;
 }

@@ -14,6 +14,7 @@
 #include "chainer.h"
 #include "clinical/kafka/cluster.h"
 #include "clinical/redis/options.h"
+#include "clinical/relations/followed_directory.h"
 #include "recheck_source.h"
 
 namespace clinical::audit {
@@ -25,6 +26,9 @@ struct Runtime {
   std::unique_ptr<Chainer> chainer;
   std::unique_ptr<AuditLog> log;
   std::unique_ptr<RecheckSource> recheck;
+  // The tenant of every case, for the access decisions: a case id of another tenant named in
+  // an audit query is NOT_FOUND like a case that does not exist (docs/security.md).
+  std::unique_ptr<relations::FollowedDirectory> cases;
   std::unique_ptr<AuditGrpcService> service;
   // Grants readiness once the chainer has caught up (see Setup).
   std::thread readiness;
@@ -160,6 +164,15 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   recheck.policy_topic = policy_topic;
   recheck.timeout = chainer.kafka_timeout;
   runtime->recheck = MakeKafkaRecheckSource(recheck);
+  relations::FollowedDirectory::Options follow;
+  follow.cluster = *cluster;
+  follow.case_topic = recheck.case_topic;
+  follow.sync_timeout = chainer.kafka_timeout;
+  follow.name = "cases";
+  auto followed = relations::FollowedDirectory::Start(std::move(follow), logger);
+  if (!followed.ok()) return followed.status();
+  runtime->cases = std::move(*followed);
+  host.SetRelations(&runtime->cases->directory());
   RecheckLimits limits;
   limits.max_records = static_cast<size_t>(recheck_max);
   runtime->service = std::make_unique<AuditGrpcService>(*runtime->log, *runtime->recheck,

@@ -21,25 +21,6 @@ absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
-// An event's payload as its aggregate's wrapper (CaseEvent, OrganisationEvent), whichever
-// way the envelope carries it: the case service packs the event's own message (e.g.
-// CaseAssigned, named by event_type), the wrapper itself is accepted as well. False when
-// the payload is neither the wrapper nor one of its alternatives.
-bool UnpackWrapped(const google::protobuf::Any& payload, google::protobuf::Message& wrapper) {
-  if (payload.UnpackTo(&wrapper)) return true;
-  const std::string& url = payload.type_url();
-  const std::string type = url.substr(url.rfind('/') + 1);
-  const google::protobuf::Descriptor* descriptor = wrapper.GetDescriptor();
-  if (descriptor->oneof_decl_count() != 1) return false;
-  const google::protobuf::OneofDescriptor* oneof = descriptor->oneof_decl(0);
-  for (int i = 0; i < oneof->field_count(); ++i) {
-    const google::protobuf::FieldDescriptor* field = oneof->field(i);
-    if (field->message_type() == nullptr || field->message_type()->full_name() != type) continue;
-    return payload.UnpackTo(wrapper.GetReflection()->MutableMessage(&wrapper, field));
-  }
-  return false;
-}
-
 // Events of one aggregate in the order they took effect: occurred_at, then version.
 void SortByOccurrence(std::vector<const EventEnvelope*>& events) {
   std::stable_sort(events.begin(), events.end(), [](const EventEnvelope* a, const EventEnvelope* b) {
@@ -60,9 +41,8 @@ void Advance(Cursor<relations::CaseFacts>& cursor, absl::Time at) {
   for (; cursor.next < cursor.events.size(); ++cursor.next) {
     const EventEnvelope& envelope = *cursor.events[cursor.next];
     if (ToTime(envelope.occurred_at()) > at) return;
-    case_::v1::CaseEvent event;
-    // An event that decodes as no case event changes nothing, as in the services' folds.
-    if (UnpackWrapped(envelope.payload(), event)) relations::ApplyCaseEvent(cursor.facts, envelope, event);
+    // The services' own fold; an event that decodes as no case event changes nothing.
+    relations::ApplyCaseEvent(cursor.facts, envelope);
   }
 }
 
@@ -70,11 +50,7 @@ void Advance(Cursor<relations::OrganisationFacts>& cursor, absl::Time at) {
   for (; cursor.next < cursor.events.size(); ++cursor.next) {
     const EventEnvelope& envelope = *cursor.events[cursor.next];
     if (ToTime(envelope.occurred_at()) > at) return;
-    case_::v1::OrganisationEvent event;
-    if (!UnpackWrapped(envelope.payload(), event)) continue;
-    cursor.facts.tenant_id = envelope.tenant_id();
-    cursor.facts.version = std::max(cursor.facts.version, envelope.aggregate_version());
-    relations::ApplyOrganisationEvent(cursor.facts, event);
+    relations::ApplyOrganisationEvent(cursor.facts, envelope);
   }
 }
 

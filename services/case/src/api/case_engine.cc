@@ -55,13 +55,12 @@ CaseEngine::CaseEngine(EventLog& log, const ProgramCatalog& programs, std::strin
       new_case_id_(std::move(new_case_id)),
       directory_(directory) {}
 
-void CaseEngine::Relate(const common::v1::EventEnvelope& envelope, const Event& event) const {
+void CaseEngine::Relate(const common::v1::EventEnvelope& envelope) const {
   if (directory_ == nullptr) return;
   common::v1::EventEnvelope related = envelope;
-  related.set_aggregate_type("case");
-  // The log's payload is the event's own message (CaseOpened, ...); relations::Directory
-  // folds a payload holding the whole CaseEvent, so it is handed the decoded event.
-  related.mutable_payload()->PackFrom(event.body);
+  related.set_aggregate_type("case");  // the engine's copy of an append does not carry it
+  // The directory folds each version once (relations::Directory::Apply), so an envelope
+  // handed again after a rebuild changes nothing.
   directory_->Apply(related);
 }
 
@@ -127,20 +126,13 @@ absl::Status CaseEngine::Replay(const eventstore::LoggedEvent& logged) {
   if (event->body.has_case_opened()) {
     opened_by_command_[{envelope.tenant_id(), envelope.command_id()}] = envelope.aggregate_id();
   }
-  Relate(envelope, *event);
+  Relate(envelope);
   return absl::OkStatus();
 }
 
 absl::Status CaseEngine::Reload(const std::string& case_id) {
   auto events = log_.Load(case_id, 1);
   if (!events.ok()) return events.status();
-  // The directory already folded the versions this engine appended; it gets only those an
-  // unacknowledged append committed (it must fold each version once: grants would count
-  // twice).
-  int64_t related_up_to = 0;
-  if (directory_ != nullptr) {
-    if (auto facts = directory_->Case(case_id)) related_up_to = facts->version;
-  }
   std::lock_guard<std::mutex> lock(mutex_);
   Entry fresh;
   CaseState state;
@@ -154,7 +146,7 @@ absl::Status CaseEngine::Reload(const std::string& case_id) {
     position.set_partition(logged.partition);
     position.set_offset(logged.offset);
     Record(fresh, logged.envelope, *event, position);
-    if (logged.envelope.aggregate_version() > related_up_to) Relate(logged.envelope, *event);
+    Relate(logged.envelope);  // only versions an unacknowledged append committed are new to it
     if (event->body.has_case_opened()) {
       opened_by_command_[{logged.envelope.tenant_id(), logged.envelope.command_id()}] = case_id;
     }
@@ -303,7 +295,7 @@ absl::StatusOr<CommandOutcome> CaseEngine::Execute(const grpcx::Caller& caller,
       append.events[i].set_aggregate_id(case_id);
       Record(entry, append.events[i], (*events)[i], appended->position);
       // Before the command returns: the next call's authorization sees this change.
-      Relate(append.events[i], (*events)[i]);
+      Relate(append.events[i]);
       if (std::string d = DetailOf((*events)[i].body); !d.empty()) detail = d;
     }
     Install(case_id, std::make_shared<const CaseState>(std::move(next)));

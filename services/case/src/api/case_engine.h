@@ -108,7 +108,7 @@ class CaseEngine {
               const common::v1::LogPosition& position);
   absl::Status Reload(const std::string& case_id);
   // Hands appended or replayed events to the directory (see the class comment).
-  void Relate(const common::v1::EventEnvelope& envelope, const Event& event) const;
+  void Relate(const common::v1::EventEnvelope& envelope) const;
   // The facts a command's decision needs from outside the case (see DecisionContext).
   void AddRelations(const grpcx::Caller& caller, const std::string& case_id, const Command& command,
                     DecisionContext& context) const;

@@ -29,7 +29,8 @@ class Directory : public access::RelationsSource {
   explicit Directory(Clock clock = [] { return absl::Now(); }, CatchUp catch_up = {});
 
   // Folds one envelope: aggregate type "case" into its case, "organisation" into its
-  // tenant's organisation; anything else is ignored. False when the payload did not decode.
+  // tenant's organisation; anything else is ignored. An envelope whose version was already
+  // folded is skipped (idempotent). False when the payload did not decode.
   bool Apply(const common::v1::EventEnvelope& envelope);
 
   std::optional<CaseFacts> Case(const std::string& case_id) const;
