@@ -4,6 +4,12 @@
 #include <sys/wait.h>
 
 #include "absl/strings/str_cat.h"
+#include "clinical/audit/v1/audit_service.pb.h"
+#include "clinical/audit/v1/replay_service.pb.h"
+#include "clinical/case/v1/case_service.pb.h"
+#include "clinical/notification/v1/notification_service.pb.h"
+#include "clinical/scheduling/v1/scheduling_service.pb.h"
+#include "clinical/views/v1/views_service.pb.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/topics.h"
 #include "clinical/testing/workflows.h"
@@ -36,10 +42,23 @@ std::unique_ptr<grpc::ClientContext> ContextFor(const CallAs& as, absl::Duration
   return context;
 }
 
+const std::vector<const google::protobuf::ServiceDescriptor*>& ServiceSuite::Services() {
+  // Reached through a message of each service's file, so that the generated descriptors are
+  // linked into (and registered in) every test binary that walks them.
+  static const auto* services = new std::vector<const google::protobuf::ServiceDescriptor*>{
+      case_::v1::GetCaseRequest::descriptor()->file()->FindServiceByName("CaseService"),
+      scheduling::v1::GetAppointmentRequest::descriptor()->file()->FindServiceByName("SchedulingService"),
+      views::v1::GetCaseloadRequest::descriptor()->file()->FindServiceByName("ViewsService"),
+      notification::v1::ListInboxRequest::descriptor()->file()->FindServiceByName("NotificationService"),
+      audit::v1::QueryRecordsRequest::descriptor()->file()->FindServiceByName("AuditService"),
+      audit::v1::ReplayCaseRequest::descriptor()->file()->FindServiceByName("AuditReplayService")};
+  return *services;
+}
+
 const std::vector<std::string>& ServiceSuite::GrpcServices() {
   static const auto* names = [] {
     auto* out = new std::vector<std::string>();
-    for (const auto& [name, folder] : FolderOf()) out->push_back(name);
+    for (const auto* service : Services()) out->push_back(service->full_name());
     return out;
   }();
   return *names;

@@ -50,7 +50,8 @@ std::unique_ptr<grpc::ClientContext> ContextFor(const CallAs& as, absl::Duration
 
 class ServiceSuite {
  public:
-  // The full names of the gRPC services the suite serves.
+  // The gRPC services the suite serves (every one a test walks), and their full names.
+  static const std::vector<const google::protobuf::ServiceDescriptor*>& Services();
   static const std::vector<std::string>& GrpcServices();
 
   // Starts the five services, `label` naming the topics ("clinical.case.<label>-<hex>").
