@@ -174,6 +174,19 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
       },
       absl::Seconds(30)));
 
+  // A colleague breaks the glass on the case, so the privacy officer's list shows it.
+  {
+    cv1::RequestEmergencyAccessRequest glass;
+    glass.set_case_id(case_id);
+    glass.set_command_id(UniqueName("glass"));
+    glass.set_reason("covering an urgent call");
+    glass.set_duration_minutes(30);
+    cv1::RequestEmergencyAccessResponse granted;
+    const grpc::Status status =
+        case_stub_->RequestEmergencyAccess(Context({.user = UniqueName("cm-glass")}).get(), glass, &granted);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
   // One valid call per recorded read, by full method name. Each returns its status.
   using Call = std::function<grpc::Status(const CallAs&)>;
   std::map<std::string, Call> calls;

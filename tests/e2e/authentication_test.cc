@@ -58,25 +58,6 @@ using testing::UniqueName;
 constexpr char kTenantA[] = "tenant-authn-a";
 constexpr char kTenantB[] = "tenant-authn-b";
 
-// The gRPC services of the platform, by full name, and which process serves each.
-const std::vector<std::pair<std::string, std::string>>& Services() {
-  // Their descriptors are in the generated pool once each file is linked in.
-  (void)cv1::GetCaseRequest::descriptor();
-  (void)sv1::GetAppointmentRequest::descriptor();
-  (void)views::v1::GetCaseloadRequest::descriptor();
-  (void)notification::v1::ListInboxRequest::descriptor();
-  (void)audit::v1::QueryRecordsRequest::descriptor();
-  (void)audit::v1::ReplayCaseRequest::descriptor();
-  static const auto* services = new std::vector<std::pair<std::string, std::string>>{
-      {"clinical.case.v1.CaseService", "case"},
-      {"clinical.scheduling.v1.SchedulingService", "scheduling"},
-      {"clinical.views.v1.ViewsService", "views"},
-      {"clinical.notification.v1.NotificationService", "notification"},
-      {"clinical.audit.v1.AuditService", "audit"},
-      {"clinical.audit.v1.AuditReplayService", "audit"}};
-  return *services;
-}
-
 std::string Base64Url(const std::string& bytes) { return identity::test_support::Base64UrlEncode(bytes); }
 
 // One call, generically: `request` serialized to `method`, with `metadata`. Works for any
@@ -194,10 +175,9 @@ TEST_F(AuthenticationTest, EveryMethodOfEveryServiceRefusesEveryBadTokenAndWrite
   };
   std::vector<Expected> expected;
   const auto before = EventTopicEnds();
-  for (const auto& [service_name, process] : Services()) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_name);
-    ASSERT_NE(service, nullptr) << service_name;
-    const auto channel = ChannelTo(process);
+  for (const google::protobuf::ServiceDescriptor* service : testing::ServiceSuite::Services()) {
+    const std::string& service_name = service->full_name();
+    const auto channel = ChannelTo(service_name);
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
       const std::string path = absl::StrCat("/", service_name, "/", method->name());
@@ -279,9 +259,9 @@ TEST_F(AuthenticationTest, ATenantReachesNoOtherTenantsCaseAppointmentOrCalendar
   };
   std::vector<Expected> expected;
   const auto before = EventTopicEnds();
-  for (const auto& [service_name, process] : Services()) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_name);
-    const auto channel = ChannelTo(process);
+  for (const google::protobuf::ServiceDescriptor* service : testing::ServiceSuite::Services()) {
+    const std::string& service_name = service->full_name();
+    const auto channel = ChannelTo(service_name);
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
       // A person of A whose role the method's policy names (the first rule's), so that

@@ -21,6 +21,7 @@
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
@@ -97,7 +98,10 @@ std::string SchedulingTopicFor(const std::string& case_topic) {
 Process CaseService(const std::string& topic) {
   return Process({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                   "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic,
-                  "--writer-id=" + UniqueName("case-service.views-test")},
+                  "--writer-id=" + UniqueName("case-service.views-test"),
+                  // Its own organisation (Cases sets it up through the API); the views read
+                  // theirs from OrganisationTopicFor(topic).
+                  "--organisation-topic=" + UniqueName("clinical.case.organisation.views-test")},
                  "case");
 }
 
@@ -107,6 +111,13 @@ Process SchedulingService(const std::string& topic, const std::string& case_topi
                   "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
                   "--writer-id=" + UniqueName("scheduling-service.views-test")},
                  "scheduling");
+}
+
+// The case managers of these tests, all in sup-1's team.
+std::vector<std::string> TeamMembers() {
+  std::vector<std::string> managers = {"cm-sched"};
+  for (int i = 0; i < 10; ++i) managers.push_back(absl::StrCat("cm-", i));
+  return managers;
 }
 
 // The case service's organisation topic that goes with a test's case topic.
@@ -131,9 +142,7 @@ Process ViewsService(const std::string& topic, const std::string& root, const st
   const std::string organisation_topic = OrganisationTopicFor(topic);
   {
     auto organisation = relations::testing::CaseServiceLog::Create(topic, organisation_topic);
-    std::vector<std::string> managers = {"cm-sched", "cm-8"};
-    for (int i = 0; i < 10; ++i) managers.push_back(absl::StrCat("cm-", i));
-    organisation->SetTeam("tenant-a", "views-team", {"sup-1"}, managers);
+    organisation->SetTeam("tenant-a", "views-team", {"sup-1"}, TeamMembers());
   }
   std::vector<std::string> argv = {
       testing::BinaryPath("services/views/views_service"), "--grpc-port=0", "--shutdown-grace=5s",
@@ -159,7 +168,18 @@ std::unique_ptr<grpc::ClientContext> Context(const Who& who, absl::Duration time
 // Case commands through the real case service; each returns the command's log position.
 class Cases {
  public:
-  explicit Cases(std::shared_ptr<grpc::Channel> channel) : stub_(cv1::CaseService::NewStub(channel)) {}
+  // The case service's organisation: sup-1 supervises team-north, the team of every case
+  // these tests open, so the supervisor's commands are allowed (team supervisor).
+  explicit Cases(std::shared_ptr<grpc::Channel> channel) : stub_(cv1::CaseService::NewStub(channel)) {
+    const absl::Status configured = testing::ConfigureOrganisationThroughApi(
+        *stub_, {.tenant = "tenant-a",
+                 .administrator = "admin-views",
+                 .privacy_officer_ids = {"privacy-views"},
+                 .emergency_access_max_minutes = 0,
+                 .teams = {{.team_id = "team-north", .name = "North", .supervisor_ids = {"sup-1"},
+                            .member_ids = TeamMembers()}}});
+    EXPECT_TRUE(configured.ok()) << configured;
+  }
 
   std::pair<std::string, common::v1::LogPosition> Open(const std::string& tag, int acuity,
                                                       const Who& who = {"intake-1", "case_manager", "tenant-a"}) {

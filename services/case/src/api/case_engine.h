@@ -16,10 +16,13 @@
 #include "case_domain.h"
 #include "clinical/grpcx/caller.h"
 #include "clinical/relations/directory.h"
-#include "event_log.h"
+#include "clinical/eventstore/event_log.h"
 #include "programs.h"
 
 namespace clinical::case_service {
+
+using eventstore::EventLog;
+using eventstore::EventStoreLog;
 
 struct CommandOutcome {
   std::string case_id;

@@ -10,10 +10,12 @@
 #include "absl/time/time.h"
 #include "clinical/grpcx/caller.h"
 #include "clinical/relations/directory.h"
-#include "event_log.h"
+#include "clinical/eventstore/event_log.h"
 #include "organisation.h"
 
 namespace clinical::case_service {
+
+using eventstore::EventLog;
 
 struct OrganisationOutcome {
   int64_t version = 0;

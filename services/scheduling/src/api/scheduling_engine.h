@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clinical/eventstore/event_log.h"
 #include "clinical/eventstore/event_store.h"
 #include "clinical/grpcx/caller.h"
 #include "clinical/scheduling/v1/scheduling_service.pb.h"
@@ -21,30 +22,8 @@
 
 namespace clinical::scheduling {
 
-// Where the engine's events go: the event store in production, an in-memory log in unit
-// tests. Same contract as eventstore::EventStore's Append and Load.
-class EventLog {
- public:
-  virtual ~EventLog() = default;
-  virtual absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) = 0;
-  virtual absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& aggregate_id,
-                                                                    int64_t from_version) const = 0;
-};
-
-class EventStoreLog : public EventLog {
- public:
-  explicit EventStoreLog(eventstore::EventStore& store) : store_(store) {}
-  absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) override {
-    return store_.Append(std::move(request));
-  }
-  absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& aggregate_id,
-                                                            int64_t from_version) const override {
-    return store_.Load(aggregate_id, from_version);
-  }
-
- private:
-  eventstore::EventStore& store_;
-};
+using eventstore::EventLog;
+using eventstore::EventStoreLog;
 
 // What the scheduling service knows about cases, from the case topic.
 class CaseDirectory {
