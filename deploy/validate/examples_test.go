@@ -204,7 +204,11 @@ func TestStrimziExample(t *testing.T) {
 			t.Errorf("topic %s: not bound to the Kafka %s", topic.Name, k.Name)
 		}
 	}
-	for name, partitions := range map[string]int32{"clinical.access.v1": 12, "clinical.audit.checkpoints.v1": 1} {
+	if p, ok := byName["clinical.access.policies.v1"]; !ok || p.Spec.Config["cleanup.policy"] != "compact" {
+		t.Errorf("clinical.access.policies.v1: want a compacted KafkaTopic (the latest policy snapshot per key)")
+	}
+	for name, partitions := range map[string]int32{"clinical.access.v1": 12, "clinical.audit.checkpoints.v1": 1,
+		"clinical.case.organisation.v1": 12} {
 		topic, ok := byName[name]
 		if !ok || topic.Spec.Partitions != partitions || fmt.Sprint(topic.Spec.Config["retention.ms"]) != "-1" {
 			t.Errorf("%s: want a KafkaTopic with %d partitions, kept forever", name, partitions)

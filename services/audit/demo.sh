@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Demo for the audit service: lists the audit log's chains, verifies every chain (hash
 # chain, source records, signed checkpoints) and shows demo-tenant's latest records and one
-# FHIR AuditEvent, through grpcurl and reflection, as an auditor.
+# FHIR AuditEvent, through grpcurl and reflection, as an auditor; then re-checks the last
+# day's allowed reads against the policy and relationships in force at each (RecheckAccess,
+# once through grpcurl and once through the clinical-audit command line).
 # Usage: services/audit/demo.sh [HOST:PORT] (default 127.0.0.1:50053). Read-only.
 set -euo pipefail
 address="${1:-127.0.0.1:50053}"
@@ -32,3 +34,18 @@ echo "== the three oldest records of demo-tenant"
 call QueryRecords '{"page_size":3}'
 echo "== one of them as a FHIR R4 AuditEvent"
 call ExportAuditEvents '{"page_size":1,"format":"EXPORT_FORMAT_NDJSON"}'
+echo "== policy at the time: the last day's allowed reads that would have been denied"
+from=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)
+call RecheckAccess "{\"from\":\"$from\",\"page_size\":20}"
+cli="${CLINICAL_AUDIT_CLI:-$(dirname "${BASH_SOURCE[0]}")/../../build/services/audit/clinical-audit}"
+if [[ -x "$cli" ]]; then
+  echo "== the same with clinical-audit recheck (exit 3 when there are findings)"
+  pki="$(clinical_platform_value CLINICAL_PKI_DIR)"
+  status=0
+  CLINICAL_TLS_CERT_FILE="$pki/operator.crt" CLINICAL_TLS_KEY_FILE="$pki/operator.key" \
+    CLINICAL_TLS_CA_FILE="$pki/ca.crt" CLINICAL_TOKEN="$(clinical_token aud-demo)" \
+    "$cli" --address="$address" recheck --from="$from" --page-size=20 || status=$?
+  if [[ $status -ne 0 && $status -ne 3 ]]; then exit "$status"; fi
+else
+  echo "(clinical-audit not built at $cli: skipped the command line)"
+fi

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Demo workload for the case service: opens a few cases with invented patients, assigns
-# them, records a contact note, then the clinical content (PHQ-9 and social-needs
+# Demo workload for the case service: sets up demo-tenant's organisation (as admin-demo:
+# privacy-demo reviews emergency access; team "demo-team" supervised by sup-demo and sup-1
+# with case managers cm-demo-0 and cm-demo-1), opens a few cases with invented patients as
+# the intake coordinator intake-1, has sup-demo assign them, and the assigned case manager
+# records a contact note, then the clinical content (PHQ-9 and social-needs
 # assessments, a care team provider with consent, a care plan with a goal and a task, a
 # referral to home health that is authorised and delivered, goal progress to achieved) and
 # requests a closure — through grpcurl and reflection, as any external client would. Usage: services/case/demo.sh [HOST:PORT] (default 127.0.0.1:50051).
-# Idempotent: command ids are derived from a run id, so a re-run with the same
-# CLINICAL_DEMO_RUN writes nothing new.
+# Idempotent: the organisation's command ids are fixed, and the cases' are derived from a
+# run id, so a re-run with the same CLINICAL_DEMO_RUN writes nothing new (and a new run
+# leaves the organisation as it is).
 set -euo pipefail
 address="${1:-127.0.0.1:50051}"
 run="${CLINICAL_DEMO_RUN:-$(date +%s)}"
@@ -20,16 +24,23 @@ call() { local user=$1 role=$2 method=$3 body=$4
   as "$user" "$role" -d "$body" "$address" "clinical.case.v1.CaseService/$method"; }
 field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
 
+# Who supervises whom: what the access policies decide team supervision on. Administrators
+# configure it; they take no clinical actions.
+call admin-demo administrator ConfigureOrganisation '{"command_id":"demo-organisation",
+  "privacy_officer_ids":["privacy-demo"]}' >/dev/null
+call admin-demo administrator SetTeam '{"command_id":"demo-team","team":{"team_id":"demo-team",
+  "name":"Demo team","supervisor_ids":["sup-demo","sup-1"],"member_ids":["cm-demo-0","cm-demo-1"]}}' >/dev/null
+
 programs=(elder_care transitions_of_care behavioral_health)
 for i in 0 1 2; do
   program=${programs[$i]}
-  case_id=$(call intake-1 case_manager OpenCase "{\"command_id\":\"demo-$run-open-$i\",
+  case_id=$(call intake-1 intake_coordinator OpenCase "{\"command_id\":\"demo-$run-open-$i\",
     \"patient\":{\"mrn\":\"DEMO-$run-$i\",\"given_name\":\"Demo\",\"family_name\":\"Patient $i\",
     \"birth_date\":\"1950-01-0$((i + 1))\",\"gender\":\"ADMINISTRATIVE_GENDER_UNKNOWN\"},
     \"program\":\"$program\",\"priority\":$((i + 2)),\"acuity\":$((i + 2)),
     \"referral\":{\"source\":\"REFERRAL_SOURCE_HOSPITAL\",\"reason\":\"demo referral\"},
-    \"initial_status\":\"CASE_STATUS_ACTIVE\",\"team_id\":\"team-demo\"}" | field case_id)
-  call sup-1 supervisor AssignCase "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-assign-$i\",
+    \"initial_status\":\"CASE_STATUS_ACTIVE\",\"team_id\":\"demo-team\"}" | field case_id)
+  call sup-demo supervisor AssignCase "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-assign-$i\",
     \"case_manager_id\":\"cm-demo-$((i % 2))\"}" >/dev/null
   call cm-demo-$((i % 2)) case_manager AcceptAssignment \
     "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-accept-$i\"}" >/dev/null
@@ -58,8 +69,9 @@ for i in 0 1 2; do
   referral=$(c ReferToService referral "\"member_id\":\"$member\",\"service_type\":\"SERVICE_TYPE_HOME_HEALTH\",
     \"reason\":\"home physiotherapy\",\"requested_units\":8,\"unit_cost\":{\"currency_code\":\"USD\",
     \"minor_units\":14250},\"goal_id\":\"$goal\",\"shared_information\":[\"INFORMATION_CATEGORY_CARE_PLAN\"]" | field referral_id)
-  c AuthorizeServiceReferral authorize "\"referral_id\":\"$referral\",\"authorized_units\":6,
-    \"authorization_number\":\"AUTH-$run-$i\"" >/dev/null
+  # Authorising a referral is the team supervisor's (its access policy).
+  call sup-demo supervisor AuthorizeServiceReferral "{\"case_id\":\"$case_id\",\"command_id\":\"demo-$run-authorize-$i\",\"referral_id\":\"$referral\",\"authorized_units\":6,
+    \"authorization_number\":\"AUTH-$run-$i\"}" >/dev/null
   c RecordServiceDelivery deliver "\"referral_id\":\"$referral\",\"units\":6,
     \"delivered_on\":\"$(date -u +%Y-%m-%d)\"" >/dev/null
   c ChangeServiceReferralStatus referral-done "\"referral_id\":\"$referral\",\"status\":\"SERVICE_REFERRAL_STATUS_COMPLETED\"" >/dev/null

@@ -47,6 +47,11 @@ call cm-demo-0 SetPreferences "{\"command_id\":\"demo-$run-prefs\",\"recipient_i
   \"preferences\":{\"time_zone\":\"Europe/Berlin\",
   \"quiet_hours\":{\"start_minute\":1320,\"end_minute\":420},
   \"opted_out_types\":[\"reminder\"]}}" >/dev/null
+echo "== cm-demo-1 asking for cm-demo-0's inbox (an inbox is its recipient's):"
+call cm-demo-1 ListInbox '{"recipient_id":"cm-demo-0"}' 2>&1 | sed -n 's/.*Code: /  /p' || true
+echo "== privacy-demo: emergency-access notifications (if someone broke the glass)"
+call privacy-demo ListInbox '{"recipient_id":"privacy-demo","page_size":3}' \
+  | { grep -E '"(title|detail|priority)"' || echo "  (none)"; } | sed 's/^ */  /'
 echo "== cm-demo-0 preferences"
 call cm-demo-0 GetPreferences '{"recipient_id":"cm-demo-0"}' \
   | grep -E '"(time_zone|start_minute|end_minute|version)"|reminder' | sed 's/^ */  /'

@@ -3,7 +3,10 @@
 # opened through the case service, an availability search, a weekly home-visit series
 # booked in the first free slot, a conflicting booking refused with the appointment named,
 # the rest of the series moved by a day, and the case's next appointment — through grpcurl
-# and reflection, as any external client would.
+# and reflection, as any external client would. The scheduler (sched-demo) books; the
+# assigned case manager reads the case's appointments, another case manager may not (Trust
+# II). The cases are of "demo-team", supervised by sup-demo (the case demo sets the
+# organisation up first).
 # Usage: services/scheduling/demo.sh [HOST:PORT] (default 127.0.0.1:50052); the case
 # service is CASE_ADDRESS, by default the port just below (the suite's layout: case on the
 # base port, scheduling on the next). Command ids derive from a run id, so a
@@ -20,7 +23,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib/client.sh"  # logi
 as() { local user=$1; shift 2
   clinical_grpcurl -H "authorization: Bearer $(clinical_token "$user")" "$@"; }
 sched() { local method=$1 body=$2
-  as cm-demo-0 case_manager -d "$body" "$address" "clinical.scheduling.v1.SchedulingService/$method"; }
+  as sched-demo scheduler -d "$body" "$address" "clinical.scheduling.v1.SchedulingService/$method"; }
+sched_as() { local user=$1 role=$2 method=$3 body=$4
+  as "$user" "$role" -d "$body" "$address" "clinical.scheduling.v1.SchedulingService/$method"; }
 cases() { local user=$1 role=$2 method=$3 body=$4
   as "$user" "$role" -d "$body" "$case_address" "clinical.case.v1.CaseService/$method"; }
 field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
@@ -40,13 +45,13 @@ echo "calendars: cm-demo-0, cm-demo-1 (Mon-Fri 09:00-17:00 America/New_York, 15 
 
 open_case() { local i=$1
   local id
-  id=$(cases intake-1 case_manager OpenCase "{\"command_id\":\"demo-$run-sched-open-$i\",
+  id=$(cases intake-1 intake_coordinator OpenCase "{\"command_id\":\"demo-$run-sched-open-$i\",
     \"patient\":{\"mrn\":\"DEMO-S-$run-$i\",\"given_name\":\"Demo\",\"family_name\":\"Visitor $i\",
     \"birth_date\":\"1948-03-0$((i + 1))\",\"gender\":\"ADMINISTRATIVE_GENDER_UNKNOWN\"},
     \"program\":\"elder_care\",\"priority\":2,\"acuity\":2,
     \"referral\":{\"source\":\"REFERRAL_SOURCE_HOSPITAL\",\"reason\":\"demo referral\"},
-    \"initial_status\":\"CASE_STATUS_ACTIVE\",\"team_id\":\"team-demo\"}" | field case_id)
-  cases sup-1 supervisor AssignCase "{\"case_id\":\"$id\",\"command_id\":\"demo-$run-sched-assign-$i\",
+    \"initial_status\":\"CASE_STATUS_ACTIVE\",\"team_id\":\"demo-team\"}" | field case_id)
+  cases sup-demo supervisor AssignCase "{\"case_id\":\"$id\",\"command_id\":\"demo-$run-sched-assign-$i\",
     \"case_manager_id\":\"cm-demo-0\"}" >/dev/null
   echo "$id"
 }
@@ -82,5 +87,11 @@ version=$(sched RescheduleAppointment "{\"command_id\":\"demo-$run-move\",\"appo
   \"reason\":\"patient has dialysis that day\"}" | field version)
 echo "occurrences 1-3 moved one day later (version $version)"
 
-next=$(sched ListCaseAppointments "{\"case_id\":\"$case_a\"}" | sed -n '/"next"/,$p' | field start_time)
-echo "next appointment of case $case_a: $next"
+next=$(sched_as cm-demo-0 case_manager ListCaseAppointments "{\"case_id\":\"$case_a\"}" \
+  | sed -n '/"next"/,$p' | field start_time)
+echo "next appointment of case $case_a, as its case manager cm-demo-0: $next"
+if out=$(sched_as cm-demo-1 case_manager ListCaseAppointments "{\"case_id\":\"$case_a\"}" 2>&1); then
+  echo "unexpected: cm-demo-1 read the appointments of a case not theirs"
+else
+  echo "cm-demo-1 (not assigned, not on the care team): $(echo "$out" | sed -n 's/.*Code: //p')"
+fi

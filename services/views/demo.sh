@@ -2,6 +2,8 @@
 # Demo for the views service: prints the caseload, worklist and balancing views and this
 # month's outcomes for tenant "demo-tenant" — the cases that services/case/demo.sh opened,
 # assigned to cm-demo-0 / cm-demo-1 and asked to close — through grpcurl and reflection.
+# A case manager reads their own caseload; sup-demo, who supervises demo-team, a member's
+# too; another case manager's is refused (Trust II).
 # Usage: services/views/demo.sh [HOST:PORT] (default 127.0.0.1:50055). Read-only.
 set -euo pipefail
 address="${1:-127.0.0.1:50055}"
@@ -29,6 +31,10 @@ echo "== caseload of cm-demo-0 (as the case manager)"
 as cm-demo-0 case_manager GetCaseload '{"case_manager_id":"cm-demo-0"}'
 echo "== worklist of cm-demo-0: who needs attention today"
 as cm-demo-0 case_manager GetWorklist '{"case_manager_id":"cm-demo-0"}'
+echo "== caseload of cm-demo-1, as sup-demo who supervises demo-team"
+as sup-demo supervisor GetCaseload '{"case_manager_id":"cm-demo-1"}'
+echo "== cm-demo-1 asking for cm-demo-0's caseload (not theirs):"
+as cm-demo-1 case_manager GetCaseload '{"case_manager_id":"cm-demo-0"}' 2>&1 | sed -n 's/.*Code: /  /p' || true
 echo "== rollup per program (supervisor)"
 as sup-demo supervisor ListRollups '{"dimension":"DIMENSION_PROGRAM"}'
 echo "== who has room for a new elder_care case of acuity 4"

@@ -80,7 +80,8 @@ topics = svcs.get("kafka-topics", {})
 script = " ".join(topics.get("command", []) if isinstance(topics.get("command"), list) else [topics.get("command", "")])
 for needle in ("clinical.case.events.v1:12", "clinical.scheduling.events.v1:12",
                "clinical.notification.events.v1:12", "clinical.access.v1:12",
-               "clinical.audit.checkpoints.v1:1", "--partitions", "retention.ms=-1",
+               "clinical.audit.checkpoints.v1:1", "clinical.case.organisation.v1:12",
+               "--topic clinical.access.policies.v1", "cleanup.policy=compact", "--partitions", "retention.ms=-1",
                "cleanup.policy=delete", "--if-not-exists", "--command-config"):
     check(needle in script, f"topic job lacks {needle!r}")
 check(topics.get("depends_on", {}).get("kafka-access", {}).get("condition") == "service_completed_successfully",

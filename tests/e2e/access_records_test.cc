@@ -7,8 +7,6 @@
 // W3C trace id — with the caller's user, role, tenant and purpose, the case id and the
 // outcome; nothing for writes or exempt reads. Refusals are DENIED records, and a service
 // whose records cannot be written answers reads UNAVAILABLE without the data.
-#include <signal.h>
-#include <sys/wait.h>
 
 #include <functional>
 #include <map>
@@ -26,9 +24,9 @@
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
-#include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
+#include "clinical/testing/service_suite.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/topics.h"
 #include "clinical/testing/workflows.h"
@@ -40,7 +38,6 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "librdkafka/rdkafkacpp.h"
-#include "nlohmann/json.hpp"
 
 namespace clinical {
 namespace {
@@ -51,63 +48,10 @@ namespace vv1 = views::v1;
 namespace nv1 = notification::v1;
 namespace av1 = audit::v1;
 using audit::v1::AccessRecord;
-using testing::Subprocess;
 using testing::UniqueName;
 
 constexpr char kTenant[] = "tenant-access";
 constexpr char kPurpose[] = "TREAT";
-
-// The services this test starts, by the full name of their gRPC service.
-const std::vector<std::string>& ServiceNames() {
-  static const auto* names = new std::vector<std::string>{
-      "clinical.case.v1.CaseService", "clinical.scheduling.v1.SchedulingService",
-      "clinical.views.v1.ViewsService", "clinical.notification.v1.NotificationService",
-      "clinical.audit.v1.AuditService", "clinical.audit.v1.AuditReplayService"};
-  return *names;
-}
-
-int ListeningPort(const std::string& line) {
-  auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object() || parsed.value("msg", "") != "listening") return 0;
-  return parsed.value("port", 0);
-}
-
-// A service binary as a child process, ready (health SERVING) when Start returns. It runs
-// as its own principal (testing::ServiceEnvironment).
-struct Service {
-  std::unique_ptr<Subprocess> process;
-  std::shared_ptr<grpc::Channel> channel;
-
-  void Start(const std::string& name, std::vector<std::string> args) {
-    std::vector<std::string> argv = {testing::BinaryPath(absl::StrCat("services/", name, "/", name, "_service")),
-                                     "--grpc-port=0", "--shutdown-grace=5s"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto started = Subprocess::Start(argv, testing::ServiceEnvironment(name));
-    ASSERT_TRUE(started.ok()) << started.status();
-    process = std::move(*started);
-    auto line = process->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; }, absl::Seconds(90));
-    ASSERT_TRUE(line.has_value()) << name << ":\n" << absl::StrJoin(process->Lines(), "\n");
-    channel = testing::SecureChannel(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
-    auto health = grpc::health::v1::Health::NewStub(channel);
-    const bool serving = testing::WaitUntil(
-        [&] {
-          grpc::ClientContext context;
-          context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-          grpc::health::v1::HealthCheckResponse response;
-          return health->Check(&context, {}, &response).ok() &&
-                 response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-        },
-        absl::Seconds(60));
-    ASSERT_TRUE(serving) << name << " never reported SERVING:\n" << absl::StrJoin(process->Lines(), "\n");
-  }
-
-  void Stop() {
-    if (process == nullptr) return;
-    process->Signal(SIGTERM);
-    auto status = process->Wait(absl::Seconds(30));
-    EXPECT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
-  }
-};
 
 // Who calls, and the trace id that identifies the call's record.
 struct CallAs {
@@ -118,28 +62,12 @@ struct CallAs {
 };
 
 std::unique_ptr<grpc::ClientContext> Context(const CallAs& as) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  testing::Authenticate(*context, {as.user, as.role, as.tenant});
-  context->AddMetadata("x-clinical-purpose", kPurpose);
-  context->AddMetadata("traceparent", testing::Traceparent(as.trace_id));
-  return context;
+  return testing::ContextFor(testing::CallAs{.person = {as.user, as.role, as.tenant}, .trace_id = as.trace_id,
+                                             .purpose = kPurpose});
 }
 
 google::protobuf::Timestamp Ts(absl::Time t) {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-// Every access record on `topic` (all records acknowledged before this call).
-std::vector<AccessRecord> ReadAccessTopic(const std::string& topic) {
-  std::vector<AccessRecord> records;
-  for (const testing::TopicRecord& raw : testing::ReadTopicToEnd(topic)) {
-    AccessRecord record;
-    EXPECT_TRUE(record.ParseFromString(raw.value));
-    EXPECT_EQ(raw.key, record.record_id()) << "key = record id";
-    records.push_back(std::move(record));
-  }
-  return records;
 }
 
 // One call the test made, and what its record must say.
@@ -154,53 +82,23 @@ struct Expected {
 class AccessRecordsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    access_topic_ = new std::string(UniqueName("clinical.access.e2e"));
-    const std::string case_topic = UniqueName("clinical.case.access-e2e");
-    const std::string scheduling_topic = UniqueName("clinical.scheduling.access-e2e");
-    const std::string access = "--access-topic=" + *access_topic_;
-    cases_ = new Service();
-    scheduling_ = new Service();
-    views_ = new Service();
-    notification_ = new Service();
-    audit_ = new Service();
-    cases_->Start("case", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
-                           "--writer-id=" + UniqueName("case-service.access-e2e")});
-    scheduling_->Start("scheduling", {access, "--scheduling-topic=" + scheduling_topic,
-                                      "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
-                                      "--writer-id=" + UniqueName("scheduling-service.access-e2e")});
-    views_->Start("views", {access, "--case-topic=" + case_topic,
-                            "--scheduling-topic=" + scheduling_topic,
-                            "--view-root=" + UniqueName("views.access-e2e")});
-    notification_->Start("notification",
-                         {access, "--notification-topic=" + UniqueName("clinical.notification.access-e2e"),
-                          "--notification-topic-partitions=3", "--case-topic=" + case_topic,
-                          "--scheduling-topic=" + scheduling_topic,
-                          "--writer-id=" + UniqueName("notification-service.access-e2e")});
-    // The audit service chains this test's topics (and records its own reads too).
-    audit_->Start("audit", {access, "--audit-topic=" + UniqueName("clinical.audit.access-e2e"),
-                            "--audit-key-root=" + UniqueName("audit.access-e2e"),
-                            "--audit-source-topics=" + case_topic + "," + scheduling_topic,
-                            "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic});
+    auto started = testing::ServiceSuite::Start("access-e2e");
+    ASSERT_TRUE(started.ok()) << started.status();
+    suite_ = started->release();
   }
   static void TearDownTestSuite() {
-    for (Service* service : {audit_, notification_, views_, scheduling_, cases_}) {
-      if (service != nullptr) service->Stop();
-      delete service;
-    }
-    delete access_topic_;
+    delete suite_;
+    suite_ = nullptr;
   }
 
   void SetUp() override {
-    ASSERT_TRUE(cases_->channel != nullptr && scheduling_->channel != nullptr &&
-                views_->channel != nullptr && notification_->channel != nullptr &&
-                audit_->channel != nullptr)
-        << "a service did not start";
-    case_stub_ = cv1::CaseService::NewStub(cases_->channel);
-    scheduling_stub_ = sv1::SchedulingService::NewStub(scheduling_->channel);
-    views_stub_ = vv1::ViewsService::NewStub(views_->channel);
-    notification_stub_ = nv1::NotificationService::NewStub(notification_->channel);
-    audit_stub_ = av1::AuditService::NewStub(audit_->channel);
-    replay_stub_ = av1::AuditReplayService::NewStub(audit_->channel);
+    ASSERT_NE(suite_, nullptr) << "a service did not start";
+    case_stub_ = cv1::CaseService::NewStub(suite_->Channel("case"));
+    scheduling_stub_ = sv1::SchedulingService::NewStub(suite_->Channel("scheduling"));
+    views_stub_ = vv1::ViewsService::NewStub(suite_->Channel("views"));
+    notification_stub_ = nv1::NotificationService::NewStub(suite_->Channel("notification"));
+    audit_stub_ = av1::AuditService::NewStub(suite_->Channel("audit"));
+    replay_stub_ = av1::AuditReplayService::NewStub(suite_->Channel("audit"));
   }
 
   // Opens an active case and assigns it to `manager` (writes: no access records).
@@ -221,12 +119,7 @@ class AccessRecordsTest : public ::testing::Test {
     return {opened.case_id(), assigned.position()};
   }
 
-  static inline std::string* access_topic_ = nullptr;
-  static inline Service* cases_ = nullptr;
-  static inline Service* scheduling_ = nullptr;
-  static inline Service* views_ = nullptr;
-  static inline Service* notification_ = nullptr;
-  static inline Service* audit_ = nullptr;
+  static inline testing::ServiceSuite* suite_ = nullptr;
   std::unique_ptr<cv1::CaseService::Stub> case_stub_;
   std::unique_ptr<sv1::SchedulingService::Stub> scheduling_stub_;
   std::unique_ptr<vv1::ViewsService::Stub> views_stub_;
@@ -280,6 +173,19 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
                response.unread_count() > 0;
       },
       absl::Seconds(30)));
+
+  // A colleague breaks the glass on the case, so the privacy officer's list shows it.
+  {
+    cv1::RequestEmergencyAccessRequest glass;
+    glass.set_case_id(case_id);
+    glass.set_command_id(UniqueName("glass"));
+    glass.set_reason("covering an urgent call");
+    glass.set_duration_minutes(30);
+    cv1::RequestEmergencyAccessResponse granted;
+    const grpc::Status status =
+        case_stub_->RequestEmergencyAccess(Context({.user = UniqueName("cm-glass")}).get(), glass, &granted);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
 
   // One valid call per recorded read, by full method name. Each returns its status.
   using Call = std::function<grpc::Status(const CallAs&)>;
@@ -373,6 +279,19 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
     av1::ExportAuditEventsResponse response;
     return audit_stub_->ExportAuditEvents(Context(as).get(), request, &response);
   };
+  calls["clinical.audit.v1.AuditService.RecheckAccess"] = [&](const CallAs& as) {
+    av1::RecheckAccessRequest request;
+    *request.mutable_from() = Ts(absl::Now() - absl::Hours(1));
+    *request.mutable_to() = Ts(absl::Now());
+    request.set_case_id(case_id);
+    av1::RecheckAccessResponse response;
+    return audit_stub_->RecheckAccess(Context(as).get(), request, &response);
+  };
+  calls["clinical.case.v1.CaseService.ListEmergencyAccess"] = [&](const CallAs& as) {
+    cv1::ListEmergencyAccessRequest request;
+    cv1::ListEmergencyAccessResponse response;
+    return case_stub_->ListEmergencyAccess(Context(as).get(), request, &response);
+  };
   calls["clinical.audit.v1.AuditReplayService.ReplayCase"] = [&](const CallAs& as) {
     av1::ReplayCaseRequest request;
     request.set_case_id(case_id);
@@ -392,7 +311,7 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   // called once each.
   std::vector<Expected> expected;
   std::set<std::string> walked;
-  for (const std::string& name : ServiceNames()) {
+  for (const std::string& name : testing::ServiceSuite::GrpcServices()) {
     const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
     ASSERT_NE(service, nullptr) << name;
     for (int i = 0; i < service->method_count(); ++i) {
@@ -406,10 +325,12 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
       walked.insert(method->full_name());
       auto call = calls.find(method->full_name());
       ASSERT_NE(call, calls.end()) << method->full_name() << " is recorded but this test has no call for it";
-      // The audit log is for auditors; everything else is the case's manager's.
+      // The audit log is for auditors, the emergency-access list for privacy officers;
+      // everything else is the case's manager's.
       const CallAs as = service->file()->package() == "clinical.audit.v1"
                             ? CallAs{.user = "auditor-access", .role = "auditor"}
-                            : CallAs{.user = manager};
+                        : method->name() == "ListEmergencyAccess" ? CallAs{.user = "po-access", .role = "privacy_officer"}
+                                                                  : CallAs{.user = manager};
       const grpc::Status status = call->second(as);
       EXPECT_TRUE(status.ok()) << method->full_name() << ": " << status.error_message();
       expected.push_back({absl::StrCat("/", service->full_name(), "/", method->name()), as, case_id});
@@ -441,7 +362,7 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   // Every call was acknowledged before it returned, so its record is below the
   // watermarks now. Writes and exempt reads made above have no records: the topic holds
   // exactly the expected ones.
-  const std::vector<AccessRecord> records = ReadAccessTopic(*access_topic_);
+  const std::vector<AccessRecord> records = suite_->AccessRecords();
   std::map<std::string, std::vector<const AccessRecord*>> by_trace;
   for (const auto& record : records) by_trace[record.trace_id()].push_back(&record);
   EXPECT_EQ(records.size(), expected.size()) << "one record per recorded call, none for anything else";
@@ -483,12 +404,15 @@ TEST_F(AccessRecordsTest, AServiceWhoseRecordsCannotBeWrittenAnswersReadsWithout
   // A case service whose access topic the broker refuses (an illegal topic name): each
   // record fails, so each read must fail closed. A broker outage takes the same path
   // (libs/access/test/kafka_recorder_test.cc: UNAVAILABLE within the bound).
-  Service refusing;
-  ASSERT_NO_FATAL_FAILURE(refusing.Start(
-      "case", {"--access-topic=clinical.access.v1!refused", "--access-timeout=2s",
-               "--case-topic=" + UniqueName("clinical.case.access-refused"), "--case-topic-partitions=3",
-               "--writer-id=" + UniqueName("case-service.access-refused")}));
-  auto stub = cv1::CaseService::NewStub(refusing.channel);
+  auto refusing = testing::ServiceProcess::Start(
+      {.service = "case",
+       .args = {"--access-topic=clinical.access.v1!refused", "--access-timeout=2s",
+                "--access-policy-topic=" + UniqueName("clinical.access.policies.refused"),
+                "--organisation-topic=" + UniqueName("clinical.case.organisation.refused"),
+                "--case-topic=" + UniqueName("clinical.case.access-refused"), "--case-topic-partitions=3",
+                "--writer-id=" + UniqueName("case-service.access-refused")}});
+  ASSERT_TRUE(refusing.ok()) << refusing.status();
+  auto stub = cv1::CaseService::NewStub((*refusing)->NewChannel());
   const std::string case_id = OpenAssignedCase(*stub, UniqueName("cm-refused")).first;  // writes still work
   ASSERT_FALSE(case_id.empty());
 
@@ -501,7 +425,7 @@ TEST_F(AccessRecordsTest, AServiceWhoseRecordsCannotBeWrittenAnswersReadsWithout
   EXPECT_FALSE(response.has_case_()) << "no patient data without a record";
   EXPECT_EQ(response.ByteSizeLong(), 0u);
   EXPECT_LT(absl::Now() - started, absl::Seconds(10)) << "bounded by --access-timeout";
-  refusing.Stop();
+  EXPECT_EQ((*refusing)->Terminate(absl::Seconds(30)), 0);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <set>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "clinical/audit/v1/access.pb.h"
@@ -31,6 +32,7 @@
 #include "clinical/testing/identity.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
+#include "clinical/testing/service_suite.h"
 #include "clinical/testing/topics.h"
 #include "clinical/testing/workflows.h"
 #include "clinical/testing/wait.h"
@@ -51,30 +53,10 @@ namespace sv1 = scheduling::v1;
 using audit::v1::AccessRecord;
 using nlohmann::json;
 using testing::Person;
-using testing::ServiceProcess;
 using testing::UniqueName;
 
 constexpr char kTenantA[] = "tenant-authn-a";
 constexpr char kTenantB[] = "tenant-authn-b";
-
-// The gRPC services of the platform, by full name, and which process serves each.
-const std::vector<std::pair<std::string, std::string>>& Services() {
-  // Their descriptors are in the generated pool once each file is linked in.
-  (void)cv1::GetCaseRequest::descriptor();
-  (void)sv1::GetAppointmentRequest::descriptor();
-  (void)views::v1::GetCaseloadRequest::descriptor();
-  (void)notification::v1::ListInboxRequest::descriptor();
-  (void)audit::v1::QueryRecordsRequest::descriptor();
-  (void)audit::v1::ReplayCaseRequest::descriptor();
-  static const auto* services = new std::vector<std::pair<std::string, std::string>>{
-      {"clinical.case.v1.CaseService", "case"},
-      {"clinical.scheduling.v1.SchedulingService", "scheduling"},
-      {"clinical.views.v1.ViewsService", "views"},
-      {"clinical.notification.v1.NotificationService", "notification"},
-      {"clinical.audit.v1.AuditService", "audit"},
-      {"clinical.audit.v1.AuditReplayService", "audit"}};
-  return *services;
-}
 
 std::string Base64Url(const std::string& bytes) { return identity::test_support::Base64UrlEncode(bytes); }
 
@@ -104,65 +86,33 @@ google::protobuf::Timestamp Ts(absl::Time t) {
 class AuthenticationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    access_topic_ = new std::string(UniqueName("clinical.access.authn"));
-    topics_ = new std::vector<std::string>{UniqueName("clinical.case.authn"), UniqueName("clinical.scheduling.authn"),
-                                           UniqueName("clinical.notification.authn")};
-    const std::string access = "--access-topic=" + *access_topic_;
-    const std::string& case_topic = (*topics_)[0];
-    const std::string& scheduling_topic = (*topics_)[1];
-    processes_ = new std::map<std::string, std::unique_ptr<ServiceProcess>>();
-    auto start = [&](const std::string& name, std::vector<std::string> args) {
-      auto started = ServiceProcess::Start({.service = name, .args = std::move(args)});
-      ASSERT_TRUE(started.ok()) << started.status();
-      (*processes_)[name] = std::move(*started);
-    };
-    start("case", {access, "--case-topic=" + case_topic, "--case-topic-partitions=3",
-                   "--writer-id=" + UniqueName("case-service.authn")});
-    start("scheduling", {access, "--scheduling-topic=" + scheduling_topic, "--scheduling-topic-partitions=3",
-                         "--case-topic=" + case_topic, "--writer-id=" + UniqueName("scheduling-service.authn")});
-    start("views", {access, "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic,
-                    "--view-root=" + UniqueName("views.authn")});
-    start("notification", {access, "--notification-topic=" + (*topics_)[2], "--notification-topic-partitions=3",
-                           "--case-topic=" + case_topic, "--scheduling-topic=" + scheduling_topic,
-                           "--writer-id=" + UniqueName("notification-service.authn")});
-    start("audit", {access, "--audit-topic=" + UniqueName("clinical.audit.authn-cp"),
-                    "--audit-key-root=" + UniqueName("audit.authn"),
-                    "--audit-source-topics=" + case_topic + "," + scheduling_topic, "--case-topic=" + case_topic,
-                    "--scheduling-topic=" + scheduling_topic});
+    auto started = testing::ServiceSuite::Start("authn");
+    ASSERT_TRUE(started.ok()) << started.status();
+    suite_ = started->release();
   }
   static void TearDownTestSuite() {
-    if (processes_ != nullptr) {
-      for (auto& [name, process] : *processes_) EXPECT_EQ(process->Terminate(absl::Seconds(30)), 0) << name;
-    }
-    delete processes_;
-    delete topics_;
-    delete access_topic_;
+    delete suite_;
+    suite_ = nullptr;
   }
 
-  void SetUp() override {
-    for (const char* name : {"case", "scheduling", "views", "notification", "audit"}) {
-      ASSERT_TRUE(processes_->count(name) > 0) << name << " did not start";
-    }
-  }
+  void SetUp() override { ASSERT_NE(suite_, nullptr) << "the services did not start"; }
 
-  static std::shared_ptr<grpc::Channel> ChannelTo(const std::string& service) {
-    return processes_->at(service)->NewChannel();
-  }
+  static std::shared_ptr<grpc::Channel> ChannelTo(const std::string& service) { return suite_->Channel(service); }
 
   // Access records on this suite's topic, by trace id.
   static std::map<std::string, std::vector<AccessRecord>> RecordsByTrace() {
     std::map<std::string, std::vector<AccessRecord>> by_trace;
-    for (const testing::TopicRecord& raw : testing::ReadTopicToEnd(*access_topic_)) {
-      AccessRecord record;
-      EXPECT_TRUE(record.ParseFromString(raw.value));
-      by_trace[record.trace_id()].push_back(std::move(record));
-    }
+    for (AccessRecord& record : suite_->AccessRecords()) by_trace[record.trace_id()].push_back(std::move(record));
     return by_trace;
   }
 
+  // The ends of every topic a write could reach.
   static std::map<std::string, std::map<int32_t, int64_t>> EventTopicEnds() {
     std::map<std::string, std::map<int32_t, int64_t>> ends;
-    for (const std::string& topic : *topics_) ends[topic] = testing::EndOffsets(topic);
+    const testing::SuiteTopics& t = suite_->topics();
+    for (const std::string& topic : {t.case_events, t.organisation, t.scheduling, t.notification}) {
+      ends[topic] = testing::EndOffsets(topic);
+    }
     return ends;
   }
 
@@ -187,9 +137,7 @@ class AuthenticationTest : public ::testing::Test {
     return identity::test_support::SignWithLibjwt(claims, JWT_ALG_RS256, *pem, {{"kid", *kid}});
   }
 
-  static inline std::string* access_topic_ = nullptr;
-  static inline std::vector<std::string>* topics_ = nullptr;
-  static inline std::map<std::string, std::unique_ptr<ServiceProcess>>* processes_ = nullptr;
+  static inline testing::ServiceSuite* suite_ = nullptr;
 };
 
 TEST_F(AuthenticationTest, EveryMethodOfEveryServiceRefusesEveryBadTokenAndWritesNothing) {
@@ -227,10 +175,9 @@ TEST_F(AuthenticationTest, EveryMethodOfEveryServiceRefusesEveryBadTokenAndWrite
   };
   std::vector<Expected> expected;
   const auto before = EventTopicEnds();
-  for (const auto& [service_name, process] : Services()) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_name);
-    ASSERT_NE(service, nullptr) << service_name;
-    const auto channel = ChannelTo(process);
+  for (const google::protobuf::ServiceDescriptor* service : testing::ServiceSuite::Services()) {
+    const std::string& service_name = service->full_name();
+    const auto channel = ChannelTo(service_name);
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
       const std::string path = absl::StrCat("/", service_name, "/", method->name());
@@ -312,14 +259,17 @@ TEST_F(AuthenticationTest, ATenantReachesNoOtherTenantsCaseAppointmentOrCalendar
   };
   std::vector<Expected> expected;
   const auto before = EventTopicEnds();
-  for (const auto& [service_name, process] : Services()) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_name);
-    const auto channel = ChannelTo(process);
-    // The audit log's readers are auditors; everyone else here is a case manager of A.
-    const Person caller{UniqueName(process == "audit" ? "aud-authn-a" : "cm-authn-a"),
-                        process == "audit" ? "auditor" : "case_manager", kTenantA};
+  for (const google::protobuf::ServiceDescriptor* service : testing::ServiceSuite::Services()) {
+    const std::string& service_name = service->full_name();
+    const auto channel = ChannelTo(service_name);
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
+      // A person of A whose role the method's policy names (the first rule's), so that
+      // only the tenant boundary stands between them and B's resources.
+      const auto& policy = method->options().GetExtension(common::v1::access);
+      ASSERT_FALSE(policy.allow().empty()) << method->full_name();
+      const std::string role = absl::AsciiStrToLower(common::v1::Role_Name(policy.allow(0).role()).substr(5));
+      const Person caller{"authn-a-" + role, role, kTenantA};
       std::unique_ptr<google::protobuf::Message> request(
           google::protobuf::MessageFactory::generated_factory()->GetPrototype(method->input_type())->New());
       const auto* reflection = request->GetReflection();
@@ -399,7 +349,7 @@ TEST_F(AuthenticationTest, TheRealmsTokensVerifyInRs256AndEs256AndANewKeyIsAccep
 }
 
 TEST_F(AuthenticationTest, TheTransportAdmitsNoPlaintextNoForeignCaAndNoServiceAsAPerson) {
-  const std::string address = processes_->at("case")->address();
+  const std::string address = suite_->Process("case").address();
   cv1::GetCaseRequest request;
   request.set_case_id("00000000-0000-4000-8000-000000000000");
   const Person person{UniqueName("cm-authn-transport"), "case_manager", kTenantA};
@@ -445,7 +395,7 @@ TEST_F(AuthenticationTest, TheTransportAdmitsNoPlaintextNoForeignCaAndNoServiceA
   {
     json claims = Claims(person);
     claims["realm_access"]["roles"] = {"service"};
-    auto stub = cv1::CaseService::NewStub(processes_->at("case")->NewChannel());
+    auto stub = cv1::CaseService::NewStub(suite_->Channel("case"));
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + SignWithRealmKey(claims));
     cv1::GetCaseResponse response;

@@ -42,8 +42,10 @@ using testing::ServiceProcess;
 
 constexpr char kTenant[] = "tenant-ops";
 
+// The callers default to an intake coordinator: they open cases and read unassigned ones
+// (the intake view), which is all these tests need of the case service.
 void Identify(grpc::ClientContext& context, const std::string& user = "intake-1",
-              const std::string& role = "case_manager") {
+              const std::string& role = "intake_coordinator") {
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
   testing::Authenticate(context, {user, role, kTenant});
   context.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
@@ -158,7 +160,7 @@ std::vector<DrainCase> DrainCases() {
         },
         [](const std::shared_ptr<grpc::Channel>& channel, const std::string& id, std::string* created) {
           grpc::ClientContext context;
-          Identify(context);
+          Identify(context, "sched-ops", "scheduler");
           sv1::CreateCalendarResponse response;
           grpc::Status status =
               sv1::SchedulingService::NewStub(channel)

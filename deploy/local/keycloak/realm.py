@@ -26,11 +26,12 @@ import json
 import pathlib
 import sys
 
-ROLES = ["case_manager", "supervisor", "auditor", "privacy_officer", "administrator"]
+ROLES = ["case_manager", "supervisor", "intake_coordinator", "scheduler", "auditor", "privacy_officer",
+         "administrator"]
 # Usernames are unique in a realm, so each tenant has its own people.
 PEOPLE = {
     "demo-tenant": [
-        ("intake-1", "case_manager"), ("cm-demo-0", "case_manager"),
+        ("intake-1", "intake_coordinator"), ("sched-demo", "scheduler"), ("cm-demo-0", "case_manager"),
         ("cm-demo-1", "case_manager"), ("sup-1", "supervisor"), ("sup-demo", "supervisor"),
         ("aud-demo", "auditor"), ("privacy-demo", "privacy_officer"), ("admin-demo", "administrator"),
     ],

@@ -105,8 +105,17 @@ keycloak_start() {  # keycloak_start HTTPS_PORT MANAGEMENT_PORT
   (umask 077 && python3 "${SCRIPT_DIR}/keycloak/realm.py" "${STATE_DIR}/secrets" "${dir}/test-signing.key" \
     "${dir}/test-signing.crt" >"${dir}/home/data/import/${KEYCLOAK_REALM}-realm.json") ||
     die "cannot write the Keycloak realm"
+  # --import-realm skips a realm that already exists, so a realm that changed since the last
+  # start (new roles or people after an upgrade) is imported afresh: the local realm holds
+  # nothing but what realm.py defines and the people tests create on the fly.
+  local realm_sum
+  realm_sum="$(sha256sum "${dir}/home/data/import/${KEYCLOAK_REALM}-realm.json" | cut -d' ' -f1)"
+  if [[ "$(cat "${dir}/realm.sha256" 2>/dev/null)" != "${realm_sum}" ]]; then
+    rm -rf "${dir}/home/data/h2"
+    echo "${realm_sum}" >"${dir}/realm.sha256"
+  fi
   # The bootstrap administrator exists only until the realm is imported once; its password
-  # never leaves the secrets folder. --import-realm skips a realm that already exists.
+  # never leaves the secrets folder.
   KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="${admin_password}" \
     JAVA_HOME="$(keycloak_java_home)" JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
     setsid "${dir}/home/bin/kc.sh" start --optimized --import-realm \

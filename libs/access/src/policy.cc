@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "clinical/access/decision.h"
 #include "google/protobuf/reflection.h"
 
 namespace clinical::access {
@@ -46,8 +47,9 @@ void Walk(const Message& message, const std::vector<std::string>& parts, size_t 
   }
 }
 
-// OK when `field_path` resolves on `type` to a string leaf through message fields.
-absl::Status Resolve(const Descriptor* type, std::string_view field_path) {
+// OK when `field_path` resolves on `type` through message fields to a string leaf (or, with
+// `any_leaf`, to any field: visible paths may name messages and scalars).
+absl::Status Resolve(const Descriptor* type, std::string_view field_path, bool any_leaf) {
   const std::vector<std::string> parts = absl::StrSplit(std::string(field_path), '.');
   for (size_t i = 0; i < parts.size(); ++i) {
     const FieldDescriptor* field = type->FindFieldByName(parts[i]);
@@ -55,7 +57,7 @@ absl::Status Resolve(const Descriptor* type, std::string_view field_path) {
       return absl::InvalidArgumentError(absl::StrCat("no field '", parts[i], "' in ", type->full_name()));
     }
     const bool leaf = i + 1 == parts.size();
-    if (leaf && field->cpp_type() != FieldDescriptor::CPPTYPE_STRING) {
+    if (leaf && !any_leaf && field->cpp_type() != FieldDescriptor::CPPTYPE_STRING) {
       return absl::InvalidArgumentError(absl::StrCat(field->full_name(), " is not a string field"));
     }
     if (!leaf) {
@@ -90,34 +92,87 @@ bool IsRead(const google::protobuf::MethodDescriptor& method) {
 
 absl::Status ValidatePolicy(const google::protobuf::MethodDescriptor& method,
                             const common::v1::AccessPolicy& policy) {
+  auto invalid = [&](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(method.full_name(), ": ", parts...));
+  };
   const bool recording = !policy.resource_type().empty();
   const bool exempt = !policy.exempt_reason().empty();
-  if (recording == exempt) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        method.full_name(), ": set exactly one of resource_type and exempt_reason"));
+  if (IsRead(method)) {
+    if (recording == exempt) return invalid("a read sets exactly one of resource_type and exempt_reason");
+  } else if (recording || exempt) {
+    return invalid("a write is recorded as its events: no resource_type or exempt_reason");
   }
   if (exempt && (policy.case_id_paths_size() > 0 || policy.resource_id_paths_size() > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(method.full_name(), ": an exempt method names no ids"));
+    return invalid("an exempt method names no ids");
   }
   if (recording && policy.case_id_paths_size() + policy.resource_id_paths_size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(method.full_name(), ": names no id paths"));
+    return invalid("names no id paths");
   }
+  auto check_path = [&](const std::string& path, std::optional<PathRoot> only,
+                        bool any_leaf) -> absl::Status {
+    auto split = SplitPath(path);
+    if (!split.has_value() || split->second.empty()) {
+      return invalid("path '", path, "' must start with request. or response.");
+    }
+    if (only.has_value() && split->first != *only) {
+      return invalid("path '", path, "' must start with ", *only == PathRoot::kRequest ? "request." : "response.");
+    }
+    const Descriptor* type = split->first == PathRoot::kRequest ? method.input_type() : method.output_type();
+    if (absl::Status s = Resolve(type, split->second, any_leaf); !s.ok()) {
+      return invalid("path '", path, "': ", std::string(s.message()));
+    }
+    return absl::OkStatus();
+  };
   for (const auto* paths : {&policy.case_id_paths(), &policy.resource_id_paths()}) {
     for (const std::string& path : *paths) {
-      auto split = SplitPath(path);
-      if (!split.has_value() || split->second.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            method.full_name(), ": path '", path, "' must start with request. or response."));
-      }
-      const Descriptor* type =
-          split->first == PathRoot::kRequest ? method.input_type() : method.output_type();
-      if (absl::Status s = Resolve(type, split->second); !s.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(method.full_name(), ": path '", path, "': ", std::string(s.message())));
-      }
+      if (absl::Status s = check_path(path, std::nullopt, false); !s.ok()) return s;
     }
   }
+  // Deny by default: a method nobody may call is a mistake, not a policy.
+  if (policy.allow().empty()) return invalid("declares no allow rule");
+  bool subject_rule = false, case_rule = false;
+  for (const common::v1::AccessRule& rule : policy.allow()) {
+    if (rule.role() == common::v1::ROLE_UNSPECIFIED) return invalid("a rule names no role");
+    if (rule.relationship() == common::v1::RELATIONSHIP_UNSPECIFIED) return invalid("a rule names no relationship");
+    subject_rule |= rule.relationship() == common::v1::RELATIONSHIP_SELF ||
+                    rule.relationship() == common::v1::RELATIONSHIP_SUPERVISES;
+    case_rule |= IsCaseRelationship(rule.relationship());
+    for (const std::string& path : rule.visible_paths()) {
+      if (absl::Status s = check_path(path, PathRoot::kResponse, true); !s.ok()) return s;
+    }
+  }
+  if (subject_rule && policy.subject_path().empty()) return invalid("SELF/SUPERVISES rules need subject_path");
+  if (!policy.subject_path().empty()) {
+    if (absl::Status s = check_path(policy.subject_path(), PathRoot::kRequest, false); !s.ok()) return s;
+  }
+  if (!policy.case_of_path().empty()) {
+    if (absl::Status s = check_path(policy.case_of_path(), PathRoot::kRequest, false); !s.ok()) return s;
+  }
+  if (case_rule) {
+    const Descriptor* request = method.input_type();
+    bool names_case = request->FindFieldByName("case_id") != nullptr ||
+                      request->FindFieldByName("case_ids") != nullptr || !policy.case_of_path().empty();
+    for (const std::string& path : policy.case_id_paths()) {
+      auto split = SplitPath(path);
+      names_case |= split.has_value() && split->first == PathRoot::kRequest;
+    }
+    if (!names_case) return invalid("case relationships need a request that names a case");
+  }
   return absl::OkStatus();
+}
+
+void NamedCases(const Message& request, const common::v1::AccessPolicy& policy, std::vector<std::string>& out) {
+  ExtractIdsFor(request, PathRoot::kRequest, policy.case_id_paths(), out);
+  ExtractIds(request, "case_id", out);
+  ExtractIds(request, "case_ids", out);
+}
+
+std::string NamedValue(const Message& request, const std::string& path) {
+  auto split = SplitPath(path);
+  if (!split.has_value() || split->first != PathRoot::kRequest) return "";
+  std::vector<std::string> values;
+  ExtractIds(request, split->second, values);
+  return values.empty() ? "" : values.front();
 }
 
 std::optional<std::pair<PathRoot, std::string>> SplitPath(std::string_view path) {

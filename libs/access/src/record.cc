@@ -31,6 +31,10 @@ audit::v1::AccessRecord BuildRecord(const CallFacts& facts, std::string record_i
   record.set_peer_identity(facts.peer_identity);
   record.set_denial_reason(facts.denial_reason);
   record.set_claimed_subject(facts.claimed_subject);
+  record.set_policy_version(facts.policy_version);
+  record.set_relationship(facts.relationship);
+  record.set_emergency_grant_id(facts.emergency_grant_id);
+  record.set_masked(facts.masked);
   return record;
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "clinical/access/decision.h"
 #include "clinical/access/policy.h"
 #include "clinical/access/record.h"
 #include "clinical/access/recorder.h"
@@ -164,10 +165,28 @@ grpc::Status Authenticator::Process(const InputMetadata& metadata, grpc::AuthCon
   if (const Refusal* refusal = std::get_if<Refusal>(&identified)) {
     return Refuse(metadata, method, presented.peer_identity, *refusal);
   }
+  const Identity& identity = std::get<Identity>(identified);
+  // What no relationship could allow is refused here, before any handler: a method nobody
+  // declared a policy for, and a role none of its rules names.
+  const std::optional<access::MethodPolicy> policy = access::PolicyFor(method);
+  if (!policy.has_value() || policy->policy.allow().empty()) {
+    return Refuse(metadata, method, presented.peer_identity,
+                  Refusal{"no_policy", grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "method has no access policy"),
+                          ""},
+                  &identity);
+  }
+  if (!access::RoleMayCall(policy->policy, ParseRole(identity.role))) {
+    return Refuse(metadata, method, presented.peer_identity,
+                  Refusal{"role_not_permitted",
+                          grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                       absl::StrCat("the role ", identity.role, " may not call this method")),
+                          ""},
+                  &identity);
+  }
   // Nothing is written into `context`: it is the connection's, shared with later calls.
   // The token stays in the call's metadata, from which CallerOf derives the same identity.
   metrics_.GetCounter("clinical_authentication_total", "Calls authenticated or refused, by reason.",
-                      {{"outcome", std::get<Identity>(identified).service ? "service" : "person"}, {"reason", "verified"}})
+                      {{"outcome", identity.service ? "service" : "person"}, {"reason", "verified"}})
       .Increment();
   return grpc::Status::OK;
 }
@@ -197,8 +216,8 @@ absl::StatusOr<Caller> Authenticator::CallerOf(const grpc::ServerContextBase& co
     return absl::Status(static_cast<absl::StatusCode>(refusal->status.error_code()), refusal->status.error_message());
   }
   const Identity& identity = std::get<Identity>(identified);
-  // A service principal acts in no tenant; until a method's policy names what a service may
-  // do (issue "Trust II"), it may do nothing that is scoped by tenant — which is everything.
+  // A service principal acts in no tenant: no tenant-scoped method serves it (and no
+  // method's policy names the service role today, so the Authenticator refused it already).
   if (identity.service) return absl::PermissionDeniedError("a service identity may not call this method");
   Caller caller;
   caller.actor.set_user_id(identity.user_id);
@@ -215,11 +234,18 @@ absl::StatusOr<Caller> Authenticator::CallerOf(const grpc::ServerContextBase& co
 }
 
 grpc::Status Authenticator::Refuse(const InputMetadata& metadata, const std::string& method,
-                                   const std::string& peer_identity, const Refusal& refusal) {
+                                   const std::string& peer_identity, const Refusal& refusal,
+                                   const Identity* identity) {
   metrics_.GetCounter("clinical_authentication_total", "Calls authenticated or refused, by reason.",
                       {{"outcome", "refused"}, {"reason", refusal.reason}})
       .Increment();
   access::CallFacts facts;
+  if (identity != nullptr) {
+    // Authenticated, not authorized: the record names who was refused.
+    facts.actor_id = identity->user_id;
+    facts.actor_role = identity->role;
+    facts.tenant_id = identity->tenant_id;
+  }
   facts.method = method;
   facts.peer_identity = peer_identity;
   facts.denial_reason = refusal.reason;

@@ -36,6 +36,11 @@ ServiceHost::ServiceHost(std::string service_name, ServerOptions options,
 
 ServiceHost::~ServiceHost() { Shutdown(); }
 
+void ServiceHost::SetAuthenticator(std::shared_ptr<Authenticator> authenticator) {
+  authenticator_ = std::move(authenticator);
+  access_control_ = std::make_unique<AccessControl>(authenticator_);
+}
+
 void ServiceHost::AddService(grpc::Service* service) {
   builder_.RegisterService(service);
 }
@@ -49,7 +54,7 @@ absl::Status ServiceHost::Start() {
   // logs the status the access interceptor settled (UNAVAILABLE when it failed closed).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(
-      std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, authenticator_.get(), logger_));
+      std::make_unique<internal::AccessInterceptorFactory>(access_recorder_, *access_control_, logger_));
   interceptors.push_back(std::make_unique<internal::RpcObserverFactory>(metrics_, logger_));
   builder_.experimental().SetInterceptorCreators(std::move(interceptors));
   const std::string address = absl::StrCat(options_.host, ":", options_.port);
@@ -128,6 +133,9 @@ std::vector<config::Option> StandardOptions(int default_port) {
        "Kafka topic of access records (one per read of patient data; created if missing)"},
       {"access-timeout", OptionType::kDuration, "5s",
        "longest a read waits for its access record to be acknowledged before failing closed"},
+      {"access-policy-topic", OptionType::kString, "clinical.access.policies.v1",
+       "compacted Kafka topic of the access policies in force (one snapshot per service and policy "
+       "version, read by the audit service's re-checks; created if missing)"},
   };
   for (auto& option : TlsOptions()) options.push_back(std::move(option));
   for (auto& option : AuthenticationOptions()) options.push_back(std::move(option));
@@ -191,9 +199,12 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
     access::KafkaRecorderOptions access_options;
     access_options.cluster = std::move(*cluster);
     access_options.topic = config->GetString("access-topic");
+    access_options.policy_topic = config->GetString("access-policy-topic");
     access_options.ack_timeout = config->GetDuration("access-timeout");
-    if (access_options.topic.empty() || access_options.ack_timeout <= absl::ZeroDuration()) {
-      std::cerr << spec.name << ": config key 'access-topic' or 'access-timeout' has an invalid value\n";
+    if (access_options.topic.empty() || access_options.policy_topic.empty() ||
+        access_options.policy_topic == access_options.topic || access_options.ack_timeout <= absl::ZeroDuration()) {
+      std::cerr << spec.name
+                << ": config key 'access-topic', 'access-policy-topic' or 'access-timeout' has an invalid value\n";
       return 2;
     }
     auto recorder = access::KafkaRecorder::Create(access_options, logger, host.metrics());
@@ -205,6 +216,7 @@ int RunService(const ServiceSpec& spec, ShutdownSignal& shutdown, int argc,
     access_recorder = std::move(*recorder);
     host.SetAccessRecorder(access_recorder.get());
     logger.Info("access records", {{"topic", access_options.topic},
+                                   {"policy_topic", access_options.policy_topic},
                                    {"kafka_client", kafka::Describe(access_options.cluster)}});
   }
 

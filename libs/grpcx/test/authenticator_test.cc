@@ -12,6 +12,7 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/grpcx/caller.h"
 #include "clinical/grpcx/service_host.h"
+#include "clinical/grpcx/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "secure_test_server.h"
@@ -44,14 +45,15 @@ class FakeRecorder : public access::Recorder {
   std::vector<audit::v1::AccessRecord> records_;
 };
 
-// Answers who the caller is, as a handler sees it: "user|role|tenant|peer".
+// Answers who the caller is, as a handler sees it: "user|role|tenant|peer" (after
+// authorizing the request, as every handler does).
 class WhoAmI : public casev1::CaseService::Service {
  public:
   const CallerSource* callers = nullptr;
-  grpc::Status GetCase(grpc::ServerContext* context, const casev1::GetCaseRequest*,
+  grpc::Status GetCase(grpc::ServerContext* context, const casev1::GetCaseRequest* request,
                        casev1::GetCaseResponse* response) override {
-    auto caller = callers->CallerOf(*context);
-    if (!caller.ok()) return grpc::Status(static_cast<grpc::StatusCode>(caller.status().code()), "no caller");
+    auto caller = callers->Authorize(*context, *request);
+    if (!caller.ok()) return ToGrpcStatus(caller.status(), *context);
     response->mutable_case_()->set_case_id(absl::StrCat(caller->actor.user_id(), "|", RoleName(caller->actor.role()),
                                                         "|", caller->tenant_id, "|", caller->peer_identity));
     return grpc::Status::OK;
@@ -68,7 +70,9 @@ class AuthenticatorTest : public ::testing::Test {
     keys.min_refresh_interval = absl::ZeroDuration();
     authenticator_ = testing::MakeAuthenticator(issuer_, &recorder_, logger_, host_->metrics(), keys);
     host_->SetAuthenticator(authenticator_);
-    service_.callers = authenticator_.get();
+    relations_.Related("c-1");
+    host_->SetRelations(&relations_);
+    service_.callers = &host_->callers();
     host_->AddService(&service_);
     ASSERT_TRUE(host_->Start().ok());
     host_->SetServing(true);
@@ -85,8 +89,10 @@ class AuthenticatorTest : public ::testing::Test {
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     for (const auto& [key, value] : headers) context.AddMetadata(key, value);
     context.AddMetadata("traceparent", absl::StrCat("00-", trace_id_, "-00f067aa0ba902b7-01"));
+    casev1::GetCaseRequest request;
+    request.set_case_id("c-1");
     casev1::GetCaseResponse response;
-    const grpc::Status status = stub->GetCase(&context, casev1::GetCaseRequest(), &response);
+    const grpc::Status status = stub->GetCase(&context, request, &response);
     if (who != nullptr) *who = response.case_().case_id();
     return status;
   }
@@ -103,6 +109,7 @@ class AuthenticatorTest : public ::testing::Test {
   testing::TestPki pki_;
   testing::TestIssuer issuer_;
   FakeRecorder recorder_;
+  testing::FakeRelations relations_;
   WhoAmI service_;
   std::shared_ptr<Authenticator> authenticator_;
   std::unique_ptr<ServiceHost> host_;
@@ -129,21 +136,22 @@ TEST_F(AuthenticatorTest, TheCallerIsWhoTheVerifiedTokenSays) {
 TEST_F(AuthenticatorTest, CallsOfDifferentPeopleOnOneConnectionStayApart) {
   auto stub = casev1::CaseService::NewStub(testing::Channel(host_->address(), pki_.Workload("test-client")));
   const std::vector<std::tuple<std::string, std::string, std::string>> people = {
-      {"cm-1", "case_manager", "tenant-a"}, {"aud-2", "auditor", "tenant-b"}, {"cm-1", "case_manager", "tenant-a"},
+      {"cm-1", "case_manager", "tenant-a"}, {"sched-2", "scheduler", "tenant-b"}, {"cm-1", "case_manager", "tenant-a"},
       {"sup-3", "supervisor", "tenant-a"}};
+  casev1::GetCaseRequest request;
+  request.set_case_id("c-1");
   for (const auto& [user, role, tenant] : people) {
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + issuer_.Token(user, role, tenant));
     casev1::GetCaseResponse response;
-    ASSERT_TRUE(stub->GetCase(&context, casev1::GetCaseRequest(), &response).ok()) << user;
+    ASSERT_TRUE(stub->GetCase(&context, request, &response).ok()) << user;
     EXPECT_EQ(response.case_().case_id(),
               absl::StrCat(user, "|", role, "|", tenant, "|", testing::SpiffeId("test-client")));
   }
   // And a call without a token after them is refused, not taken for the last person.
   grpc::ClientContext anonymous;
   casev1::GetCaseResponse response;
-  EXPECT_EQ(stub->GetCase(&anonymous, casev1::GetCaseRequest(), &response).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(stub->GetCase(&anonymous, request, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(AuthenticatorTest, EveryBadTokenIsRefusedWithItsReasonRecorded) {
@@ -221,9 +229,26 @@ TEST_F(AuthenticatorTest, SeveralRolesNeedASelectionAmongThemAndNothingElse) {
   EXPECT_EQ(LastRecord().denial_reason(), "role_not_granted");
 }
 
-// A service is its certificate: without a token it is ROLE_SERVICE in no tenant (and, until
-// a method grants services anything, refused by CallerFrom). A certificate that is not a
-// platform service's needs a person's token; no header makes anyone a service or a person.
+// A role that no rule of the method names is refused before any handler runs, and the
+// refusal names the verified caller and the reason.
+TEST_F(AuthenticatorTest, ARoleNoRuleNamesIsRefusedBeforeTheHandler) {
+  std::string who;
+  const grpc::Status status = Call(issuer_.Token("aud-1", "auditor", "tenant-a"), &who);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(who.empty());
+  const audit::v1::AccessRecord record = LastRecord();
+  EXPECT_EQ(record.denial_reason(), "role_not_permitted");
+  EXPECT_EQ(record.actor_id(), "aud-1");
+  EXPECT_EQ(record.actor_role(), "auditor");
+  EXPECT_EQ(record.tenant_id(), "tenant-a");
+  EXPECT_EQ(record.outcome(), audit::v1::ACCESS_OUTCOME_DENIED);
+  EXPECT_EQ(recorder_.records().size(), 1u);
+}
+
+// A service is its certificate: without a token it is ROLE_SERVICE in no tenant, and no
+// method's policy names that role, so it is refused before any handler. A certificate that
+// is not a platform service's needs a person's token; no header makes anyone a service or
+// a person.
 TEST_F(AuthenticatorTest, AServiceCertificateIsAServiceAndNeverAPerson) {
   std::string who;
   const grpc::Status as_service = Call("", &who, "views", {{"x-clinical-user", "cm-7"},
@@ -236,6 +261,7 @@ TEST_F(AuthenticatorTest, AServiceCertificateIsAServiceAndNeverAPerson) {
   EXPECT_EQ(record.actor_role(), "service");
   EXPECT_TRUE(record.tenant_id().empty());
   EXPECT_EQ(record.outcome(), audit::v1::ACCESS_OUTCOME_DENIED);
+  EXPECT_EQ(record.denial_reason(), "role_not_permitted");
 
   // A name outside the platform's services is just a client: it needs a token.
   EXPECT_EQ(Call("", &who, "gateway").error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -261,7 +287,9 @@ TEST_F(AuthenticatorTest, IssuerKeysThatCannotBeFetchedMakeCallsUnavailableNotUn
   FakeRecorder recorder;
   ServiceHost host("test", testing::SecureServerOptions(pki_), logger_);
   host.SetAuthenticator(testing::MakeAuthenticator(down, &recorder, logger_, host.metrics()));
-  host.AddService(&service_);
+  WhoAmI service;
+  service.callers = &host.callers();
+  host.AddService(&service);
   ASSERT_TRUE(host.Start().ok());
   auto stub = casev1::CaseService::NewStub(testing::Channel(host.address(), pki_.Workload("test-client")));
   grpc::ClientContext context;

@@ -5,9 +5,12 @@
 // tokens against a stand-in JWKS endpoint — without any server process around it.
 
 #include <filesystem>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 
+#include "clinical/access/relations.h"
 #include "clinical/grpcx/authenticator.h"
 #include "clinical/grpcx/service_host.h"
 #include "clinical/grpcx/tls.h"
@@ -68,6 +71,40 @@ class TestIssuer {
 std::shared_ptr<Authenticator> MakeAuthenticator(TestIssuer& issuer, access::Recorder* recorder,
                                                  logging::Logger& logger, metrics::Registry& metrics,
                                                  identity::KeySetOptions keys = {});
+
+// Relations as a test declares them: per case id, how every caller stands to it (unknown
+// cases are kUnknown), and who supervises whom. Thread-safe once set up.
+class FakeRelations : public access::RelationsSource {
+ public:
+  // Every caller stands to `case_id` as `relations` says (case_id is filled in).
+  void Set(const std::string& case_id, access::CaseRelations relations) {
+    relations.case_id = case_id;
+    cases_[case_id] = std::move(relations);
+  }
+  // A case of the caller's tenant to which everyone stands in every relationship.
+  void Related(const std::string& case_id) {
+    access::CaseRelations all;
+    all.where = access::CaseRelations::Where::kInTenant;
+    all.assigned = all.care_team = all.team_supervisor = all.unassigned = true;
+    Set(case_id, all);
+  }
+  void Supervise(const std::string& supervisor, const std::string& person) { supervised_.insert({supervisor, person}); }
+
+  absl::StatusOr<access::CaseRelations> RelationsTo(const access::Principal&, const std::string& case_id) const override {
+    auto it = cases_.find(case_id);
+    if (it != cases_.end()) return it->second;
+    access::CaseRelations unknown;
+    unknown.case_id = case_id;
+    return unknown;
+  }
+  absl::StatusOr<bool> Supervises(const access::Principal& principal, const std::string& person) const override {
+    return supervised_.count({principal.user_id, person}) > 0;
+  }
+
+ private:
+  std::map<std::string, access::CaseRelations> cases_;
+  std::set<std::pair<std::string, std::string>> supervised_;
+};
 
 // Options of a server on 127.0.0.1 (free port) with the TLS identity of workload `name`.
 ServerOptions SecureServerOptions(TestPki& pki, const std::string& name = "case");

@@ -201,6 +201,49 @@ TEST(ChainTest, AccessRecordsAndUndecodableValuesAreChained) {
   EXPECT_EQ(junk.hash(), ComputeHash(junk));
 }
 
+TEST(ChainTest, AccessRecordsKeepHowTheReadWasAuthorizedUnderTheHash) {
+  audit::v1::AccessRecord access;
+  access.set_record_id("rec-2");
+  access.set_method("/clinical.case.v1.CaseService/GetCase");
+  access.set_outcome(audit::v1::ACCESS_OUTCOME_ALLOWED);
+  const ChainedRecord before = BuildRecord({"clinical.access.v1", 0, 9, access.SerializeAsString()},
+                                           SourceFormat::kAccess, 1, kGenesisHash);
+  // Records made before the fields existed keep the first layout (and verify as chained).
+  EXPECT_TRUE(CanonicalEncoding(before).find("ChainedRecord/1") != std::string::npos);
+
+  access.set_policy_version("0123456789abcdef");
+  access.set_relationship("emergency");
+  access.set_emergency_grant_id("emergency-1");
+  access.set_masked(true);
+  const ChainedRecord record = BuildRecord({"clinical.access.v1", 0, 9, access.SerializeAsString()},
+                                           SourceFormat::kAccess, 1, kGenesisHash);
+  EXPECT_EQ(record.policy_version(), "0123456789abcdef");
+  EXPECT_EQ(record.relationship(), "emergency");
+  EXPECT_EQ(record.emergency_grant_id(), "emergency-1");
+  EXPECT_TRUE(record.masked());
+  EXPECT_TRUE(CanonicalEncoding(record).find("ChainedRecord/2") != std::string::npos);
+  EXPECT_EQ(record.hash(), ComputeHash(record));
+  std::vector<ChainedRecord> variants(4, record);
+  variants[0].set_policy_version("fedcba9876543210");
+  variants[1].set_relationship("assigned");
+  variants[2].set_emergency_grant_id("emergency-2");
+  variants[3].set_masked(false);
+  for (const ChainedRecord& variant : variants) EXPECT_NE(ComputeHash(variant), record.hash());
+}
+
+TEST(ChainTest, ThePolicyTopicIsNeverChained) {
+  const std::string policies = "clinical.access.policies.v1";
+  EXPECT_TRUE(CheckSourceTopics({"clinical.case.events.v1", "clinical.case.organisation.v1"}, "clinical.access.v1",
+                                policies)
+                  .ok());
+  EXPECT_EQ(CheckSourceTopics({"clinical.case.events.v1", policies}, "clinical.access.v1", policies).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckSourceTopics({"clinical.case.events.v1"}, policies, policies).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckSourceTopics({"clinical.access.v1"}, "clinical.access.v1", policies).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ChainTest, ChainIdsRoundTrip) {
   std::string topic;
   int32_t partition = -1;

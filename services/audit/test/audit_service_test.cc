@@ -20,13 +20,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "chain.h"
+#include "clinical/access/snapshot.h"
 #include "clinical/audit/v1/access.pb.h"
+#include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/audit/v1/audit_service.grpc.pb.h"
+#include "clinical/audit/v1/replay_service.grpc.pb.h"
 #include "clinical/case/v1/events.pb.h"
 #include "clinical/scheduling/v1/events.pb.h"
 #include "clinical/common/v1/envelope.pb.h"
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
+#include "clinical/kafka/partitioner.h"
+#include "clinical/relations/facts.h"
 #include "clinical/redis/connection.h"
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
@@ -127,6 +132,7 @@ struct Produced {
   std::string topic;
   int32_t partition;
   std::string value;
+  std::string key = "";  // "" for a unique one
 };
 
 // Writes records to fixed partitions; events in Kafka transactions, like the writers do
@@ -146,7 +152,7 @@ class Producer {
   void Send(const std::vector<Produced>& records) {
     if (transactional_) Check(producer_->begin_transaction());
     for (const Produced& record : records) {
-      const std::string key = UniqueName("k");
+      const std::string key = record.key.empty() ? UniqueName("k") : record.key;
       const RdKafka::ErrorCode err = producer_->produce(
           record.topic, record.partition, RdKafka::Producer::RK_MSG_COPY,
           const_cast<char*>(record.value.data()), record.value.size(), key.data(), key.size(), 0,
@@ -816,6 +822,316 @@ TEST_F(AuditServiceTest, ZzRestartContinuesTheChainAndLateTopicsArePickedUp) {
   auto count = redis.Command({"HLEN", RecordsKey(EventsChain(0))});
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(count->integer(), 10);
+}
+
+// Policy at the time over real Kafka and Redis: a second audit service process follows its
+// own case, organisation, access and policy topics; the case and organisation events and the
+// access records are written as the services write them, including a reassignment entered
+// after the reads with an earlier occurred_at.
+class RecheckAccessTest : public ::testing::Test {
+ protected:
+  static constexpr int64_t kT0 = kBaseSeconds + 86400;  // 2026-01-02T00:00:00Z
+  static constexpr char kTenant[] = "tenant-a";
+
+  static void SetUpTestSuite() {
+    dir_ = new std::string("/tmp/" + UniqueName("audit-recheck"));
+    ASSERT_EQ(mkdir(dir_->c_str(), 0700), 0);
+    WriteKeyPair(*dir_ + "/signing.pem", *dir_ + "/public.pem");
+    WriteFile(*dir_ + "/patient-index.key", "test-patient-index-key-0123456789");
+    cases_ = new std::string(UniqueName("clinical.case.recheck-test"));
+    organisation_ = new std::string(UniqueName("clinical.case.recheck-test-organisation"));
+    access_ = new std::string(UniqueName("clinical.access.recheck-test"));
+    policies_ = new std::string(UniqueName("clinical.access.recheck-test-policies"));
+    std::vector<kafka::TopicSpec> topics;
+    for (const std::string* name : {cases_, organisation_, access_, policies_}) {
+      kafka::TopicSpec spec;
+      spec.name = *name;
+      spec.partitions = name == cases_ ? 3 : 1;
+      topics.push_back(spec);
+    }
+    ASSERT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, topics, absl::Seconds(30)).ok());
+    Producer events(true), plain(false);
+
+    // The case service's policy, published as the services publish it.
+    snapshot_ = new audit::v1::AccessPolicySnapshot(
+        access::SnapshotOf(*case_::v1::GetCaseRequest::descriptor()->file()->service(0)));
+    plain.Send({{*policies_, 0, snapshot_->SerializeAsString(),
+                 absl::StrCat(snapshot_->service(), "@", snapshot_->version())}});
+
+    // team-1 supervised by sup-1; case-r1 of team-1 assigned to cm-1 at T0+60; reassigned to
+    // cm-2 effective T0+600, but entered at T0+1000, after the reads below.
+    case_::v1::OrganisationEvent team;
+    team.mutable_team_set()->mutable_team()->set_team_id("team-1");
+    team.mutable_team_set()->mutable_team()->add_supervisor_ids("sup-1");
+    team.mutable_team_set()->mutable_team()->add_member_ids("cm-1");
+    common::v1::EventEnvelope organisation;
+    organisation.ParseFromString(Envelope(relations::OrganisationId(kTenant), 1, kTenant, "admin-1", team, kT0));
+    organisation.set_aggregate_type("organisation");
+    case_::v1::CaseOpened opened;
+    opened.mutable_patient()->set_mrn("MRN-700");
+    opened.set_status(case_::v1::CASE_STATUS_ACTIVE);
+    opened.set_team_id("team-1");
+    case_::v1::CaseAssigned to_cm1, to_cm2;
+    to_cm1.set_case_manager_id("cm-1");
+    to_cm2.set_case_manager_id("cm-2");
+    to_cm2.set_previous_case_manager_id("cm-1");
+    common::v1::EventEnvelope late;
+    late.ParseFromString(Envelope("case-r1", 3, kTenant, "sup-1", to_cm2, kT0 + 600));
+    late.mutable_recorded_at()->set_seconds(kT0 + 1000);
+    const int32_t partition = kafka::Murmur2Partition("case-r1", 3);
+    events.Send({{*organisation_, 0, organisation.SerializeAsString()},
+                 {*cases_, partition, Envelope("case-r1", 1, kTenant, "intake-1", opened, kT0)},
+                 {*cases_, partition, Envelope("case-r1", 2, kTenant, "sup-1", to_cm1, kT0 + 60)}});
+    const std::string version = snapshot_->version();
+    plain.Send({{*access_, 0, Read("read-1", "cm-1", "case_manager", kT0 + 300, "assigned", version)},
+                {*access_, 0, Read("read-2", "cm-1", "case_manager", kT0 + 900, "assigned", version)},
+                {*access_, 0, Read("read-3", "cm-2", "case_manager", kT0 + 900, "assigned", version)},
+                {*access_, 0, Read("read-4", "sup-1", "supervisor", kT0 + 900, "team_supervisor", version)},
+                {*access_, 0, Read("read-5", "cm-1", "case_manager", kT0 + 400, "assigned", "ffffffffffffffff")},
+                {*access_, 0, Read("read-6", "cm-3", "case_manager", kT0 + 900, "", version,
+                                   v1::ACCESS_OUTCOME_DENIED)},
+                {*access_, 0, Read("read-7", "admin-1", "administrator", kT0 + 950, "tenant", version)},
+                {*access_, 0, Read("read-8", "cm-9", "case_manager", kT0 + 900, "assigned", version, v1::ACCESS_OUTCOME_ALLOWED,
+                                   "tenant-b")}});
+    events.Send({{*cases_, partition, late.SerializeAsString()}});
+
+    auto process = Subprocess::Start(
+        {testing::BinaryPath("services/audit/audit_service"), "--grpc-port=0", "--shutdown-grace=5s",
+         // The organisation topic is chained like every event topic.
+         "--audit-source-topics=" + *cases_ + "," + *organisation_, "--audit-access-topic=" + *access_,
+         "--case-topic=" + *cases_, "--organisation-topic=" + *organisation_,
+         "--access-policy-topic=" + *policies_,
+         "--access-topic=" + UniqueName("clinical.access.recheck-test-reads"),
+         "--audit-topic=" + UniqueName("clinical.audit.recheck-test-checkpoints"),
+         "--audit-key-root=" + UniqueName("audit.recheck"), "--signing-key-file=" + *dir_ + "/signing.pem",
+         "--verify-key-file=" + *dir_ + "/public.pem", "--patient-index-key-file=" + *dir_ + "/patient-index.key",
+         "--checkpoint-every=5", "--checkpoint-interval=500ms"},
+        testing::ServiceEnvironment("audit"));
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = process->release();
+    auto line = process_->WaitForLine([](const std::string& l) { return ListeningPort(l) > 0; }, absl::Seconds(60));
+    ASSERT_TRUE(line.has_value()) << absl::StrJoin(process_->Lines(), "\n");
+    address_ = new std::string(absl::StrCat("127.0.0.1:", ListeningPort(*line)));
+    stub_ = v1::AuditService::NewStub(testing::SecureChannel(*address_)).release();
+    // Every record chained: the reads are re-checked from the log.
+    const std::map<std::string, int64_t> expected = {{absl::StrCat(*access_, "/0"), 8},
+                                                     {absl::StrCat(*organisation_, "/0"), 1},
+                                                     {absl::StrCat(*cases_, "/", partition), 3}};
+    const bool chained = WaitUntil(
+        [&] {
+          v1::ListChainsResponse response;
+          if (!stub_->ListChains(Context({}).get(), {}, &response).ok()) return false;
+          std::map<std::string, int64_t> heads;
+          for (const auto& head : response.chains()) heads[head.chain_id()] = head.sequence();
+          for (const auto& [chain, sequence] : expected) {
+            if (heads[chain] != sequence) return false;
+          }
+          return true;
+        },
+        absl::Seconds(60), absl::Milliseconds(100));
+    ASSERT_TRUE(chained) << absl::StrJoin(process_->Lines(), "\n");
+  }
+
+  static void TearDownTestSuite() {
+    if (process_ == nullptr) return;
+    process_->Signal(SIGTERM);
+    auto status = process_->Wait(absl::Seconds(30));
+    EXPECT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+    for (const std::string& line : process_->Lines()) EXPECT_EQ(line.find("MRN-"), std::string::npos) << line;
+    delete stub_;
+    delete process_;
+    process_ = nullptr;
+  }
+
+  static std::string Read(const std::string& id, const std::string& actor, const std::string& role, int64_t seconds,
+                          const std::string& relationship, const std::string& version,
+                          v1::AccessOutcome outcome = v1::ACCESS_OUTCOME_ALLOWED,
+                          const std::string& tenant = kTenant) {
+    v1::AccessRecord access;
+    access.ParseFromString(Access("case-r1", tenant, actor, outcome, seconds));
+    access.set_record_id(id);
+    access.set_actor_role(role);
+    access.set_relationship(relationship);
+    access.set_policy_version(version);
+    return access.SerializeAsString();
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(const Who& who) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    testing::Authenticate(*context, {who.user, who.role, who.tenant});
+    return context;
+  }
+
+  static v1::RecheckAccessRequest Period() {
+    v1::RecheckAccessRequest request;
+    request.mutable_from()->set_seconds(kT0);
+    request.mutable_to()->set_seconds(kT0 + 3600);
+    return request;
+  }
+
+  static std::vector<std::string> Findings(const v1::RecheckAccessResponse& response) {
+    std::vector<std::string> out;
+    for (const auto& f : response.findings()) out.push_back(absl::StrCat(f.record_id(), ":", f.reason()));
+    return out;
+  }
+
+  static std::vector<std::string> Violations(const grpc::Status& status) {
+    google::rpc::Status details;
+    std::vector<std::string> fields;
+    if (!details.ParseFromString(status.error_details())) return fields;
+    for (const auto& detail : details.details()) {
+      google::rpc::BadRequest bad;
+      if (!detail.UnpackTo(&bad)) continue;
+      for (const auto& violation : bad.field_violations()) fields.push_back(violation.field());
+    }
+    return fields;
+  }
+
+  static inline std::string* dir_ = nullptr;
+  static inline std::string* cases_ = nullptr;
+  static inline std::string* organisation_ = nullptr;
+  static inline std::string* access_ = nullptr;
+  static inline std::string* policies_ = nullptr;
+  static inline audit::v1::AccessPolicySnapshot* snapshot_ = nullptr;
+  static inline Subprocess* process_ = nullptr;
+  static inline std::string* address_ = nullptr;
+  static inline v1::AuditService::Stub* stub_ = nullptr;
+};
+
+TEST_F(RecheckAccessTest, ListsExactlyTheReadsThePolicyAndRelationshipsThenWouldHaveDenied) {
+  v1::RecheckAccessResponse response;
+  grpc::Status status = stub_->RecheckAccess(Context({}).get(), Period(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // read-1 (cm-1 while assigned), read-3 (cm-2 after the reassignment took effect) and
+  // read-4 (the team's supervisor) stand; read-6 was denied and read-8 is another tenant's.
+  EXPECT_EQ(response.records_checked(), 6);
+  EXPECT_EQ(response.records_without_policy(), 1);
+  EXPECT_FALSE(response.truncated());
+  ASSERT_EQ(Findings(response), (std::vector<std::string>{"read-5:no_policy", "read-2:no_relationship",
+                                                          "read-7:role_not_permitted"}));
+  const v1::RecheckFinding& reassigned = response.findings(1);
+  EXPECT_EQ(reassigned.actor_id(), "cm-1");
+  EXPECT_EQ(reassigned.actor_role(), "case_manager");
+  EXPECT_EQ(reassigned.method(), "/clinical.case.v1.CaseService/GetCase");
+  EXPECT_EQ(reassigned.case_id(), "case-r1");
+  EXPECT_EQ(reassigned.relationship_then(), "assigned");
+  EXPECT_EQ(reassigned.policy_version(), snapshot_->version());
+  EXPECT_EQ(reassigned.occurred_at().seconds(), kT0 + 900);
+
+  // Narrowed by person, by case, by period; a page of one.
+  v1::RecheckAccessRequest request = Period();
+  request.set_actor_id("cm-1");
+  ASSERT_TRUE(stub_->RecheckAccess(Context({}).get(), request, &response).ok());
+  EXPECT_EQ(response.records_checked(), 3);
+  EXPECT_EQ(Findings(response), (std::vector<std::string>{"read-5:no_policy", "read-2:no_relationship"}));
+  request = Period();
+  request.set_case_id("case-r1");
+  request.mutable_to()->set_seconds(kT0 + 900);  // [from, to): the reads at T0+900 are out
+  ASSERT_TRUE(stub_->RecheckAccess(Context({}).get(), request, &response).ok());
+  EXPECT_EQ(response.records_checked(), 2);
+  EXPECT_EQ(Findings(response), (std::vector<std::string>{"read-5:no_policy"}));
+  request = Period();
+  request.set_page_size(1);
+  ASSERT_TRUE(stub_->RecheckAccess(Context({}).get(), request, &response).ok());
+  EXPECT_EQ(Findings(response), (std::vector<std::string>{"read-5:no_policy"}));
+  EXPECT_TRUE(response.truncated());
+  EXPECT_EQ(response.records_checked(), 6);
+
+  // Another tenant's auditor sees only their tenant's reads: read-8 was allowed to tenant-b's
+  // cm-9 on a case of tenant-a, which no policy allows.
+  ASSERT_TRUE(stub_->RecheckAccess(Context({"aud-b", "auditor", "tenant-b"}).get(), Period(), &response).ok());
+  EXPECT_EQ(response.records_checked(), 1);
+  EXPECT_EQ(Findings(response), (std::vector<std::string>{"read-8:other_tenant"}));
+}
+
+TEST_F(RecheckAccessTest, RefusesOtherRolesAndBadPeriodsWithFieldViolations) {
+  v1::RecheckAccessResponse response;
+  EXPECT_EQ(stub_->RecheckAccess(Context({"cm-1", "case_manager", kTenant}).get(), Period(), &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(
+      stub_->RecheckAccess(Context({"po-1", "privacy_officer", kTenant}).get(), Period(), &response).ok());
+
+  v1::RecheckAccessRequest request;
+  grpc::Status status = stub_->RecheckAccess(Context({}).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Violations(status), (std::vector<std::string>{"from"}));
+  request = Period();
+  request.mutable_to()->set_seconds(kT0);
+  request.set_page_size(-1);
+  status = stub_->RecheckAccess(Context({}).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Violations(status), (std::vector<std::string>{"to", "page_size"}));
+  request = Period();
+  request.mutable_to()->set_seconds(kT0 + 367 * 86400);
+  status = stub_->RecheckAccess(Context({}).get(), request, &response);
+  EXPECT_EQ(Violations(status), (std::vector<std::string>{"to"}));
+}
+
+// The replay component of the same process authorizes by its own policies, before reading:
+// auditors and privacy officers only, another tenant's case NOT_FOUND.
+TEST_F(RecheckAccessTest, ReplayIsForAuditorsAndPrivacyOfficersOfTheCasesTenant) {
+  auto replay = v1::AuditReplayService::NewStub(testing::SecureChannel(*address_));
+  v1::ListDisclosuresRequest request;
+  request.set_case_id("case-r1");
+  v1::ListDisclosuresResponse response;
+  grpc::Status status = replay->ListDisclosures(Context({}).get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.disclosures_size(), 0);
+  EXPECT_TRUE(replay->ListDisclosures(Context({"po-1", "privacy_officer", kTenant}).get(), request, &response).ok());
+  for (const char* role : {"case_manager", "supervisor", "administrator", "scheduler", "intake_coordinator"}) {
+    EXPECT_EQ(replay->ListDisclosures(Context({"someone", role, kTenant}).get(), request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << role;
+  }
+  EXPECT_EQ(replay->ListDisclosures(Context({"aud-b", "auditor", "tenant-b"}).get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::ReplayCaseRequest replay_case;
+  replay_case.set_case_id("case-r1");
+  replay_case.mutable_as_of()->set_seconds(kT0 + 900);
+  replay_case.set_mode(v1::REPLAY_MODE_OCCURRED_AT);
+  v1::ReplayCaseResponse replayed;
+  EXPECT_EQ(replay->ReplayCase(Context({"cm-1", "case_manager", kTenant}).get(), replay_case, &replayed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  status = replay->ReplayCase(Context({}).get(), replay_case, &replayed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The late reassignment had taken effect by then.
+  EXPECT_EQ(replayed.case_().assignment().case_manager_id(), "cm-2");
+}
+
+TEST_F(RecheckAccessTest, TheCommandLineListsTheFindingsAndExitsThree) {
+  std::vector<std::string> argv = {testing::BinaryPath("services/audit/clinical-audit"), "--address=" + *address_,
+                                   "recheck", "--from=2026-01-02T00:00:00Z", "--to=2026-01-02T01:00:00Z"};
+  std::map<std::string, std::string> env = testing::ServiceEnvironment("audit");
+  const grpcx::TlsFiles tls = testing::ClientTls();
+  env["CLINICAL_TLS_CERT_FILE"] = tls.cert_file;
+  env["CLINICAL_TLS_KEY_FILE"] = tls.key_file;
+  env["CLINICAL_TLS_CA_FILE"] = tls.ca_file;
+  env["CLINICAL_TOKEN"] = testing::TokenFor({"aud-cli", "auditor", kTenant});
+  auto run = [&](const std::vector<std::string>& args, std::vector<std::string>* lines) {
+    auto process = Subprocess::Start(args, env);
+    EXPECT_TRUE(process.ok());
+    if (!process.ok()) return -1;
+    auto status = (*process)->Wait(absl::Seconds(120));
+    *lines = (*process)->Lines();
+    return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  };
+  std::vector<std::string> lines;
+  ASSERT_EQ(run(argv, &lines), 3) << absl::StrJoin(lines, "\n");
+  ASSERT_EQ(lines.size(), 4u) << absl::StrJoin(lines, "\n");
+  EXPECT_EQ(nlohmann::json::parse(lines[1]).value("record_id", ""), "read-2");
+  EXPECT_EQ(nlohmann::json::parse(lines[1]).value("reason", ""), "no_relationship");
+  const auto summary = nlohmann::json::parse(lines[3]);
+  EXPECT_EQ(summary.value("records_checked", 0), 6);
+  EXPECT_EQ(summary.value("records_without_policy", 0), 1);
+  EXPECT_EQ(summary.value("findings", 0), 3);
+  EXPECT_EQ(summary.value("truncated", true), false);
+
+  std::vector<std::string> narrow = argv;
+  narrow.push_back("--actor=cm-2");
+  EXPECT_EQ(run(narrow, &lines), 0) << absl::StrJoin(lines, "\n");
+  std::vector<std::string> bad = {argv[0], argv[1], "recheck", "--from=yesterday"};
+  EXPECT_EQ(run(bad, &lines), 2);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
@@ -83,19 +84,31 @@ class ReplayIntegrationTest : public ::testing::Test {
     const std::string case_topic = UniqueName("clinical.case.replay-test");
     const std::string scheduling_topic = UniqueName("clinical.scheduling.replay-test");
     const std::string access_topic = "--access-topic=" + UniqueName("clinical.access.replay-test");
+    const std::string organisation_topic =
+        "--organisation-topic=" + UniqueName("clinical.case.organisation.replay-test");
     testing::ServiceLaunch case_launch;
     case_launch.service = "case";
     case_launch.args = {"--case-topic=" + case_topic, "--case-topic-partitions=3",
-                        "--writer-id=" + UniqueName("case-service.replay-test"), access_topic};
+                        "--writer-id=" + UniqueName("case-service.replay-test"), access_topic, organisation_topic};
     auto cases = testing::ServiceProcess::Start(case_launch);
     ASSERT_TRUE(cases.ok()) << cases.status();
     cases_ = cases->release();
+    // sup-1 supervises the case's team (assignments, disclosures); the manager is a member.
+    auto organisation = cv1::CaseService::NewStub(cases_->NewChannel());
+    const absl::Status configured = testing::ConfigureOrganisationThroughApi(
+        *organisation, {.tenant = kTenant,
+                        .administrator = "admin-replay",
+                        .privacy_officer_ids = {"privacy-replay"},
+                        .emergency_access_max_minutes = 0,
+                        .teams = {{.team_id = "team-north", .name = "North", .supervisor_ids = {"sup-1"},
+                                   .member_ids = {kManager}}}});
+    ASSERT_TRUE(configured.ok()) << configured;
     testing::ServiceLaunch scheduling_launch;
     scheduling_launch.service = "scheduling";
     scheduling_launch.args = {"--scheduling-topic=" + scheduling_topic,
                               "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
                               "--writer-id=" + UniqueName("scheduling-service.replay-test"),
-                              access_topic};
+                              access_topic, organisation_topic};
     auto scheduling = testing::ServiceProcess::Start(scheduling_launch);
     ASSERT_TRUE(scheduling.ok()) << scheduling.status();
     scheduling_ = scheduling->release();
@@ -183,7 +196,8 @@ class ReplayIntegrationTest : public ::testing::Test {
     cv1::GetCaseRequest get;
     get.set_case_id(case_id_);
     cv1::GetCaseResponse got;
-    const grpc::Status status = case_stub_->GetCase(As(kManager, "case_manager").get(), get, &got);
+    // Read as the team's supervisor, who may read the case at every step (before it is assigned too).
+    const grpc::Status status = case_stub_->GetCase(As("sup-1", "supervisor").get(), get, &got);
     ASSERT_TRUE(status.ok()) << status.error_message();
     reported.state = got.case_();
     reported.overdue_task_ids.assign(got.overdue_task_ids().begin(), got.overdue_task_ids().end());
@@ -191,7 +205,7 @@ class ReplayIntegrationTest : public ::testing::Test {
       sv1::GetAppointmentRequest request;
       request.set_appointment_id(id);
       sv1::GetAppointmentResponse response;
-      const grpc::Status s = scheduling_stub_->GetAppointment(As(kManager, "case_manager").get(),
+      const grpc::Status s = scheduling_stub_->GetAppointment(As("sup-1", "supervisor").get(),
                                                               request, &response);
       ASSERT_TRUE(s.ok()) << s.error_message();
       reported.appointments.push_back(response.appointment());
@@ -274,10 +288,11 @@ TEST_F(ReplayIntegrationTest, CaseOverWeeksWithLateCorrectionEqualsWhatTheServic
   note.set_channel(cv1::CONTACT_CHANNEL_HOME_VISIT);
   *note.mutable_occurred_at() = Ts(start - Days(28));
   note.set_text("home visit: lives alone, walking with frame");
-  Do(&S::AddNote, note);
+  // Before the case is assigned, its team's supervisor works it.
+  Do(&S::AddNote, note, "supervisor");
   ASSERT_NO_FATAL_FAILURE(Record("contact note, occurred 28 days ago"));
   // Week 2: a PHQ-9 with no symptoms.
-  Do(&S::RecordAssessment, Phq9({0, 0, 0, 0, 0, 0, 0, 0, 0}, start - Days(21)));
+  Do(&S::RecordAssessment, Phq9({0, 0, 0, 0, 0, 0, 0, 0, 0}, start - Days(21)), "supervisor");
   ASSERT_NO_FATAL_FAILURE(Record("PHQ-9 low, occurred 21 days ago"));
   // Today: assignment, care plan, goal, task, care team, consent, disclosure, appointment.
   cv1::AssignCaseRequest assign;
@@ -449,6 +464,9 @@ TEST_F(ReplayIntegrationTest, AccountingOfDisclosuresPerCaseAndPatient) {
   const std::string mrn = UniqueName("MRN");
   case_id_ = Open(mrn, std::nullopt);
   ASSERT_FALSE(case_id_.empty());
+  cv1::AssignCaseRequest assign;
+  assign.set_case_manager_id(kManager);
+  Do(&S::AssignCase, assign, "supervisor");
   cv1::AddCareTeamMemberRequest member;
   member.set_role(cv1::CARE_TEAM_ROLE_PAYER);
   member.set_name("Example Medicare Advantage");
@@ -475,6 +493,7 @@ TEST_F(ReplayIntegrationTest, AccountingOfDisclosuresPerCaseAndPatient) {
   // A second case of the same patient, with its own disclosure.
   const std::string first_case = case_id_;
   case_id_ = Open(mrn, std::nullopt);
+  Do(&S::AssignCase, assign, "supervisor");
   member.Clear();
   member.set_role(cv1::CARE_TEAM_ROLE_FAMILY);
   member.set_name("Daughter");

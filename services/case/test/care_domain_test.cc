@@ -402,9 +402,7 @@ TEST_F(CareDeciderTest, HighRiskAssessmentRaisesRiskAndEmitsAnEventEveryTime) {
   review.set_risk_level(v1::RISK_LEVEL_MODERATE);
   EXPECT_EQ(Fail(review).code(), absl::StatusCode::kInvalidArgument);
   review.set_reason("safety plan in place, crisis line given");
-  context_.actor = Actor("aud-1", common::v1::ROLE_AUDITOR);
-  EXPECT_EQ(Fail(review).code(), absl::StatusCode::kPermissionDenied);
-  context_.actor = Actor("cm-1");
+  // Who may review is the access policy's (ReviewRiskLevel in case_service.proto).
   Ok(review);
   EXPECT_EQ(state_.risk_level(), v1::RISK_LEVEL_MODERATE);
   EXPECT_EQ(Fail(review).code(), absl::StatusCode::kFailedPrecondition);
@@ -539,11 +537,9 @@ TEST_F(CareDeciderTest, DisclosureNeedsValidConsentOrARecordedOverride) {
   // Expired: refused.
   context_.now += absl::Hours(25);
   EXPECT_EQ(Fail(disclose).code(), absl::StatusCode::kFailedPrecondition);
-  // Override: an auditor may not; a case manager may, with a reason, and it is recorded.
+  // Override: with a reason, and it is recorded (who may disclose at all is the access
+  // policy's: DiscloseInformation in case_service.proto).
   disclose.mutable_consent_override()->set_reason("imminent danger: crisis team needs the plan");
-  context_.actor = Actor("aud-1", common::v1::ROLE_AUDITOR);
-  EXPECT_EQ(Fail(disclose).code(), absl::StatusCode::kPermissionDenied);
-  context_.actor = Actor("cm-1");
   auto overridden = Ok(disclose);
   ASSERT_EQ(overridden.size(), 1u);
   EXPECT_TRUE(overridden[0].body.information_disclosed().consent_id().empty());

@@ -13,6 +13,7 @@
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/case/v1/events.pb.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
@@ -49,6 +50,7 @@ class CaseServiceProcess {
     auto process = Subprocess::Start(
         {testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
          "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic_,
+         "--organisation-topic=" + topic_ + ".organisation",
          "--writer-id=" + writer_id_},
         testing::ServiceEnvironment("case"));
     ASSERT_TRUE(process.ok()) << process.status();
@@ -100,7 +102,23 @@ class CareServiceTest : public ::testing::Test {
  protected:
   CareServiceTest()
       : service_(UniqueName("clinical.case.care-test"), UniqueName("case-service.care-test")) {}
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(service_.Start()); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(service_.Start());
+    // sup-1 supervises team-north, whose case manager cm-1 the tests act as.
+    testing::OrganisationSetup setup;
+    setup.tenant = "tenant-a";
+    setup.teams = {{"team-north", "North", {"sup-1"}, {"cm-1"}}};
+    const absl::Status configured = testing::ConfigureOrganisationThroughApi(service_.stub(), setup);
+    ASSERT_TRUE(configured.ok()) << configured;
+  }
+
+  // The opened case is cm-1's: sup-1 assigns it (the policies let a case manager act only
+  // on the cases assigned to them).
+  void AssignToCaseManager() {
+    v1::AssignCaseRequest assign;
+    assign.set_case_manager_id("cm-1");
+    Do(&v1::CaseService::Stub::AssignCase, assign, kSupervisor);
+  }
 
   template <typename Request, typename Response>
   grpc::Status Call(Rpc<Request, Response> rpc, const Request& request, Response* response,
@@ -194,6 +212,7 @@ TEST_F(CareServiceTest, RealisticCaseFromIntakeToClosureWithCost) {
   ASSERT_TRUE(Call(&S::OpenCase, open, &opened).ok());
   case_id_ = opened.case_id();
   version_ = opened.version();
+  AssignToCaseManager();
   v1::ChangeCaseStageRequest stage;
   stage.set_stage(v1::CASE_STAGE_ASSESSMENT);
   Do(&S::ChangeCaseStage, stage);
@@ -354,11 +373,11 @@ TEST_F(CareServiceTest, RealisticCaseFromIntakeToClosureWithCost) {
   authorize.set_referral_id(nursing_referral);
   authorize.set_authorized_units(10);
   authorize.set_authorization_number("AUTH-2026-001");
-  Do(&S::AuthorizeServiceReferral, authorize);
+  Do(&S::AuthorizeServiceReferral, authorize, kSupervisor);  // the policy: supervisors authorize
   authorize.set_referral_id(meals_referral);
   authorize.set_authorized_units(20);
   authorize.set_authorization_number("CMTY-88");
-  Do(&S::AuthorizeServiceReferral, authorize);
+  Do(&S::AuthorizeServiceReferral, authorize, kSupervisor);
 
   v1::RecordServiceDeliveryRequest delivery;
   delivery.set_referral_id(nursing_referral);
@@ -505,10 +524,12 @@ TEST_F(CareServiceTest, OverdueTasksConsentRevocationValidationAndConcurrency) {
   open.mutable_referral()->set_source(v1::REFERRAL_SOURCE_EMERGENCY_DEPARTMENT);
   open.mutable_referral()->set_reason("frequent ED visits");
   open.set_initial_status(v1::CASE_STATUS_ACTIVE);
+  open.set_team_id("team-north");
   v1::OpenCaseResponse opened;
   ASSERT_TRUE(Call(&S::OpenCase, open, &opened).ok());
   case_id_ = opened.case_id();
   version_ = opened.version();
+  AssignToCaseManager();
 
   // Every field violation at once, nothing written.
   {

@@ -3,6 +3,7 @@
 
 #include "case_domain.h"
 #include "gtest/gtest.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace clinical::case_service {
 namespace {
@@ -375,7 +376,8 @@ TEST_F(CaseDeciderTest, ClosureWithApprovalWaitsForASupervisor) {
   EXPECT_EQ(Code(Closure()), absl::StatusCode::kFailedPrecondition) << "already pending";
   EXPECT_EQ(Code(WithReason<v1::PutCaseOnHoldRequest>("x")), absl::StatusCode::kFailedPrecondition);
 
-  EXPECT_EQ(Code(v1::ApproveClosureRequest()), absl::StatusCode::kPermissionDenied) << "case manager";
+  EXPECT_EQ(Code(v1::ApproveClosureRequest()), absl::StatusCode::kPermissionDenied)
+      << "its requester may not approve it";
   As("sup-1", common::v1::ROLE_SUPERVISOR);
   auto approved = Run(v1::ApproveClosureRequest());
   ASSERT_TRUE(approved.ok()) << approved.status();
@@ -571,6 +573,111 @@ TEST_F(CaseDeciderTest, LateIntakeNoteAndAssessmentCarryWhenTheyHappened) {
   state_ = NewCase("case-2", kTenant);
   open.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(context_.now + absl::Minutes(5)));
   EXPECT_EQ(Code(open), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace clinical::case_service
+
+namespace clinical::case_service {
+namespace {
+
+// ---- Trust II: rules about the case's data that the access policies leave to the case ----
+
+class CaseAccessDeciderTest : public CaseDeciderTest {};
+
+TEST_F(CaseAccessDeciderTest, OnlyTheAuthorOrTheTeamsSupervisorCorrectsANote) {
+  OpenActive();
+  v1::AddNoteRequest note;
+  note.set_kind(v1::NOTE_KIND_PROGRESS);
+  note.set_text("first visit");
+  note.set_category(v1::INFORMATION_CATEGORY_SUBSTANCE_USE);
+  Ok(note);
+  EXPECT_EQ(state_.notes(0).category(), v1::INFORMATION_CATEGORY_SUBSTANCE_USE) << "the category is kept";
+  v1::AmendNoteRequest amend;
+  amend.set_note_id("note-1");
+  amend.set_text("first visit, with daughter");
+  amend.set_reason("who was present");
+  As("cm-2", common::v1::ROLE_CASE_MANAGER);
+  context_.relationship = "care_team";
+  EXPECT_EQ(Code(amend), absl::StatusCode::kPermissionDenied);
+  v1::MarkNoteEnteredInErrorRequest erred;
+  erred.set_note_id("note-1");
+  erred.set_reason("wrong patient");
+  EXPECT_EQ(Code(erred), absl::StatusCode::kPermissionDenied);
+  As("sup-1", common::v1::ROLE_SUPERVISOR);
+  context_.relationship = "team_supervisor";
+  Ok(amend);
+  As("cm-1", common::v1::ROLE_CASE_MANAGER);
+  context_.relationship = "assigned";
+  Ok(erred);
+  EXPECT_TRUE(state_.notes(0).entered_in_error());
+}
+
+TEST_F(CaseAccessDeciderTest, ARelationshipChangeEnteredLateTakesEffectWhenItHappened) {
+  OpenActive();  // at now
+  context_.now += absl::Hours(2);
+  v1::AssignCaseRequest assign = AssignTo("cm-2");
+  *assign.mutable_occurred_at() = google::protobuf::util::TimeUtil::SecondsToTimestamp(
+      absl::ToUnixSeconds(context_.now - absl::Hours(1)));
+  auto events = Run(assign);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ((*events)[0].occurred_at, absl::FromUnixSeconds(assign.occurred_at().seconds()));
+  // Before the case's latest event (the assignment an hour ago): refused.
+  v1::TransferCaseRequest transfer;
+  transfer.set_to_team_id("team-south");
+  transfer.set_reason("moved house");
+  *transfer.mutable_occurred_at() =
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(assign.occurred_at().seconds() - 1);
+  EXPECT_EQ(Code(transfer), absl::StatusCode::kInvalidArgument);
+  *transfer.mutable_occurred_at() = google::protobuf::util::TimeUtil::SecondsToTimestamp(
+      absl::ToUnixSeconds(context_.now + absl::Minutes(5)));
+  EXPECT_EQ(Code(transfer), absl::StatusCode::kInvalidArgument) << "not in the future";
+  *transfer.mutable_occurred_at() = assign.occurred_at();
+  auto transferred = Run(transfer);
+  ASSERT_TRUE(transferred.ok()) << transferred.status();
+  EXPECT_EQ((*transferred)[0].occurred_at, absl::FromUnixSeconds(assign.occurred_at().seconds()));
+}
+
+TEST_F(CaseAccessDeciderTest, BreakTheGlassGrantsReviewsAndRefusals) {
+  OpenActive();
+  v1::RequestEmergencyAccessRequest request;
+  request.set_reason("patient in ED, unresponsive");
+  request.set_duration_minutes(60);
+  As("cm-9", common::v1::ROLE_CASE_MANAGER);
+  context_.related_to_case = true;
+  EXPECT_EQ(Code(request), absl::StatusCode::kFailedPrecondition) << "a relationship: no glass to break";
+  context_.related_to_case = false;
+  request.set_duration_minutes(241);
+  EXPECT_EQ(Code(request), absl::StatusCode::kInvalidArgument) << "over the default limit";
+  context_.emergency_access_max_minutes = 30;
+  request.set_duration_minutes(31);
+  EXPECT_EQ(Code(request), absl::StatusCode::kInvalidArgument) << "over the tenant's limit";
+  request.set_duration_minutes(30);
+  const absl::Time granted_at = context_.now;
+  auto granted = Run(request);
+  ASSERT_TRUE(granted.ok()) << granted.status();
+  const v1::EmergencyAccessGrant& grant = (*granted)[0].body.emergency_access_granted().grant();
+  EXPECT_EQ(grant.grant_id(), "emergency-1");
+  EXPECT_EQ(grant.user_id(), "cm-9");
+  EXPECT_EQ(grant.role(), common::v1::ROLE_CASE_MANAGER);
+  EXPECT_EQ(grant.team_id(), "team-north");
+  EXPECT_EQ(grant.expires_at().seconds(), absl::ToUnixSeconds(granted_at + absl::Minutes(30)));
+  ASSERT_EQ(state_.emergency_access_size(), 1) << "visible on the case";
+  EXPECT_EQ(Code(request), absl::StatusCode::kFailedPrecondition) << "an active grant already";
+  context_.now += absl::Minutes(31);
+  Ok(request);  // the first expired
+  EXPECT_EQ(state_.emergency_access(1).grant_id(), "emergency-2");
+
+  As("privacy-1", common::v1::ROLE_PRIVACY_OFFICER);
+  v1::ReviewEmergencyAccessRequest review;
+  review.set_grant_id("emergency-3");
+  review.set_justified(true);
+  EXPECT_EQ(Code(review), absl::StatusCode::kNotFound);
+  review.set_grant_id("emergency-1");
+  Ok(review);
+  EXPECT_EQ(state_.emergency_access(0).review().reviewed_by(), "privacy-1");
+  EXPECT_TRUE(state_.emergency_access(0).review().justified());
+  EXPECT_EQ(Code(review), absl::StatusCode::kFailedPrecondition) << "reviewed once";
 }
 
 }  // namespace

@@ -74,7 +74,9 @@ TEST(CapacityRuleTest, OverrideBySupervisorOrAdministratorWithReason) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(CheckCapacity(10, 5, 10, &with_reason, common::v1::ROLE_SUPERVISOR, &overridden).ok());
   EXPECT_TRUE(overridden);
-  EXPECT_TRUE(CheckCapacity(10, 5, 10, &with_reason, common::v1::ROLE_ADMINISTRATOR, &overridden).ok());
+  // Administrators run the platform; they take no clinical decisions (Trust II).
+  EXPECT_EQ(CheckCapacity(10, 5, 10, &with_reason, common::v1::ROLE_ADMINISTRATOR, &overridden).code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 std::vector<std::string> Managers(const std::vector<Placement>& placements) {

@@ -103,6 +103,50 @@ TEST(NotificationRulesTest, HighRiskIsUrgentToManagerAndSupervisor) {
   for (const auto& n : planned) EXPECT_EQ(n.priority, Priority::kUrgent);
 }
 
+TEST(NotificationRulesTest, EmergencyAccessIsUrgentToPrivacyOfficersAndTeamSupervisorsWithoutTheReason) {
+  cv1::EmergencyAccessGranted granted;
+  cv1::EmergencyAccessGrant* grant = granted.mutable_grant();
+  grant->set_grant_id("emergency-1");
+  grant->set_user_id("cm-x");
+  grant->set_role(common::v1::ROLE_CASE_MANAGER);
+  grant->set_reason("patient collapsed at home");  // free text: never in a notification
+  grant->mutable_expires_at()->set_seconds(1'700'003'600);
+  grant->set_team_id("team-a");
+  Fact fact = SingleFact(Envelope(granted, "ev-g", "case-1"));
+  EXPECT_EQ(fact.trigger, Trigger::kEmergencyAccessGranted);
+  EXPECT_EQ(fact.team_id, "team-a");
+  EXPECT_EQ(fact.detail, "grant emergency-1 to cm-x (ROLE_CASE_MANAGER) until 2023-11-14T23:13:20Z");
+  // Filled in by the engine from the organisation; a privacy officer who also supervises
+  // the team is told once, and whoever broke the glass is not told of their own act.
+  fact.privacy_officer_ids = {"po-1", "po-2"};
+  fact.team_supervisor_ids = {"sup-a", "po-1", "cm-x"};
+  auto planned = Evaluate(fact, DefaultRuleBook(), "cm-x");
+  EXPECT_THAT(Recipients(planned), ElementsAre("po-1", "po-2", "sup-a"));
+  for (const PlannedNotification& n : planned) {
+    EXPECT_EQ(n.priority, Priority::kUrgent);
+    EXPECT_EQ(n.rule_id, "emergency.access");
+    EXPECT_EQ(n.subject_id, "emergency-1");
+    EXPECT_EQ(n.case_id, "case-1");
+    EXPECT_EQ(n.detail, fact.detail);
+    EXPECT_EQ(n.title.find("collapsed"), std::string::npos);
+    EXPECT_EQ(WebhookBody(n, 1).find("collapsed"), std::string::npos);
+  }
+  // Urgent: not held by quiet hours, not suppressed by an opt-out.
+  Preferences quiet;
+  quiet.channels = {Channel::kInApp, Channel::kWebhook};
+  quiet.quiet_start_minute = 0;
+  quiet.quiet_end_minute = 1439;
+  quiet.opted_out_types = {"emergency_access"};
+  const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  DeliveryPlan delivery = PlanDelivery(planned.front(), quiet, now);
+  EXPECT_FALSE(delivery.suppressed);
+  EXPECT_EQ(delivery.send_at[Channel::kWebhook], now);
+  // Nobody known to tell (no organisation yet): nothing planned.
+  fact.privacy_officer_ids.clear();
+  fact.team_supervisor_ids.clear();
+  EXPECT_TRUE(Evaluate(fact, DefaultRuleBook(), "cm-x").empty());
+}
+
 TEST(NotificationRulesTest, SupervisorWhoIsAlsoManagerGetsOneNotificationPerRule) {
   cv1::HighRiskIdentified risk;
   risk.set_case_manager_id("sup-a");

@@ -325,9 +325,6 @@ TEST_F(NotificationEngineTest, PreferencesNameAnEndpointDriveTheWebhookAndSurviv
   set.mutable_preferences()->set_webhook_endpoint_id("sms");
   set.mutable_preferences()->set_time_zone("Asia/Tokyo");
   set.mutable_preferences()->add_opted_out_types("reminder");
-  // Someone else may not change them.
-  EXPECT_EQ(engine_->SetPreferences(Caller("cm-2"), set).status().code(),
-            absl::StatusCode::kPermissionDenied);
   auto stored = engine_->SetPreferences(Caller("cm-1"), set);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->version(), 1);
@@ -370,6 +367,35 @@ TEST_F(NotificationEngineTest, PreferencesNameAnEndpointDriveTheWebhookAndSurviv
   EXPECT_EQ(after->version(), 1);
   EXPECT_EQ(after->preferences().time_zone(), "Asia/Tokyo");
   EXPECT_EQ(after->preferences().webhook_endpoint_id(), "sms");
+}
+
+TEST(EmergencyRecipientsTest, PrivacyOfficersAndTheSupervisorsOfTheGrantsTeam) {
+  relations::OrganisationFacts organisation;
+  organisation.privacy_officer_ids = {"po-1"};
+  cv1::Team north;
+  north.set_team_id("north");
+  north.add_supervisor_ids("sup-n");
+  north.add_member_ids("cm-1");
+  organisation.teams["north"] = north;
+  cv1::Team south;
+  south.set_team_id("south");
+  south.add_supervisor_ids("sup-s");
+  organisation.teams["south"] = south;
+
+  Fact fact;
+  fact.trigger = Trigger::kEmergencyAccessGranted;
+  fact.team_id = "north";
+  EnrichFromOrganisation(fact, organisation);
+  EXPECT_EQ(fact.privacy_officer_ids, std::vector<std::string>{"po-1"});
+  EXPECT_EQ(fact.team_supervisor_ids, std::vector<std::string>{"sup-n"});
+
+  // Other facts are not addressed to the organisation.
+  Fact other;
+  other.trigger = Trigger::kEscalation;
+  other.team_id = "north";
+  EnrichFromOrganisation(other, organisation);
+  EXPECT_TRUE(other.privacy_officer_ids.empty());
+  EXPECT_TRUE(other.team_supervisor_ids.empty());
 }
 
 }  // namespace

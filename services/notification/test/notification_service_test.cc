@@ -1,12 +1,15 @@
 // The notification service as a real process against the test run's real Kafka, next to a
-// real case service process, over gRPC: a live subscriber receives an assignment within a
+// real case service process, over gRPC (cases are opened and assigned through the case
+// service's event store, relations::testing::CaseServiceLog, except where a test goes on
+// with the case service's own commands): a live subscriber receives an assignment within a
 // bounded time; notifications exist exactly once across SIGKILL and restart (the case topic
 // is re-read from the start); read state survives a restart; bad input and someone else's
-// inbox are refused.
+// inbox are refused; an emergency grant reaches the privacy officers and team supervisors.
 #include <signal.h>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -15,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
+#include "clinical/relations/testing/case_service_log.h"
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
@@ -108,6 +112,8 @@ class NotificationServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     case_topic_ = new std::string(UniqueName("clinical.case.notif-test"));
+    organisation_topic_ = new std::string(UniqueName("clinical.case.organisation.notif-test"));
+    case_log_ = relations::testing::CaseServiceLog::Create(*case_topic_, *organisation_topic_).release();
     case_service_ = new Process();
     case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                           "--shutdown-grace=5s", "--case-topic-partitions=3",
@@ -119,6 +125,8 @@ class NotificationServiceTest : public ::testing::Test {
     case_service_->Stop();
     delete case_service_;
     delete case_topic_;
+    delete organisation_topic_;
+    delete case_log_;
   }
 
   void SetUp() override {
@@ -142,13 +150,21 @@ class NotificationServiceTest : public ::testing::Test {
         {testing::BinaryPath("services/notification/notification_service"), "--grpc-port=0",
          "--shutdown-grace=5s", "--notification-topic=" + topic_,
          "--notification-topic-partitions=3", "--case-topic=" + *case_topic_,
-         "--scheduling-topic=" + scheduling_topic_, "--writer-id=" + writer_},
+         "--scheduling-topic=" + scheduling_topic_, "--organisation-topic=" + *organisation_topic_,
+         "--writer-id=" + writer_},
         "notification", extra_args_));
     stub_ = nv1::NotificationService::NewStub(notification_.channel());
     running_ = true;
   }
 
-  std::string OpenCase() {
+  // A case of team-n, ACTIVE, program elder_care, as the case service records it: written to
+  // its topic through its event store, so a test sets up exactly the assignments it needs.
+  std::string OpenCase() { return case_log_->Open(kTenant, "team-n"); }
+  void Assign(const std::string& case_id, const std::string& manager) { case_log_->Assign(kTenant, case_id, manager); }
+
+  // Through the real case service, for tests that go on with its commands (care plans,
+  // tasks): it knows only the cases it opened itself.
+  std::string OpenCaseInCaseService() {
     auto cases = cv1::CaseService::NewStub(case_service_->channel());
     cv1::OpenCaseRequest open;
     open.set_command_id(UniqueName("open"));
@@ -170,7 +186,7 @@ class NotificationServiceTest : public ::testing::Test {
     return opened.case_id();
   }
 
-  void Assign(const std::string& case_id, const std::string& manager) {
+  void AssignInCaseService(const std::string& case_id, const std::string& manager) {
     auto cases = cv1::CaseService::NewStub(case_service_->channel());
     cv1::AssignCaseRequest assign;
     assign.set_case_id(case_id);
@@ -182,17 +198,19 @@ class NotificationServiceTest : public ::testing::Test {
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
 
-  nv1::ListInboxResponse Inbox(const std::string& recipient) {
+  nv1::ListInboxResponse Inbox(const std::string& recipient, const std::string& role = "case_manager") {
     nv1::ListInboxRequest request;
     request.set_recipient_id(recipient);
     nv1::ListInboxResponse response;
-    grpc::Status status = stub_->ListInbox(Context(recipient).get(), request, &response);
+    grpc::Status status = stub_->ListInbox(Context(recipient, role).get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   }
 
   static inline Process* case_service_ = nullptr;
   static inline std::string* case_topic_ = nullptr;
+  static inline std::string* organisation_topic_ = nullptr;
+  static inline relations::testing::CaseServiceLog* case_log_ = nullptr;
   Process notification_;
   bool running_ = false;
   std::string topic_, scheduling_topic_, writer_;
@@ -491,8 +509,8 @@ TEST_F(NotificationServiceTest, TimersSurviveKillFireOnceAndCancelledNeverFire) 
   ASSERT_NO_FATAL_FAILURE(StartNotification());
 
   auto cases = cv1::CaseService::NewStub(case_service_->channel());
-  const std::string case_id = OpenCase();
-  ASSERT_NO_FATAL_FAILURE(Assign(case_id, manager));
+  const std::string case_id = OpenCaseInCaseService();
+  ASSERT_NO_FATAL_FAILURE(AssignInCaseService(case_id, manager));
   cv1::CreateCarePlanRequest plan;
   plan.set_case_id(case_id);
   plan.set_command_id(UniqueName("plan"));
@@ -707,6 +725,54 @@ TEST_F(NotificationServiceTest, BadInputAndSomeoneElsesInboxAreRefused) {
   auto no_identity = std::make_unique<grpc::ClientContext>();
   status = stub_->ListInbox(no_identity.get(), list, &listed);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Break-glass: the case service records an emergency grant; the tenant's privacy officers
+// and the supervisors of the case's team (from the organisation topic) find an urgent
+// notification in their inboxes, with ids and times only. The case service's topics are
+// written through its event store (relations::testing::CaseServiceLog), as it writes them.
+TEST_F(NotificationServiceTest, EmergencyAccessReachesPrivacyOfficersAndTeamSupervisorsAtOnce) {
+  relations::testing::CaseServiceLog* log = case_log_;
+  const std::string officer = UniqueName("po"), supervisor = UniqueName("sup"), other = UniqueName("sup");
+  const std::string team = UniqueName("team"), user = UniqueName("cm");
+  log->Configure(kTenant, {officer});
+  log->SetTeam(kTenant, team, {supervisor}, {user});
+  log->SetTeam(kTenant, UniqueName("team"), {other}, {});
+  const std::string case_id = log->Open(kTenant, team);
+  const absl::Time until = absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 60 + 30) * 60);
+  log->Grant(kTenant, case_id, "emergency-1", user, team, until);
+
+  auto find = [&](const std::string& recipient, const std::string& role) -> std::optional<nv1::Notification> {
+    const nv1::ListInboxResponse inbox = Inbox(recipient, role);
+    for (const nv1::Notification& n : inbox.notifications()) {
+      if (n.rule_id() == "emergency.access" && n.case_id() == case_id) return n;
+    }
+    return std::nullopt;
+  };
+  std::optional<nv1::Notification> to_officer, to_supervisor;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        if (!to_officer) to_officer = find(officer, "privacy_officer");
+        if (!to_supervisor) to_supervisor = find(supervisor, "supervisor");
+        return to_officer.has_value() && to_supervisor.has_value();
+      },
+      absl::Seconds(30)));
+  for (const nv1::Notification* n : {&*to_officer, &*to_supervisor}) {
+    EXPECT_EQ(n->priority(), nv1::NOTIFICATION_PRIORITY_URGENT);
+    EXPECT_EQ(n->subject_id(), "emergency-1");
+    EXPECT_EQ(n->type(), "emergency_access");
+    EXPECT_EQ(n->detail(), absl::StrCat("grant emergency-1 to ", user, " (ROLE_CASE_MANAGER) until ",
+                                        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", until, absl::UTCTimeZone())));
+  }
+  // Nobody else: not the supervisor of another team, not the one who broke the glass.
+  EXPECT_FALSE(find(other, "supervisor").has_value());
+  EXPECT_FALSE(find(user, "case_manager").has_value());
+  // The inbox is its recipient's: the supervisor cannot read the privacy officer's.
+  nv1::ListInboxRequest foreign;
+  foreign.set_recipient_id(officer);
+  nv1::ListInboxResponse listed;
+  EXPECT_EQ(stub_->ListInbox(Context(supervisor, "supervisor").get(), foreign, &listed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 }  // namespace

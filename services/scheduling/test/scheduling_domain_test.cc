@@ -404,36 +404,6 @@ TEST(RescheduleTest, RestOfSeriesMovesBySameLocalDaysAndTimeAcrossDst) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(CaseFoldTest, TracksStatusAndAssignment) {
-  namespace c = ::clinical::case_::v1;
-  CaseInfo info;
-  auto apply = [&](const google::protobuf::Message& payload) {
-    common::v1::EventEnvelope envelope;
-    envelope.set_tenant_id("t-1");
-    envelope.set_event_type(payload.GetDescriptor()->full_name());
-    envelope.mutable_payload()->PackFrom(payload);
-    ApplyCaseEvent(info, envelope);
-  };
-  c::CaseOpened opened;
-  opened.set_status(c::CASE_STATUS_ACTIVE);
-  apply(opened);
-  c::CaseAssigned assigned;
-  assigned.set_case_manager_id("cm-7");
-  apply(assigned);
-  EXPECT_EQ(info.tenant_id, "t-1");
-  EXPECT_EQ(info.case_manager_id, "cm-7");
-  EXPECT_TRUE(CaseAcceptsBookings(info.status));
-  apply(c::CaseClosed());
-  EXPECT_EQ(info.status, c::CASE_STATUS_FINISHED);
-  EXPECT_FALSE(CaseAcceptsBookings(info.status));
-  c::CaseReopened reopened;
-  reopened.set_to(c::CASE_STATUS_ACTIVE);
-  apply(reopened);
-  EXPECT_TRUE(CaseAcceptsBookings(info.status));
-  apply(c::CaseCancelled());
-  EXPECT_FALSE(CaseAcceptsBookings(info.status));
-}
-
 TEST(EnvelopeTest, RoundTripAndUnknownType) {
   v1::SchedulingEvent event;
   event.mutable_appointment_cancelled()->add_indexes(3);

@@ -1,7 +1,9 @@
-// The scheduling service as a real process against the test run's real Kafka, next to a
-// real case service process, driven over gRPC with the generated stubs: a recurring
-// series with conflicts, reschedule and no-show; a case closed in the case service refusing
-// further bookings; two clients racing for one slot; reminders emitted once across a restart.
+// The scheduling service as a real process against the test run's real Kafka, driven over
+// gRPC with the generated stubs, following the case service's topics (written here through
+// the case service's event store, relations::testing::CaseServiceLog, so each test sets up
+// exactly the assignments and teams it needs): a recurring series with conflicts, reschedule
+// and no-show; a case closed refusing further bookings; two clients racing for one slot;
+// reminders emitted once across a restart; who may book and manage calendars (Trust II).
 #include <signal.h>
 
 #include <atomic>
@@ -9,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/eventstore/event_store.h"
+#include "clinical/relations/testing/case_service_log.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
 #include "clinical/testing/service_process.h"
@@ -30,7 +32,6 @@
 namespace clinical::scheduling {
 namespace {
 
-namespace cv1 = ::clinical::case_::v1;
 namespace sv1 = ::clinical::scheduling::v1;
 using ::clinical::testing::Subprocess;
 using ::clinical::testing::FieldsOf;
@@ -80,28 +81,30 @@ class Process {
   std::string address_;
 };
 
-std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "cm-sched",
-                                             const std::string& role = "case_manager") {
+// Calls are made by a scheduler of the tenant unless a test says otherwise: the scheduler
+// may book for any case of the tenant and manage every calendar (the policies in
+// scheduling_service.proto).
+std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "sched-s",
+                                             const std::string& role = "scheduler",
+                                             const std::string& tenant = kTenant) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  testing::Authenticate(*context, {user, role, kTenant});
+  testing::Authenticate(*context, {user, role, tenant});
   return context;
 }
 
 class SchedulingServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    case_topic_ = new std::string(UniqueName("clinical.case.sched-test"));
-    case_service_ = new Process();
-    case_service_->Start({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
-                          "--shutdown-grace=5s", "--case-topic-partitions=3",
-                          "--case-topic=" + *case_topic_,
-                          "--writer-id=" + UniqueName("case-service.sched-test")},
-                         "case");
+    case_log_ = relations::testing::CaseServiceLog::Create(UniqueName("clinical.case.sched-test"),
+                                                           UniqueName("clinical.case.organisation.sched-test"))
+                    .release();
+    case_topic_ = new std::string(case_log_->case_topic());
+    // The team of every case here: supervised by sup-s, with the test's case managers.
+    case_log_->SetTeam(kTenant, "team-s", {"sup-s"}, {});
   }
   static void TearDownTestSuite() {
-    case_service_->Stop();
-    delete case_service_;
+    delete case_log_;
     delete case_topic_;
   }
 
@@ -110,6 +113,7 @@ class SchedulingServiceTest : public ::testing::Test {
     return {testing::BinaryPath("services/scheduling/scheduling_service"), "--grpc-port=0",
             "--shutdown-grace=5s", "--scheduling-topic=" + topic,
             "--scheduling-topic-partitions=3", "--case-topic=" + *case_topic_,
+            "--organisation-topic=" + case_log_->organisation_topic(),
             "--writer-id=" + writer, "--reminder-interval=200ms", "--reminder-offsets=" + offsets};
   }
   void StartScheduling(const std::string& offsets = "24h,1h") {
@@ -119,42 +123,17 @@ class SchedulingServiceTest : public ::testing::Test {
     stub_ = sv1::SchedulingService::NewStub(scheduling_.channel());
   }
 
-  // Opens an active case in the case service assigned to `manager`.
-  std::string OpenCase(const std::string& manager, const std::string& program = "elder_care") {
-    auto cases = cv1::CaseService::NewStub(case_service_->channel());
-    cv1::OpenCaseRequest open;
-    open.set_command_id(UniqueName("open"));
-    open.mutable_patient()->set_mrn("MRN-1");
-    open.mutable_patient()->set_given_name("Ada");
-    open.mutable_patient()->set_family_name("Example");
-    open.mutable_patient()->set_birth_date("1950-01-01");
-    open.mutable_patient()->set_gender(cv1::ADMINISTRATIVE_GENDER_FEMALE);
-    open.set_program(program);
-    open.set_priority(2);
-    open.set_acuity(2);
-    open.mutable_referral()->set_source(cv1::REFERRAL_SOURCE_HOSPITAL);
-    open.mutable_referral()->set_reason("follow-up");
-    open.set_initial_status(cv1::CASE_STATUS_ACTIVE);
-    open.set_team_id("team-s");
-    cv1::OpenCaseResponse opened;
-    grpc::Status status = cases->OpenCase(Context("sup-1", "supervisor").get(), open, &opened);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    cv1::AssignCaseRequest assign;
-    assign.set_case_id(opened.case_id());
-    assign.set_command_id(UniqueName("assign"));
-    assign.set_case_manager_id(manager);
-    cv1::AssignCaseResponse assigned;
-    status = cases->AssignCase(Context("sup-1", "supervisor").get(), assign, &assigned);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return opened.case_id();
-  }
+  // Opens an active case of team-s assigned to `manager` (as the case service records it).
+  std::string OpenCase(const std::string& manager) { return case_log_->Open(kTenant, "team-s", manager); }
 
-  // A calendar open around the clock every day (so tests do not depend on the hour they run).
-  void CreateCalendar(const std::string& manager, int buffer_minutes = 0) {
+  // A calendar of `owner`, open around the clock every day (so tests do not depend on the
+  // hour they run), created by `user` in `role`.
+  grpc::Status NewCalendar(const std::string& owner, std::string* calendar_id, const std::string& user = "sched-s",
+                           const std::string& role = "scheduler", int buffer_minutes = 0) {
     sv1::CreateCalendarRequest request;
     request.set_command_id(UniqueName("cal"));
     request.set_owner_kind(sv1::CALENDAR_OWNER_KIND_CASE_MANAGER);
-    request.set_owner_id(manager);
+    request.set_owner_id(owner);
     request.set_time_zone("America/New_York");
     for (int d = sv1::WEEKDAY_MONDAY; d <= sv1::WEEKDAY_SUNDAY; ++d) {
       sv1::WorkingHours* h = request.add_working_hours();
@@ -164,9 +143,28 @@ class SchedulingServiceTest : public ::testing::Test {
     }
     request.set_buffer_minutes(buffer_minutes);
     sv1::CreateCalendarResponse response;
-    const grpc::Status status = stub_->CreateCalendar(Context().get(), request, &response);
+    const grpc::Status status = stub_->CreateCalendar(Context(user, role).get(), request, &response);
+    if (status.ok()) {
+      EXPECT_EQ(response.version(), 1);
+      if (calendar_id != nullptr) *calendar_id = response.calendar_id();
+    }
+    return status;
+  }
+  void CreateCalendar(const std::string& manager, int buffer_minutes = 0) {
+    const grpc::Status status = NewCalendar(manager, nullptr, "sched-s", "scheduler", buffer_minutes);
     ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(response.version(), 1);
+  }
+
+  grpc::StatusCode AddTimeOff(const std::string& calendar_id, const std::string& user, const std::string& role,
+                              const std::string& tenant = kTenant) {
+    sv1::AddCalendarExceptionRequest request;
+    request.set_command_id(UniqueName("off"));
+    request.set_calendar_id(calendar_id);
+    request.set_kind(sv1::CALENDAR_EXCEPTION_KIND_TIME_OFF);
+    *request.mutable_start_time() = Ts(absl::Now() + absl::Hours(24 * 30));
+    *request.mutable_end_time() = Ts(absl::Now() + absl::Hours(24 * 30 + 2));
+    sv1::AddCalendarExceptionResponse response;
+    return stub_->AddCalendarException(Context(user, role, tenant).get(), request, &response).error_code();
   }
 
   sv1::BookAppointmentRequest Booking(const std::string& case_id, absl::Time start,
@@ -191,14 +189,14 @@ class SchedulingServiceTest : public ::testing::Test {
   }
 
   static std::string* case_topic_;
-  static Process* case_service_;
+  static relations::testing::CaseServiceLog* case_log_;
   std::string topic_, writer_;
   Process scheduling_;
   std::unique_ptr<sv1::SchedulingService::Stub> stub_;
 };
 
 std::string* SchedulingServiceTest::case_topic_ = nullptr;
-Process* SchedulingServiceTest::case_service_ = nullptr;
+relations::testing::CaseServiceLog* SchedulingServiceTest::case_log_ = nullptr;
 
 // A whole hour at least a day ahead, so every occurrence is in the future.
 absl::Time Tomorrow() {
@@ -348,25 +346,16 @@ TEST_F(SchedulingServiceTest, RecurringSeriesConflictRescheduleAndNoShow) {
   ASSERT_NO_FATAL_FAILURE(scheduling_.Stop());
 }
 
-TEST_F(SchedulingServiceTest, CaseClosedInCaseServiceRefusesFurtherBookings) {
+TEST_F(SchedulingServiceTest, CaseClosedByTheCaseServiceRefusesFurtherBookings) {
   ASSERT_NO_FATAL_FAILURE(StartScheduling());
   const std::string manager = UniqueName("cm");
   ASSERT_NO_FATAL_FAILURE(CreateCalendar(manager));
-  const std::string case_id = OpenCase(manager, "transitions_of_care");
+  const std::string case_id = OpenCase(manager);
   sv1::BookAppointmentResponse booked;
   grpc::Status status = stub_->BookAppointment(Context().get(), Booking(case_id, Tomorrow()), &booked);
   ASSERT_TRUE(status.ok()) << status.error_message();
 
-  auto cases = cv1::CaseService::NewStub(case_service_->channel());
-  cv1::RequestClosureRequest close;
-  close.set_case_id(case_id);
-  close.set_command_id(UniqueName("close"));
-  close.set_reason(cv1::CLOSURE_REASON_GOALS_MET);
-  close.set_outcome_summary("goals met");
-  close.set_satisfaction(cv1::SATISFACTION_SATISFIED);
-  cv1::RequestClosureResponse closed;
-  status = cases->RequestClosure(Context(manager).get(), close, &closed);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  case_log_->Close(kTenant, case_id);
 
   // Immediately after the case service acknowledged: no waiting in the test.
   status = stub_->BookAppointment(Context().get(), Booking(case_id, Tomorrow() + absl::Hours(3)), &booked);
@@ -457,6 +446,85 @@ TEST_F(SchedulingServiceTest, RemindersAreEmittedOnceAcrossARestart) {
   ASSERT_TRUE(read.ok()) << read;
   EXPECT_EQ(reminders, 1);
   ASSERT_NO_FATAL_FAILURE(restarted.Stop());
+}
+
+}  // namespace
+}  // namespace clinical::scheduling
+
+namespace clinical::scheduling {
+namespace {
+
+// Trust II: who may book for a case and manage a calendar is decided by the policies on the
+// methods, from the relationships the case service's topics record (the followed directory)
+// and the appointment's case or the calendar's owner.
+TEST_F(SchedulingServiceTest, BookingFollowsTheCaseRelationshipsAndCalendarsTheirOwners) {
+  ASSERT_NO_FATAL_FAILURE(StartScheduling());
+  const std::string manager = UniqueName("cm"), carer = UniqueName("cm"), stranger = UniqueName("cm");
+  const std::string supervisor = UniqueName("sup"), team = UniqueName("team");
+  case_log_->SetTeam(kTenant, team, {supervisor}, {manager, carer});
+  ASSERT_NO_FATAL_FAILURE(CreateCalendar(manager));
+  const std::string case_id = case_log_->Open(kTenant, team, manager);
+  case_log_->AddStaff(kTenant, case_id, UniqueName("member"), carer);
+
+  auto book = [&](const std::string& user, const std::string& role, absl::Time at,
+                  const std::string& tenant = kTenant, sv1::BookAppointmentResponse* booked = nullptr) {
+    sv1::BookAppointmentResponse ignored;
+    return stub_->BookAppointment(Context(user, role, tenant).get(), Booking(case_id, at),
+                                  booked != nullptr ? booked : &ignored)
+        .error_code();
+  };
+  // The scheduler books for any case of the tenant; the assigned case manager, a care-team
+  // member and the team's supervisor for this one; nobody else.
+  sv1::BookAppointmentResponse booked;
+  EXPECT_EQ(book("sched-s", "scheduler", Tomorrow(), kTenant, &booked), grpc::StatusCode::OK);
+  EXPECT_EQ(book(manager, "case_manager", Tomorrow() + absl::Hours(2)), grpc::StatusCode::OK);
+  EXPECT_EQ(book(carer, "case_manager", Tomorrow() + absl::Hours(4)), grpc::StatusCode::OK);
+  EXPECT_EQ(book(supervisor, "supervisor", Tomorrow() + absl::Hours(6)), grpc::StatusCode::OK);
+  EXPECT_EQ(book(stranger, "case_manager", Tomorrow() + absl::Hours(8)), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(book("sup-s", "supervisor", Tomorrow() + absl::Hours(8)), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(book("intake-s", "intake_coordinator", Tomorrow() + absl::Hours(8)),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Another tenant's case does not exist for its callers, whatever their role.
+  EXPECT_EQ(book("sched-o", "scheduler", Tomorrow() + absl::Hours(8), "tenant-other"), grpc::StatusCode::NOT_FOUND);
+
+  // An appointment is its case's: the relationships to the case decide.
+  sv1::GetAppointmentRequest get;
+  get.set_appointment_id(booked.appointment_id());
+  sv1::GetAppointmentResponse got;
+  EXPECT_TRUE(stub_->GetAppointment(Context(manager, "case_manager").get(), get, &got).ok());
+  EXPECT_EQ(got.appointment().case_id(), case_id);
+  EXPECT_EQ(stub_->GetAppointment(Context(stranger, "case_manager").get(), get, &got).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->GetAppointment(Context("sched-o", "scheduler", "tenant-other").get(), get, &got).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  sv1::CancelAppointmentRequest cancel;
+  cancel.set_command_id(UniqueName("cancel"));
+  cancel.set_appointment_id(booked.appointment_id());
+  cancel.set_scope(sv1::CHANGE_SCOPE_THIS_OCCURRENCE);
+  cancel.set_reason(sv1::CANCELLATION_REASON_PATIENT_REQUEST);
+  sv1::CancelAppointmentResponse cancelled;
+  EXPECT_EQ(stub_->CancelAppointment(Context(stranger, "case_manager").get(), cancel, &cancelled).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(stub_->CancelAppointment(Context(carer, "case_manager").get(), cancel, &cancelled).ok());
+
+  // Reassigned in the case service just now: the next decision sees it (read-your-writes).
+  ASSERT_NO_FATAL_FAILURE(CreateCalendar(stranger));  // the new manager joins the booking
+  case_log_->Assign(kTenant, case_id, stranger);
+  EXPECT_EQ(book(stranger, "case_manager", Tomorrow() + absl::Hours(10)), grpc::StatusCode::OK);
+
+  // Calendars: a case manager creates and changes their own, not another's; the supervisor of
+  // a team the owner is in changes it too; the scheduler any of the tenant's.
+  std::string own;
+  EXPECT_TRUE(NewCalendar(carer, &own, carer, "case_manager").ok());
+  EXPECT_EQ(NewCalendar(UniqueName("cm"), nullptr, carer, "case_manager").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(AddTimeOff(own, carer, "case_manager"), grpc::StatusCode::OK);
+  EXPECT_EQ(AddTimeOff(own, manager, "case_manager"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(AddTimeOff(own, supervisor, "supervisor"), grpc::StatusCode::OK);
+  EXPECT_EQ(AddTimeOff(own, "sup-s", "supervisor"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(AddTimeOff(own, "sched-s", "scheduler"), grpc::StatusCode::OK);
+  EXPECT_EQ(AddTimeOff(own, "sched-o", "scheduler", "tenant-other"), grpc::StatusCode::NOT_FOUND);
+  ASSERT_NO_FATAL_FAILURE(scheduling_.Stop());
 }
 
 }  // namespace

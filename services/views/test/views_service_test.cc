@@ -21,12 +21,14 @@
 #include "clinical/projection/versions.h"
 #include "clinical/redis/connection.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/grpc_status.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
 #include "clinical/testing/subprocess.h"
 #include "clinical/testing/wait.h"
+#include "clinical/relations/testing/case_service_log.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -96,7 +98,10 @@ std::string SchedulingTopicFor(const std::string& case_topic) {
 Process CaseService(const std::string& topic) {
   return Process({testing::BinaryPath("services/case/case_service"), "--grpc-port=0",
                   "--shutdown-grace=5s", "--case-topic-partitions=3", "--case-topic=" + topic,
-                  "--writer-id=" + UniqueName("case-service.views-test")},
+                  "--writer-id=" + UniqueName("case-service.views-test"),
+                  // Its own organisation (Cases sets it up through the API); the views read
+                  // theirs from OrganisationTopicFor(topic).
+                  "--organisation-topic=" + UniqueName("clinical.case.organisation.views-test")},
                  "case");
 }
 
@@ -106,6 +111,18 @@ Process SchedulingService(const std::string& topic, const std::string& case_topi
                   "--scheduling-topic-partitions=3", "--case-topic=" + case_topic,
                   "--writer-id=" + UniqueName("scheduling-service.views-test")},
                  "scheduling");
+}
+
+// The case managers of these tests, all in sup-1's team.
+std::vector<std::string> TeamMembers() {
+  std::vector<std::string> managers = {"cm-sched"};
+  for (int i = 0; i < 10; ++i) managers.push_back(absl::StrCat("cm-", i));
+  return managers;
+}
+
+// The case service's organisation topic that goes with a test's case topic.
+std::string OrganisationTopicFor(const std::string& case_topic) {
+  return "clinical.case.organisation-" + case_topic.substr(std::string("clinical.case.").size());
 }
 
 // The views over the case topic `topic` and its scheduling topic. The views never create
@@ -119,10 +136,18 @@ Process ViewsService(const std::string& topic, const std::string& root, const st
   case_spec.partitions = scheduling_spec.partitions = 3;
   EXPECT_TRUE(kafka::EnsureTopics(Platform::Get().kafka_admin, {case_spec, scheduling_spec},
                                   absl::Seconds(30)).ok());
+  // Who supervises whom (GetCaseload/GetWorklist of another case manager: SUPERVISES) comes
+  // from the case service's organisation topic; written here as the case service writes it:
+  // sup-1 supervises every case manager of these tests.
+  const std::string organisation_topic = OrganisationTopicFor(topic);
+  {
+    auto organisation = relations::testing::CaseServiceLog::Create(topic, organisation_topic);
+    organisation->SetTeam("tenant-a", "views-team", {"sup-1"}, TeamMembers());
+  }
   std::vector<std::string> argv = {
       testing::BinaryPath("services/views/views_service"), "--grpc-port=0", "--shutdown-grace=5s",
-      "--case-topic=" + topic, "--scheduling-topic=" + scheduling_spec.name, "--view-root=" + root,
-      "--view-version=" + version};
+      "--case-topic=" + topic, "--scheduling-topic=" + scheduling_spec.name,
+      "--organisation-topic=" + organisation_topic, "--view-root=" + root, "--view-version=" + version};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return Process(std::move(argv), "views");
 }
@@ -143,7 +168,18 @@ std::unique_ptr<grpc::ClientContext> Context(const Who& who, absl::Duration time
 // Case commands through the real case service; each returns the command's log position.
 class Cases {
  public:
-  explicit Cases(std::shared_ptr<grpc::Channel> channel) : stub_(cv1::CaseService::NewStub(channel)) {}
+  // The case service's organisation: sup-1 supervises team-north, the team of every case
+  // these tests open, so the supervisor's commands are allowed (team supervisor).
+  explicit Cases(std::shared_ptr<grpc::Channel> channel) : stub_(cv1::CaseService::NewStub(channel)) {
+    const absl::Status configured = testing::ConfigureOrganisationThroughApi(
+        *stub_, {.tenant = "tenant-a",
+                 .administrator = "admin-views",
+                 .privacy_officer_ids = {"privacy-views"},
+                 .emergency_access_max_minutes = 0,
+                 .teams = {{.team_id = "team-north", .name = "North", .supervisor_ids = {"sup-1"},
+                            .member_ids = TeamMembers()}}});
+    EXPECT_TRUE(configured.ok()) << configured;
+  }
 
   std::pair<std::string, common::v1::LogPosition> Open(const std::string& tag, int acuity,
                                                       const Who& who = {"intake-1", "case_manager", "tenant-a"}) {
@@ -394,22 +430,22 @@ TEST(ViewsServiceTest, CommandPositionPassedToQueryShowsItsEffect) {
 // services as real processes. Each command's position (case topic or scheduling topic),
 // passed to a query, shows its effect: next appointment, overdue task, goals overdue / due
 // soon in the caseload and worklist; kept / no-show, goal achievement and cost in the
-// outcomes; the supervisor rollup from the organisation file.
+// outcomes; the supervisor rollup from the organisation topic.
 TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   const std::string topic = UniqueName("clinical.case.views-sched");
   const std::string root = UniqueName("views.sched");
-  const std::string organisation = absl::StrCat(::testing::TempDir(), "/", UniqueName("org"), ".json");
-  {
-    std::ofstream out(organisation);
-    out << R"({"tenants": {"tenant-a": {"team-north": "sup-n", "team-south": "sup-n",
-                                        "team-east": "sup-e"}}})";
-  }
   Process case_service = CaseService(topic);
   ASSERT_NO_FATAL_FAILURE(case_service.Start());
   Process scheduling = SchedulingService(SchedulingTopicFor(topic), topic);
   ASSERT_NO_FATAL_FAILURE(scheduling.Start());
-  Process views = ViewsService(topic, root, "v1", {"--organisation-file=" + organisation,
-                                                   "--goal-due-soon-days=7"});
+  Process views = ViewsService(topic, root, "v1", {"--goal-due-soon-days=7"});
+  // Besides the harness's team of sup-1: sup-n leads two teams, sup-e one.
+  {
+    auto organisation = relations::testing::CaseServiceLog::Create(topic, OrganisationTopicFor(topic));
+    organisation->SetTeam("tenant-a", "team-north", {"sup-n"}, {});
+    organisation->SetTeam("tenant-a", "team-south", {"sup-n"}, {});
+    organisation->SetTeam("tenant-a", "team-east", {"sup-e"}, {});
+  }
   ASSERT_NO_FATAL_FAILURE(views.Start());
   Cases cases(case_service.channel());
   auto stub = vv1::ViewsService::NewStub(views.channel());
@@ -629,14 +665,16 @@ TEST(ViewsServiceTest, SchedulingAndCareFiguresAtTheirPositions) {
   vv1::ListRollupsResponse listed;
   status = stub->ListRollups(Context({}).get(), rollups, &listed);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(listed.rollups_size(), 2);
-  EXPECT_EQ(listed.rollups(0).group_id(), "sup-e");
+  ASSERT_EQ(listed.rollups_size(), 3);
+  EXPECT_EQ(listed.rollups(0).group_id(), "sup-1");
   EXPECT_EQ(listed.rollups(0).counters().open_cases(), 0);
-  EXPECT_EQ(listed.rollups(1).group_id(), "sup-n");
-  EXPECT_EQ(listed.rollups(1).counters().open_cases(), 1);
-  EXPECT_EQ(listed.rollups(1).counters().unassigned_cases(), 1);
-  EXPECT_EQ(listed.rollups(1).counters().high_risk_cases(), 1);
-  // Another tenant's supervisors are not in this tenant's file: nothing.
+  EXPECT_EQ(listed.rollups(1).group_id(), "sup-e");
+  EXPECT_EQ(listed.rollups(1).counters().open_cases(), 0);
+  EXPECT_EQ(listed.rollups(2).group_id(), "sup-n");
+  EXPECT_EQ(listed.rollups(2).counters().open_cases(), 1);
+  EXPECT_EQ(listed.rollups(2).counters().unassigned_cases(), 1);
+  EXPECT_EQ(listed.rollups(2).counters().high_risk_cases(), 1);
+  // Another tenant's organisation has no teams here: nothing.
   status = stub->ListRollups(Context({"sup-9", "supervisor", "tenant-b"}).get(), rollups, &listed);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(listed.rollups_size(), 0);
@@ -701,6 +739,68 @@ TEST(ViewsServiceTest, ReadyOnlyAfterCatchingUp) {
   EXPECT_EQ(rollups.rollups(0).counters().open_cases(), 1);
   views.Stop();
   case_service.Stop();
+}
+
+// Trust II: a caseload or worklist is its case manager's own, or a supervisor's of the
+// case managers in the teams they lead (the organisation topic, read-your-writes); the
+// rollups are not for case managers. No case service is needed: the views start on empty
+// topics and the organisation is written as the case service writes it.
+TEST(ViewsServiceTest, CaseloadsAreTheirOwnersAndTheirSupervisorsOnly) {
+  const std::string topic = UniqueName("clinical.case.views-authz");
+  const std::string root = UniqueName("views.authz");
+  Process views = ViewsService(topic, root, "v1");  // sup-1 leads a team with cm-7
+  ASSERT_NO_FATAL_FAILURE(views.Start());
+  auto health = grpc::health::v1::Health::NewStub(views.channel());
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+        grpc::health::v1::HealthCheckRequest request;
+        grpc::health::v1::HealthCheckResponse response;
+        return health->Check(&context, request, &response).ok() &&
+               response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      },
+      absl::Seconds(30)));
+  auto stub = vv1::ViewsService::NewStub(views.channel());
+  auto caseload = [&](const Who& who, const std::string& manager) {
+    vv1::GetCaseloadRequest request;
+    request.set_case_manager_id(manager);
+    vv1::GetCaseloadResponse response;
+    return stub->GetCaseload(Context(who).get(), request, &response).error_code();
+  };
+  auto worklist = [&](const Who& who, const std::string& manager) {
+    vv1::GetWorklistRequest request;
+    request.set_case_manager_id(manager);
+    vv1::GetWorklistResponse response;
+    return stub->GetWorklist(Context(who).get(), request, &response).error_code();
+  };
+  const Who cm7{"cm-7", "case_manager", "tenant-a"};
+  const Who stranger{"sup-x", "supervisor", "tenant-a"};
+  EXPECT_EQ(caseload(cm7, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(worklist(cm7, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(caseload({"cm-8", "case_manager", "tenant-a"}, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(caseload({}, "cm-7"), grpc::StatusCode::OK);  // sup-1 leads cm-7's team
+  EXPECT_EQ(worklist({}, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(caseload(stranger, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(caseload({"sup-1", "supervisor", "tenant-b"}, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(caseload({"aud-1", "auditor", "tenant-a"}, "cm-7"), grpc::StatusCode::PERMISSION_DENIED);
+  // A team set in the case service just now counts for the very next call.
+  {
+    auto organisation = relations::testing::CaseServiceLog::Create(topic, OrganisationTopicFor(topic));
+    organisation->SetTeam("tenant-a", "team-x", {"sup-x"}, {"cm-7"});
+  }
+  EXPECT_EQ(caseload(stranger, "cm-7"), grpc::StatusCode::OK);
+  EXPECT_EQ(worklist(stranger, "cm-7"), grpc::StatusCode::OK);
+  // Rollups are tenant-wide for supervisors and refused to case managers.
+  vv1::ListRollupsRequest rollups;
+  rollups.set_dimension(vv1::DIMENSION_SUPERVISOR);
+  vv1::ListRollupsResponse listed;
+  EXPECT_EQ(stub->ListRollups(Context(cm7).get(), rollups, &listed).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(stub->ListRollups(Context(stranger).get(), rollups, &listed).ok());
+  ASSERT_EQ(listed.rollups_size(), 2);
+  EXPECT_EQ(listed.rollups(0).group_id(), "sup-1");
+  EXPECT_EQ(listed.rollups(1).group_id(), "sup-x");
+  views.Stop();
 }
 
 // Every key of one version, by type, as comparable text (offset keys included).

@@ -10,9 +10,12 @@
 #include "absl/strings/strip.h"
 #include "audit_grpc_service.h"
 #include "audit_log.h"
+#include "chain.h"
 #include "chainer.h"
 #include "clinical/kafka/cluster.h"
 #include "clinical/redis/options.h"
+#include "clinical/relations/followed_directory.h"
+#include "recheck_source.h"
 
 namespace clinical::audit {
 namespace {
@@ -22,6 +25,10 @@ struct Runtime {
   std::unique_ptr<CheckpointVerifier> verifier;
   std::unique_ptr<Chainer> chainer;
   std::unique_ptr<AuditLog> log;
+  std::unique_ptr<RecheckSource> recheck;
+  // The tenant of every case, for the access decisions: a case id of another tenant named in
+  // an audit query is NOT_FOUND like a case that does not exist (docs/security.md).
+  std::unique_ptr<relations::FollowedDirectory> cases;
   std::unique_ptr<AuditGrpcService> service;
   // Grants readiness once the chainer has caught up (see Setup).
   std::thread readiness;
@@ -73,6 +80,15 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (event_topics.empty() && access_topic.empty()) {
     return absl::InvalidArgumentError("config keys 'audit-source-topics' and 'access-topic' are both empty");
   }
+  // The policy snapshots share the access records' clinical.access. prefix; they are read
+  // by RecheckAccess, never chained as records.
+  const std::string policy_topic = config.GetString("access-policy-topic");
+  if (policy_topic.empty()) return absl::InvalidArgumentError("config key 'access-policy-topic' is empty");
+  if (absl::Status topics = CheckSourceTopics(event_topics, access_topic, policy_topic); !topics.ok()) {
+    return topics;
+  }
+  const int64_t recheck_max = config.GetInt("recheck-max-records");
+  if (recheck_max < 1) return absl::InvalidArgumentError("config key 'recheck-max-records' must be at least 1");
   const int64_t every = config.GetInt("checkpoint-every");
   if (every < 1) return absl::InvalidArgumentError("config key 'checkpoint-every' must be at least 1");
   const absl::Duration interval = config.GetDuration("checkpoint-interval");
@@ -141,7 +157,26 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   log.redis_timeout = chainer.redis_timeout;
   log.kafka_timeout = chainer.kafka_timeout;
   runtime->log = std::make_unique<AuditLog>(log, runtime->verifier.get());
-  runtime->service = std::make_unique<AuditGrpcService>(*runtime->log, [] { return absl::Now(); }, host.callers());
+  RecheckSourceOptions recheck;
+  recheck.cluster = *cluster;
+  recheck.case_topic = config.GetString("case-topic");
+  recheck.organisation_topic = config.GetString("organisation-topic");
+  recheck.policy_topic = policy_topic;
+  recheck.timeout = chainer.kafka_timeout;
+  runtime->recheck = MakeKafkaRecheckSource(recheck);
+  relations::FollowedDirectory::Options follow;
+  follow.cluster = *cluster;
+  follow.case_topic = recheck.case_topic;
+  follow.sync_timeout = chainer.kafka_timeout;
+  follow.name = "cases";
+  auto followed = relations::FollowedDirectory::Start(std::move(follow), logger);
+  if (!followed.ok()) return followed.status();
+  runtime->cases = std::move(*followed);
+  host.SetRelations(&runtime->cases->directory());
+  RecheckLimits limits;
+  limits.max_records = static_cast<size_t>(recheck_max);
+  runtime->service = std::make_unique<AuditGrpcService>(*runtime->log, *runtime->recheck,
+                                                        [] { return absl::Now(); }, host.callers(), limits);
   host.AddService(runtime->service.get());
   host.metrics().AddCollector([runtime, collect = ChainerMetrics(*runtime->chainer)](
                                   metrics::Sink& sink) { collect(sink); });
@@ -169,7 +204,9 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                {"signing", runtime->signer != nullptr},
                {"verifying", runtime->verifier != nullptr},
                {"key_id", runtime->signer != nullptr ? runtime->signer->key_id() : ""},
-               {"patient_index", !patient_key.empty()}});
+               {"patient_index", !patient_key.empty()},
+               {"policy_topic", policy_topic},
+               {"organisation_topic", recheck.organisation_topic}});
   return std::function<void()>([runtime, &logger] {
     runtime->stopping = true;
     if (runtime->readiness.joinable()) runtime->readiness.join();
@@ -189,7 +226,8 @@ Component AuditLogComponent() {
   for (config::Option& option : redis::EndpointOptions()) component.options.push_back(std::move(option));
   component.options.insert(component.options.end(), {
       {"audit-source-topics", OptionType::kString,
-       "clinical.case.events.v1,clinical.scheduling.events.v1,clinical.notification.events.v1",
+       "clinical.case.events.v1,clinical.case.organisation.v1,clinical.scheduling.events.v1,"
+       "clinical.notification.events.v1",
        "comma-separated event topics to chain (topics not created yet are waited for)"},
       {"audit-access-topic", OptionType::kString, "",
        "access-record topic to chain (default: the access-topic this process records on)"},
@@ -210,6 +248,15 @@ Component AuditLogComponent() {
       {"checkpoint-every", OptionType::kInt, "100", "sign a chain's head after this many records"},
       {"checkpoint-interval", OptionType::kDuration, "10s",
        "or once its oldest unsigned record is this old"},
+      // RecheckAccess (policy at the time) reads these per call; the case topic is the
+      // replay's too (the same key, declared once).
+      {"case-topic", OptionType::kString, "clinical.case.events.v1", "the case event topic"},
+      {"organisation-topic", OptionType::kString, "clinical.case.organisation.v1",
+       "the organisation event topic (teams, supervisors)"},
+      {"access-policy-topic", OptionType::kString, "clinical.access.policies.v1",
+       "the services' access policy snapshots (compacted; read, never chained)"},
+      {"recheck-max-records", OptionType::kInt, "100000",
+       "allowed reads one RecheckAccess call may re-check (more: narrow the request)"},
       {"kafka-timeout", OptionType::kDuration, "20s", "bound on each broker operation"},
       {"redis-timeout", OptionType::kDuration, "2s", "bound on each Redis round trip"},
   });

@@ -5,12 +5,18 @@
 #include "absl/strings/str_cat.h"
 #include "clinical/grpcx/status.h"
 #include "fhir.h"
+#include "recheck.h"
 
 namespace clinical::audit {
 namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+// RecheckAccess: findings per call, the longest period, the longest id.
+constexpr int kDefaultFindings = 500;
+constexpr int kMaxFindings = 5000;
+constexpr absl::Duration kMaxRecheckPeriod = absl::Hours(24 * 366);
+constexpr size_t kMaxIdLength = 128;
 
 void ValidatePaging(int32_t page_size, grpcx::Violations& violations) {
   if (page_size < 0 || page_size > kMaxPageSize) {
@@ -44,30 +50,66 @@ void ValidateFilter(const audit::v1::RecordFilter& filter, grpcx::Violations& vi
 
 int PageSize(int32_t requested) { return requested == 0 ? kDefaultPageSize : requested; }
 
+bool ValidTimestamp(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= 0 && t.nanos() >= 0 && t.nanos() <= 999999999;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  google::protobuf::Timestamp timestamp;
+  timestamp.set_seconds(nanos / 1'000'000'000);
+  timestamp.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+  return timestamp;
+}
+
 }  // namespace
 
-absl::Status AuthorizeAuditor(const grpcx::Caller& caller) {
-  const common::v1::Role role = caller.actor.role();
-  if (role == common::v1::ROLE_AUDITOR || role == common::v1::ROLE_PRIVACY_OFFICER) {
-    return absl::OkStatus();
+void ValidateRecheck(const audit::v1::RecheckAccessRequest& request, absl::Time now, grpcx::Violations& violations) {
+  const bool from_ok = request.has_from() && ValidTimestamp(request.from());
+  if (!request.has_from()) {
+    violations.Add("from", "is required");
+  } else if (!from_ok) {
+    violations.Add("from", "must be a valid time after 1970");
   }
-  return absl::PermissionDeniedError("the audit log is open to auditors and privacy officers only");
+  const bool to_ok = !request.has_to() || ValidTimestamp(request.to());
+  if (!to_ok) violations.Add("to", "must be a valid time after 1970");
+  if (from_ok && to_ok) {
+    const absl::Time from = ToTime(request.from());
+    const absl::Time to = request.has_to() ? ToTime(request.to()) : now;
+    if (to <= from) {
+      violations.Add("to", request.has_to() ? "must be after from" : "must be after from (to defaults to now)");
+    } else if (to - from > kMaxRecheckPeriod) {
+      violations.Add("to", "the period is at most 366 days");
+    }
+  }
+  if (request.case_id().size() > kMaxIdLength) {
+    violations.Add("case_id", absl::StrCat("must be at most ", kMaxIdLength, " characters"));
+  }
+  if (request.actor_id().size() > kMaxIdLength) {
+    violations.Add("actor_id", absl::StrCat("must be at most ", kMaxIdLength, " characters"));
+  }
+  if (request.page_size() < 0 || request.page_size() > kMaxFindings) {
+    violations.Add("page_size", absl::StrCat("must be between 0 and ", kMaxFindings));
+  }
 }
 
 template <typename Fn>
-grpc::Status AuditGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
-  auto caller = callers_.CallerOf(*context);
+grpc::Status AuditGrpcService::Handle(grpc::ServerContext* context, const google::protobuf::Message& request,
+                                      Fn fn) {
+  // First, before anything is read: the method's policy (auditors and privacy officers).
+  auto caller = callers_.Authorize(*context, request);
   if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status(), *context);
-  if (absl::Status allowed = AuthorizeAuditor(*caller); !allowed.ok()) {
-    return grpcx::ToGrpcStatus(allowed, *context);
-  }
   return grpcx::ToGrpcStatus(fn(*caller), *context);
 }
 
 grpc::Status AuditGrpcService::ListChains(grpc::ServerContext* context,
-                                          const audit::v1::ListChainsRequest*,
+                                          const audit::v1::ListChainsRequest* request,
                                           audit::v1::ListChainsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller&) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller&) -> absl::Status {
     auto chains = log_.ListChains();
     if (!chains.ok()) return chains.status();
     for (auto& head : *chains) *response->add_chains() = std::move(head);
@@ -78,7 +120,7 @@ grpc::Status AuditGrpcService::ListChains(grpc::ServerContext* context,
 grpc::Status AuditGrpcService::VerifyChain(grpc::ServerContext* context,
                                            const audit::v1::VerifyChainRequest* request,
                                            audit::v1::VerifyChainResponse* response) {
-  return Handle(context, [&](const grpcx::Caller&) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller&) -> absl::Status {
     grpcx::Violations violations;
     if (request->chain_id().empty()) violations.Add("chain_id", "is required");
     if (request->from_sequence() < 0) violations.Add("from_sequence", "must not be negative");
@@ -103,7 +145,7 @@ grpc::Status AuditGrpcService::VerifyChain(grpc::ServerContext* context,
 grpc::Status AuditGrpcService::QueryRecords(grpc::ServerContext* context,
                                             const audit::v1::QueryRecordsRequest* request,
                                             audit::v1::QueryRecordsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     grpcx::Violations violations;
     ValidateFilter(request->filter(), violations);
     ValidatePaging(request->page_size(), violations);
@@ -120,7 +162,7 @@ grpc::Status AuditGrpcService::QueryRecords(grpc::ServerContext* context,
 grpc::Status AuditGrpcService::GetAccessReport(grpc::ServerContext* context,
                                                const audit::v1::GetAccessReportRequest* request,
                                                audit::v1::GetAccessReportResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     grpcx::Violations violations;
     if (request->case_id().empty() == request->patient_mrn().empty()) {
       violations.Add("case_id", "set exactly one of case_id and patient_mrn");
@@ -173,7 +215,7 @@ grpc::Status AuditGrpcService::GetAccessReport(grpc::ServerContext* context,
 grpc::Status AuditGrpcService::ExportAuditEvents(grpc::ServerContext* context,
                                                  const audit::v1::ExportAuditEventsRequest* request,
                                                  audit::v1::ExportAuditEventsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     grpcx::Violations violations;
     ValidateFilter(request->filter(), violations);
     ValidatePaging(request->page_size(), violations);
@@ -204,6 +246,57 @@ grpc::Status AuditGrpcService::ExportAuditEvents(grpc::ServerContext* context,
     response->set_content(std::move(content));
     response->set_resource_count(static_cast<int32_t>(events.size()));
     response->set_next_page_token(page->next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AuditGrpcService::RecheckAccess(grpc::ServerContext* context,
+                                             const audit::v1::RecheckAccessRequest* request,
+                                             audit::v1::RecheckAccessResponse* response) {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
+    const absl::Time now = clock_();
+    grpcx::Violations violations;
+    ValidateRecheck(*request, now, violations);
+    if (!violations.empty()) return violations.ToStatus();
+
+    // The tenant's access records in [from, to), through the case or actor index when one
+    // is given (both: the case index, filtered by actor).
+    audit::v1::RecordFilter filter;
+    filter.set_kind(audit::v1::RECORD_KIND_ACCESS);
+    filter.set_case_id(request->case_id());
+    filter.set_actor_id(request->actor_id());
+    *filter.mutable_from_time() = request->from();
+    *filter.mutable_to_time() = request->has_to() ? request->to() : ToTimestamp(now);
+    const std::string allowed = audit::v1::AccessOutcome_Name(audit::v1::ACCESS_OUTCOME_ALLOWED);
+    RecheckInput input;
+    std::string token;
+    do {
+      auto page = log_.Query(caller.tenant_id, filter, kMaxPageSize, token);
+      if (!page.ok()) return page.status();
+      for (audit::v1::ChainedRecord& record : page->records) {
+        if (record.outcome() == allowed) input.reads.push_back(std::move(record));
+      }
+      if (input.reads.size() > limits_.max_records) {
+        return grpcx::InvalidArgument(
+            "too many reads", {{"from", absl::StrCat("the period holds more than ", limits_.max_records,
+                                                     " allowed reads: narrow it, or give case_id or actor_id")}});
+      }
+      token = page->next_page_token;
+    } while (!token.empty());
+
+    auto snapshots = recheck_.PolicySnapshots();
+    if (!snapshots.ok()) return snapshots.status();
+    const PolicyIndex policies(*snapshots);
+    auto events = recheck_.Events(CasesToFold(input.reads, policies), caller.tenant_id);
+    if (!events.ok()) return events.status();
+    input.events = std::move(*events);
+
+    const int32_t limit = request->page_size() == 0 ? kDefaultFindings : request->page_size();
+    RecheckOutcome outcome = Recheck(input, policies, static_cast<size_t>(limit));
+    response->set_records_checked(outcome.records_checked);
+    response->set_records_without_policy(outcome.records_without_policy);
+    for (audit::v1::RecheckFinding& finding : outcome.findings) *response->add_findings() = std::move(finding);
+    response->set_truncated(outcome.truncated);
     return absl::OkStatus();
   });
 }

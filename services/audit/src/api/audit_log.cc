@@ -8,6 +8,7 @@
 #include "clinical/kafka/admin.h"
 #include "clinical/kafka/client_config.h"
 #include "librdkafka/rdkafkacpp.h"
+#include "topic_reader.h"
 #include "verify.h"
 
 namespace clinical::audit {
@@ -30,43 +31,6 @@ int64_t IntOr(const redis::Reply& reply, int64_t fallback) {
     return fallback;
   }
   return value;
-}
-
-// Reads records of one topic partition from Kafka, read_committed, stopping at `until`
-// (inclusive), the partition's end, or the deadline.
-class PartitionReader {
- public:
-  static absl::StatusOr<std::unique_ptr<RdKafka::KafkaConsumer>> Open(const kafka::Cluster& cluster) {
-    auto conf = kafka::MakeConf(kafka::ConsumerDefaults(cluster, "verify"));
-    if (!conf.ok()) return conf.status();
-    std::string error;
-    std::unique_ptr<RdKafka::KafkaConsumer> consumer(
-        RdKafka::KafkaConsumer::create(conf->get(), error));
-    if (consumer == nullptr) return absl::InternalError("kafka consumer: " + error);
-    return consumer;
-  }
-};
-
-absl::Status ReadPartition(RdKafka::KafkaConsumer& consumer, const std::string& topic,
-                           int32_t partition, int64_t from, int64_t until, absl::Time deadline,
-                           const std::function<void(int64_t, std::string)>& each) {
-  std::vector<RdKafka::TopicPartition*> assignment = {
-      RdKafka::TopicPartition::create(topic, partition, from)};
-  const RdKafka::ErrorCode assigned = consumer.assign(assignment);
-  RdKafka::TopicPartition::destroy(assignment);
-  if (assigned != RdKafka::ERR_NO_ERROR) return absl::UnavailableError("kafka assign failed");
-  while (absl::Now() < deadline) {
-    std::unique_ptr<RdKafka::Message> message(consumer.consume(200));
-    const RdKafka::ErrorCode err = message->err();
-    if (err == RdKafka::ERR__TIMED_OUT) continue;
-    if (err == RdKafka::ERR__PARTITION_EOF) return absl::OkStatus();
-    if (err != RdKafka::ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat("kafka: ", RdKafka::err2str(err)));
-    }
-    each(message->offset(), std::string(static_cast<const char*>(message->payload()), message->len()));
-    if (message->offset() >= until) return absl::OkStatus();
-  }
-  return absl::UnavailableError("kafka: reading the source partition timed out");
 }
 
 }  // namespace
@@ -150,7 +114,7 @@ absl::StatusOr<std::map<int64_t, std::string>> AuditLog::ReadSource(const std::s
                                                                     int64_t last) {
   std::map<int64_t, std::string> values;
   if (first > last) return values;
-  auto consumer = PartitionReader::Open(options_.kafka);
+  auto consumer = OpenReader(options_.kafka);
   if (!consumer.ok()) return consumer.status();
   const absl::Status read = ReadPartition(
       **consumer, topic, partition, first, last, absl::Now() + options_.kafka_timeout,
@@ -165,30 +129,16 @@ absl::StatusOr<std::map<int64_t, std::string>> AuditLog::ReadSource(const std::s
 absl::StatusOr<std::vector<audit::v1::Checkpoint>> AuditLog::ReadCheckpoints(
     const std::string& chain_id) {
   std::vector<audit::v1::Checkpoint> checkpoints;
-  auto partitions =
-      kafka::PartitionCount(options_.kafka, options_.checkpoint_topic, options_.kafka_timeout);
-  if (partitions.status().code() == absl::StatusCode::kNotFound) return checkpoints;
-  if (!partitions.ok()) return partitions.status();
-  auto consumer = PartitionReader::Open(options_.kafka);
-  if (!consumer.ok()) return consumer.status();
-  for (int32_t p = 0; p < *partitions; ++p) {
-    const absl::Status read = ReadPartition(
-        **consumer, options_.checkpoint_topic, p, RdKafka::Topic::OFFSET_BEGINNING,
-        std::numeric_limits<int64_t>::max(), absl::Now() + options_.kafka_timeout,
-        [&](int64_t, std::string value) {
-          audit::v1::Checkpoint checkpoint;
-          // A record that does not decode is not a checkpoint anyone signed; skipping it
-          // cannot make a tampered log pass (it only removes evidence an attacker added).
-          if (checkpoint.ParseFromString(value) && checkpoint.chain_id() == chain_id) {
-            checkpoints.push_back(std::move(checkpoint));
-          }
-        });
-    if (!read.ok()) {
-      (*consumer)->close();
-      return read;
-    }
-  }
-  (*consumer)->close();
+  const absl::Status read =
+      ReadWholeTopic(options_.kafka, options_.checkpoint_topic, options_.kafka_timeout, [&](std::string value) {
+        audit::v1::Checkpoint checkpoint;
+        // A record that does not decode is not a checkpoint anyone signed; skipping it
+        // cannot make a tampered log pass (it only removes evidence an attacker added).
+        if (checkpoint.ParseFromString(value) && checkpoint.chain_id() == chain_id) {
+          checkpoints.push_back(std::move(checkpoint));
+        }
+      });
+  if (!read.ok()) return read;
   return checkpoints;
 }
 

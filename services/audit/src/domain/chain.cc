@@ -89,6 +89,17 @@ void FillFromAccess(const audit::v1::AccessRecord& access, ChainedRecord& record
   record.set_outcome(audit::v1::AccessOutcome_Name(access.outcome()));
   record.set_purpose_of_use(access.purpose_of_use());
   record.set_source_address(access.source_address());
+  record.set_policy_version(access.policy_version());
+  record.set_relationship(access.relationship());
+  record.set_emergency_grant_id(access.emergency_grant_id());
+  record.set_masked(access.masked());
+}
+
+// Whether the record carries how its read was authorized (access records made since
+// Trust II): those fields are then part of the canonical encoding.
+bool HasAuthorization(const ChainedRecord& record) {
+  return !record.policy_version().empty() || !record.relationship().empty() ||
+         !record.emergency_grant_id().empty() || record.masked();
 }
 
 }  // namespace
@@ -143,6 +154,24 @@ std::string RoleName(int role) {
   return absl::AsciiStrToLower(name.substr(5));  // drop "ROLE_"
 }
 
+absl::Status CheckSourceTopics(const std::vector<std::string>& event_topics, const std::string& access_topic,
+                               const std::string& policy_topic) {
+  for (const std::string& topic : event_topics) {
+    if (!policy_topic.empty() && topic == policy_topic) {
+      return absl::InvalidArgumentError(
+          "config key 'audit-source-topics' names the access policy topic, which holds no events");
+    }
+    if (!access_topic.empty() && topic == access_topic) {
+      return absl::InvalidArgumentError("config key 'audit-source-topics' names the access-record topic");
+    }
+  }
+  if (!policy_topic.empty() && access_topic == policy_topic) {
+    return absl::InvalidArgumentError(
+        "the access-record topic to chain is the access policy topic, which holds no access records");
+  }
+  return absl::OkStatus();
+}
+
 ChainedRecord BuildRecord(const SourceRecord& source, SourceFormat format, int64_t sequence,
                           std::string_view previous_hash) {
   ChainedRecord record;
@@ -171,7 +200,11 @@ ChainedRecord BuildRecord(const SourceRecord& source, SourceFormat format, int64
 
 std::string CanonicalEncoding(const ChainedRecord& record) {
   std::string out;
-  Put(out, "clinical.audit.v1.ChainedRecord/1");
+  // Layout 2 appends the authorization fields. Records without them keep layout 1, so
+  // every record chained before those fields existed still verifies; the tag says which
+  // layout was hashed, so the two can never be confused.
+  const bool authorization = HasAuthorization(record);
+  Put(out, authorization ? "clinical.audit.v1.ChainedRecord/2" : "clinical.audit.v1.ChainedRecord/1");
   Put(out, record.chain_id());
   Put(out, absl::StrCat(record.sequence()));
   Put(out, record.source_topic());
@@ -194,6 +227,12 @@ std::string CanonicalEncoding(const ChainedRecord& record) {
   Put(out, record.outcome());
   Put(out, record.purpose_of_use());
   Put(out, record.source_address());
+  if (authorization) {
+    Put(out, record.policy_version());
+    Put(out, record.relationship());
+    Put(out, record.emergency_grant_id());
+    Put(out, record.masked() ? "1" : "0");
+  }
   Put(out, record.previous_hash());
   return out;
 }

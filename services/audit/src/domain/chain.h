@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "clinical/audit/v1/audit_service.pb.h"
@@ -41,6 +42,14 @@ void AppendLengthPrefixed(std::string& out, std::string_view field);
 // Whether `topic` carries access records (clinical.audit.v1.AccessRecord) rather than
 // event envelopes. Decided by the caller's configuration, passed in.
 enum class SourceFormat { kEvents, kAccess };
+
+// OK when the topics the chainer is configured with can be chained: the access topic is not
+// also an event topic, and neither is the policy snapshots topic (`policy_topic`,
+// clinical.access.policies.v1): it shares the access records' clinical.access. prefix but
+// holds AccessPolicySnapshots, which RecheckAccess reads by key and which would chain as
+// undecodable records. INVALID_ARGUMENT naming the config key otherwise.
+absl::Status CheckSourceTopics(const std::vector<std::string>& event_topics, const std::string& access_topic,
+                               const std::string& policy_topic);
 
 // The record for `source` at `sequence` of its chain, after `previous_hash`. Decodes the
 // value as an EventEnvelope or AccessRecord (per `format`) to fill the indexed fields; a

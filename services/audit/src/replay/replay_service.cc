@@ -120,17 +120,8 @@ bool OnlyOfAnotherTenant(const std::vector<LogEvent>& events, const std::string&
   return true;
 }
 
-absl::Status Authorize(const grpcx::Caller& caller) {
-  const common::v1::Role role = caller.actor.role();
-  if (role != common::v1::ROLE_AUDITOR && role != common::v1::ROLE_PRIVACY_OFFICER) {
-    return absl::PermissionDeniedError("replay and disclosures are for auditors and privacy officers");
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<v1::ReplayCaseResponse> ReplayService::Replay(const grpcx::Caller& caller,
                                                              const v1::ReplayCaseRequest& request) {
-  if (auto s = Authorize(caller); !s.ok()) return s;
   // Another tenant's case is NOT_FOUND (a refusal) before anything about the request is
   // judged: its events exist, none of them is this tenant's.
   std::optional<std::vector<LogEvent>> events;
@@ -180,7 +171,6 @@ absl::StatusOr<v1::ReplayCaseResponse> ReplayService::Replay(const grpcx::Caller
 
 absl::StatusOr<v1::ListDisclosuresResponse> ReplayService::Disclosures(
     const grpcx::Caller& caller, const v1::ListDisclosuresRequest& request) {
-  if (auto s = Authorize(caller); !s.ok()) return s;
   const absl::Time now = clock_();
   grpcx::Violations violations;
   Validate(request, now, violations);
@@ -233,7 +223,8 @@ absl::StatusOr<v1::ListDisclosuresResponse> ReplayService::Disclosures(
 grpc::Status ReplayService::ReplayCase(grpc::ServerContext* context,
                                        const v1::ReplayCaseRequest* request,
                                        v1::ReplayCaseResponse* response) {
-  auto caller = callers_.CallerOf(*context);
+  // First, before anything is read: the method's policy (auditors and privacy officers).
+  auto caller = callers_.Authorize(*context, *request);
   if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status(), *context);
   auto result = Replay(*caller, *request);
   if (!result.ok()) return grpcx::ToGrpcStatus(result.status(), *context);
@@ -244,7 +235,8 @@ grpc::Status ReplayService::ReplayCase(grpc::ServerContext* context,
 grpc::Status ReplayService::ListDisclosures(grpc::ServerContext* context,
                                             const v1::ListDisclosuresRequest* request,
                                             v1::ListDisclosuresResponse* response) {
-  auto caller = callers_.CallerOf(*context);
+  // First, before anything is read: the method's policy (auditors and privacy officers).
+  auto caller = callers_.Authorize(*context, *request);
   if (!caller.ok()) return grpcx::ToGrpcStatus(caller.status(), *context);
   auto result = Disclosures(*caller, *request);
   if (!result.ok()) return grpcx::ToGrpcStatus(result.status(), *context);

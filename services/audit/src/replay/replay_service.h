@@ -2,10 +2,11 @@
 
 // The gRPC edge of clinical.audit.v1.AuditReplayService (docs/audit-replay.md).
 //
-// Every RPC: caller identity (x-clinical-* metadata; UNAUTHENTICATED without it) -> role
-// (ROLE_AUDITOR or ROLE_PRIVACY_OFFICER, else PERMISSION_DENIED) -> field validation
-// (INVALID_ARGUMENT with every violation) -> read the log and fold -> one status mapping
-// (grpcx::ToGrpcStatus). Reads only; the caller's tenant scopes everything.
+// Every RPC: authorization (callers_.Authorize: the verified token's person and the
+// method's policy in replay_service.proto, auditors and privacy officers only;
+// UNAUTHENTICATED / PERMISSION_DENIED) -> field validation (INVALID_ARGUMENT with every
+// violation) -> read the log and fold -> one status mapping (grpcx::ToGrpcStatus). Reads
+// only; the caller's tenant scopes everything (another tenant's case is NOT_FOUND).
 //
 // Synchronous API on purpose: a call blocks on reading Kafka, and gRPC's sync server runs
 // handlers on a pool made for blocking work. Thread-safe: no state besides the source.
@@ -27,9 +28,6 @@ void Validate(const v1::ReplayCaseRequest& request, absl::Time now, grpcx::Viola
 void Validate(const v1::ListDisclosuresRequest& request, absl::Time now,
               grpcx::Violations& violations);
 
-// PERMISSION_DENIED unless the caller is an auditor or a privacy officer.
-absl::Status Authorize(const grpcx::Caller& caller);
-
 class ReplayService final : public v1::AuditReplayService::Service {
  public:
   // `source` must outlive the service; `clock` gives "now" (injected for tests).
@@ -42,7 +40,7 @@ class ReplayService final : public v1::AuditReplayService::Service {
                                const v1::ListDisclosuresRequest* request,
                                v1::ListDisclosuresResponse* response) override;
 
-  // The same, without gRPC (the caller already authenticated).
+  // The same, without gRPC (the caller already authorized).
   absl::StatusOr<v1::ReplayCaseResponse> Replay(const grpcx::Caller& caller,
                                                 const v1::ReplayCaseRequest& request);
   absl::StatusOr<v1::ListDisclosuresResponse> Disclosures(const grpcx::Caller& caller,

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "access_rules.h"
 
 namespace clinical::case_service {
 namespace {
@@ -30,6 +31,7 @@ std::string DetailOf(const v1::CaseEvent& event) {
     case v1::CaseEvent::kCareTeamMemberAdded: return event.care_team_member_added().member().member_id();
     case v1::CaseEvent::kConsentRecorded: return event.consent_recorded().consent_id();
     case v1::CaseEvent::kServiceReferred: return event.service_referred().referral_id();
+    case v1::CaseEvent::kEmergencyAccessGranted: return event.emergency_access_granted().grant().grant_id();
     // A referral's disclosure is part of the referral: the response names the referral.
     case v1::CaseEvent::kInformationDisclosed:
       return event.information_disclosed().referral_id().empty()
@@ -45,12 +47,35 @@ std::string DetailOf(const v1::CaseEvent& event) {
 
 CaseEngine::CaseEngine(EventLog& log, const ProgramCatalog& programs, std::string topic,
                        std::function<absl::Time()> clock,
-                       std::function<std::string()> new_case_id)
+                       std::function<std::string()> new_case_id, relations::Directory* directory)
     : log_(log),
       programs_(programs),
       topic_(std::move(topic)),
       clock_(std::move(clock)),
-      new_case_id_(std::move(new_case_id)) {}
+      new_case_id_(std::move(new_case_id)),
+      directory_(directory) {}
+
+void CaseEngine::Relate(const common::v1::EventEnvelope& envelope) const {
+  if (directory_ == nullptr) return;
+  common::v1::EventEnvelope related = envelope;
+  related.set_aggregate_type("case");  // the engine's copy of an append does not carry it
+  // The directory folds each version once (relations::Directory::Apply), so an envelope
+  // handed again after a rebuild changes nothing.
+  directory_->Apply(related);
+}
+
+void CaseEngine::AddRelations(const grpcx::Caller& caller, const std::string& case_id, const Command& command,
+                              DecisionContext& context) const {
+  context.relationship = caller.relationship;
+  if (directory_ == nullptr || !std::holds_alternative<v1::RequestEmergencyAccessRequest>(command)) return;
+  // RequestEmergencyAccess's rule is TENANT, so the caller's relationship to the case is
+  // looked up here: someone who has one needs no glass broken.
+  const access::Principal principal{caller.actor.user_id(), caller.tenant_id, caller.actor.role()};
+  if (auto relations = directory_->RelationsTo(principal, case_id); relations.ok()) {
+    context.related_to_case = relations->assigned || relations->care_team || relations->team_supervisor;
+  }
+  context.emergency_access_max_minutes = directory_->Organisation(caller.tenant_id).emergency_access_max_minutes;
+}
 
 std::mutex& CaseEngine::StripeOf(const std::string& case_id) {
   return stripes_[std::hash<std::string>()(case_id) % stripes_.size()];
@@ -101,6 +126,7 @@ absl::Status CaseEngine::Replay(const eventstore::LoggedEvent& logged) {
   if (event->body.has_case_opened()) {
     opened_by_command_[{envelope.tenant_id(), envelope.command_id()}] = envelope.aggregate_id();
   }
+  Relate(envelope);
   return absl::OkStatus();
 }
 
@@ -120,6 +146,7 @@ absl::Status CaseEngine::Reload(const std::string& case_id) {
     position.set_partition(logged.partition);
     position.set_offset(logged.offset);
     Record(fresh, logged.envelope, *event, position);
+    Relate(logged.envelope);  // only versions an unacknowledged append committed are new to it
     if (event->body.has_case_opened()) {
       opened_by_command_[{logged.envelope.tenant_id(), logged.envelope.command_id()}] = case_id;
     }
@@ -224,6 +251,7 @@ absl::StatusOr<CommandOutcome> CaseEngine::Execute(const grpcx::Caller& caller,
   context.tenant_id = caller.tenant_id;
   context.case_id = case_id;
   context.assignee_load = assignee_load;
+  AddRelations(caller, case_id, command, context);
   auto rules = RulesFor(state, command, caller.tenant_id);
   if (!rules.ok()) return rules.status();
   context.program = *rules;
@@ -264,7 +292,10 @@ absl::StatusOr<CommandOutcome> CaseEngine::Execute(const grpcx::Caller& caller,
       next = Evolve(std::move(next), (*events)[i]);
       append.events[i].set_aggregate_version(appended->first_version + static_cast<int64_t>(i));
       append.events[i].set_command_id(command_id);
+      append.events[i].set_aggregate_id(case_id);
       Record(entry, append.events[i], (*events)[i], appended->position);
+      // Before the command returns: the next call's authorization sees this change.
+      Relate(append.events[i]);
       if (std::string d = DetailOf((*events)[i].body); !d.empty()) detail = d;
     }
     Install(case_id, std::make_shared<const CaseState>(std::move(next)));
@@ -330,12 +361,6 @@ absl::StatusOr<v1::Case> CaseEngine::Get(const std::string& tenant_id,
   return *it->second.state;
 }
 
-bool CaseEngine::InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = cases_.find(case_id);
-  return it != cases_.end() && it->second.state && it->second.state->tenant_id() != tenant_id;
-}
-
 absl::StatusOr<v1::ListCaseHistoryResponse> CaseEngine::History(
     const std::string& tenant_id, const v1::ListCaseHistoryRequest& request) const {
   if (auto found = Get(tenant_id, request.case_id()); !found.ok()) return found.status();
@@ -356,6 +381,28 @@ absl::StatusOr<v1::ListCaseHistoryResponse> CaseEngine::History(
     *response.add_events() = logged.envelope;
   }
   return response;
+}
+
+std::optional<absl::Time> CaseEngine::LatestEventTimeOf(const std::string& tenant_id,
+                                                        const std::string& case_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = cases_.find(case_id);
+  if (it == cases_.end() || !it->second.state || it->second.state->tenant_id() != tenant_id) return std::nullopt;
+  return LatestEventTime(*it->second.state);
+}
+
+std::vector<v1::CaseEmergencyAccess> CaseEngine::EmergencyGrants(const std::string& tenant_id) const {
+  std::vector<v1::CaseEmergencyAccess> grants;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [id, entry] : cases_) {
+    if (!entry.state || entry.state->tenant_id() != tenant_id) continue;
+    for (const v1::EmergencyAccessGrant& grant : entry.state->emergency_access()) {
+      v1::CaseEmergencyAccess& out = grants.emplace_back();
+      out.set_case_id(id);
+      *out.mutable_grant() = grant;
+    }
+  }
+  return grants;
 }
 
 int32_t CaseEngine::LoadOf(const std::string& tenant_id, const std::string& case_manager_id) const {

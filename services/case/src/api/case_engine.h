@@ -14,36 +14,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "case_domain.h"
-#include "clinical/eventstore/event_store.h"
 #include "clinical/grpcx/caller.h"
+#include "clinical/relations/directory.h"
+#include "clinical/eventstore/event_log.h"
 #include "programs.h"
 
 namespace clinical::case_service {
 
-// Where the engine's events go: the event store in production, an in-memory log in unit
-// tests. Same contract as eventstore::EventStore's Append and Load.
-class EventLog {
- public:
-  virtual ~EventLog() = default;
-  virtual absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) = 0;
-  virtual absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& case_id,
-                                                                    int64_t from_version) const = 0;
-};
-
-class EventStoreLog : public EventLog {
- public:
-  explicit EventStoreLog(eventstore::EventStore& store) : store_(store) {}
-  absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) override {
-    return store_.Append(std::move(request));
-  }
-  absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& case_id,
-                                                            int64_t from_version) const override {
-    return store_.Load(case_id, from_version);
-  }
-
- private:
-  eventstore::EventStore& store_;
-};
+using eventstore::EventLog;
+using eventstore::EventStoreLog;
 
 struct CommandOutcome {
   std::string case_id;
@@ -65,6 +44,12 @@ struct CommandOutcome {
 // caseload are serialised with each other as well: the load read for the decision cannot
 // change before the append is acknowledged.
 //
+// The relations directory (access decisions' facts) is fed every event the engine replays
+// or appends, in each case's version order, before the command returns: the next call's
+// authorization sees this one's effect (read-your-writes, no catch-up needed). The
+// directory also tells a break-the-glass request whether the caller already has a
+// relationship to the case, and the tenant's emergency-access limit.
+//
 // Status codes: those of Decide, plus NOT_FOUND (no such case for this tenant; for a case
 // of another tenant, including OpenCase with its id, a grpcx::NotFoundInTenant refusal),
 // ABORTED (expected_version mismatch; the message names the current version),
@@ -72,8 +57,11 @@ struct CommandOutcome {
 // same command id), DATA_LOSS (an undecodable event in the log). Thread-safe.
 class CaseEngine {
  public:
+  // `directory` may be null (unit tests of rules that need no relations); it must outlive
+  // the engine.
   CaseEngine(EventLog& log, const ProgramCatalog& programs, std::string topic,
-             std::function<absl::Time()> clock, std::function<std::string()> new_case_id);
+             std::function<absl::Time()> clock, std::function<std::string()> new_case_id,
+             relations::Directory* directory = nullptr);
 
   // Rebuilds state from the log, before serving (events in log order).
   absl::Status Replay(const eventstore::LoggedEvent& logged);
@@ -88,11 +76,13 @@ class CaseEngine {
       const grpcx::Caller& caller, const v1::BulkReassignCasesRequest& request);
 
   absl::StatusOr<v1::Case> Get(const std::string& tenant_id, const std::string& case_id) const;
-  // Whether `case_id` is a case of a tenant other than `tenant_id` (checked before a
-  // request is even validated, so another tenant's case is NOT_FOUND whatever was asked).
-  bool InAnotherTenant(const std::string& tenant_id, const std::string& case_id) const;
   absl::StatusOr<v1::ListCaseHistoryResponse> History(const std::string& tenant_id,
                                                       const v1::ListCaseHistoryRequest& request) const;
+  // The case's latest event in time (LatestEventTime), for validating a relationship change
+  // entered late; nullopt when the tenant has no such case.
+  std::optional<absl::Time> LatestEventTimeOf(const std::string& tenant_id, const std::string& case_id) const;
+  // Every emergency grant on every case of the tenant (ListEmergencyAccess's input).
+  std::vector<v1::CaseEmergencyAccess> EmergencyGrants(const std::string& tenant_id) const;
 
   // Acuity-weighted load of a case manager (open cases, pending or accepted).
   int32_t LoadOf(const std::string& tenant_id, const std::string& case_manager_id) const;
@@ -120,6 +110,11 @@ class CaseEngine {
   void Record(Entry& entry, const common::v1::EventEnvelope& envelope, const Event& event,
               const common::v1::LogPosition& position);
   absl::Status Reload(const std::string& case_id);
+  // Hands appended or replayed events to the directory (see the class comment).
+  void Relate(const common::v1::EventEnvelope& envelope) const;
+  // The facts a command's decision needs from outside the case (see DecisionContext).
+  void AddRelations(const grpcx::Caller& caller, const std::string& case_id, const Command& command,
+                    DecisionContext& context) const;
   absl::StatusOr<ProgramRules> RulesFor(const CaseState& state, const Command& command,
                                         const std::string& tenant_id) const;
 
@@ -128,6 +123,7 @@ class CaseEngine {
   const std::string topic_;
   const std::function<absl::Time()> clock_;
   const std::function<std::string()> new_case_id_;
+  relations::Directory* const directory_;
 
   std::array<std::mutex, 64> stripes_;
   std::mutex capacity_mutex_;

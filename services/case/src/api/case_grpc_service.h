@@ -1,17 +1,20 @@
 #pragma once
 
 #include "case_engine.h"
+#include "organisation_engine.h"
 #include "clinical/case/v1/case_service.grpc.pb.h"
 #include "clinical/grpcx/caller.h"
+#include "validation.h"
 
 namespace clinical::case_service {
 
 // The gRPC edge of clinical.case.v1.CaseService. Every RPC goes the same way:
-//   the verified caller (grpcx::CallerSource: this call's token's claims; the server's Authenticator
-//   refused the call already if it had none) -> another tenant's case named? NOT_FOUND,
-//   recorded as a refusal, before anything else is looked at -> field validation
-//   (INVALID_ARGUMENT with every violation) -> engine -> one status mapping
-//   (grpcx::ToGrpcStatus).
+//   authorization first (grpcx::CallerSource::Authorize: the verified caller, allowed by the
+//   method's access policy in case_service.proto given the relations directory's facts;
+//   PERMISSION_DENIED, or NOT_FOUND recorded as a refusal for another tenant's case, before
+//   anything else is looked at) -> field validation (INVALID_ARGUMENT with every violation)
+//   -> engine -> one status mapping (grpcx::ToGrpcStatus). Reads then withhold the 42 CFR
+//   Part 2 records the caller may not see (access_rules.h) and say so (MarkMasked).
 //
 // Synchronous API on purpose: a mutating call blocks until its Kafka transaction commits
 // (group commit, a few ms), and gRPC's sync server runs handlers on its own thread pool
@@ -21,7 +24,8 @@ namespace clinical::case_service {
 // Logs carry the RPC name, status code and duration only: never request fields (PHI).
 class CaseGrpcService final : public v1::CaseService::Service {
  public:
-  CaseGrpcService(CaseEngine& engine, const grpcx::CallerSource& callers) : engine_(engine), callers_(callers) {}
+  CaseGrpcService(CaseEngine& engine, OrganisationEngine& organisations, const grpcx::CallerSource& callers)
+      : engine_(engine), organisations_(organisations), callers_(callers) {}
 
   grpc::Status OpenCase(grpc::ServerContext*, const v1::OpenCaseRequest*, v1::OpenCaseResponse*) override;
   grpc::Status ChangeCaseStatus(grpc::ServerContext*, const v1::ChangeCaseStatusRequest*,
@@ -84,23 +88,32 @@ class CaseGrpcService final : public v1::CaseService::Service {
   grpc::Status AuthorizeServiceReferral(grpc::ServerContext*, const v1::AuthorizeServiceReferralRequest*, v1::AuthorizeServiceReferralResponse*) override;
   grpc::Status RecordServiceDelivery(grpc::ServerContext*, const v1::RecordServiceDeliveryRequest*, v1::RecordServiceDeliveryResponse*) override;
   grpc::Status ChangeServiceReferralStatus(grpc::ServerContext*, const v1::ChangeServiceReferralStatusRequest*, v1::ChangeServiceReferralStatusResponse*) override;
+  // The organisation and emergency access (Trust II).
+  grpc::Status ConfigureOrganisation(grpc::ServerContext*, const v1::ConfigureOrganisationRequest*, v1::ConfigureOrganisationResponse*) override;
+  grpc::Status SetTeam(grpc::ServerContext*, const v1::SetTeamRequest*, v1::SetTeamResponse*) override;
+  grpc::Status GetOrganisation(grpc::ServerContext*, const v1::GetOrganisationRequest*, v1::GetOrganisationResponse*) override;
+  grpc::Status RequestEmergencyAccess(grpc::ServerContext*, const v1::RequestEmergencyAccessRequest*, v1::RequestEmergencyAccessResponse*) override;
+  grpc::Status ReviewEmergencyAccess(grpc::ServerContext*, const v1::ReviewEmergencyAccessRequest*, v1::ReviewEmergencyAccessResponse*) override;
+  grpc::Status ListEmergencyAccess(grpc::ServerContext*, const v1::ListEmergencyAccessRequest*, v1::ListEmergencyAccessResponse*) override;
   grpc::Status GetCase(grpc::ServerContext*, const v1::GetCaseRequest*, v1::GetCaseResponse*) override;
   grpc::Status ListCaseHistory(grpc::ServerContext*, const v1::ListCaseHistoryRequest*,
                                v1::ListCaseHistoryResponse*) override;
 
  private:
-  // Who is calling: the verified claims of this call's token. Authorisation joins here.
-  absl::StatusOr<grpcx::Caller> Authenticate(const grpc::ServerContext& context) const;
+  // The facts a request's fields are validated against (ValidationContext).
   template <typename Request>
-  bool NamesCaseOfAnotherTenant(const std::string& tenant_id, const Request& request) const;
+  ValidationContext ValidationFor(const grpcx::Caller& caller, const Request& request) const;
 
   template <typename Request, typename Fn>
   grpc::Status Handle(grpc::ServerContext* context, const Request& request, Fn fn);
+  template <typename Request, typename Response>
+  grpc::Status ChangeOrganisation(grpc::ServerContext* context, const Request* request, Response* response);
   template <typename Request, typename Response>
   grpc::Status Mutate(grpc::ServerContext* context, const Request* request,
                       Response* response);
 
   CaseEngine& engine_;
+  OrganisationEngine& organisations_;
   const grpcx::CallerSource& callers_;
 };
 

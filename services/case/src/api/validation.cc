@@ -2,7 +2,10 @@
 
 #include <cctype>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
+#include "access_rules.h"
 #include "care_rules.h"
 #include "absl/time/civil_time.h"
 #include "google/protobuf/util/time_util.h"
@@ -122,6 +125,37 @@ void Override(const v1::CapacityOverride& o, grpcx::Violations& v) {
   Text(o.reason(), "capacity_override.reason", kMaxReason, v);
 }
 
+// A relationship change entered late (AssignCase, TransferCase, RemoveCareTeamMember): see
+// CheckEffectiveTime.
+void EffectiveAt(const google::protobuf::Timestamp& t, const ValidationContext& c, grpcx::Violations& v) {
+  if (!ValidTimestamp(t)) {
+    v.Add("occurred_at", "is not a valid timestamp");
+  } else if (auto problem = CheckEffectiveTime(ToTime(t), c.case_latest_event, c.now)) {
+    v.Add("occurred_at", *problem);
+  }
+}
+
+// Person ids in a list: each a valid id, none twice.
+void UserIds(const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& field,
+             grpcx::Violations& v) {
+  std::set<std::string> seen;
+  for (int i = 0; i < ids.size(); ++i) {
+    const std::string at = absl::StrCat(field, "[", i, "]");
+    if (ids[i].empty() || ids[i].size() > kMaxId || !IsIdText(ids[i])) {
+      v.Add(at, "must be a user id");
+    } else if (!seen.insert(ids[i]).second) {
+      v.Add(at, "is listed twice");
+    }
+  }
+}
+
+// expected_version of the organisation aggregate: 0 (not configured yet) is a real version.
+template <typename R>
+void OrganisationEnvelope(const R& r, grpcx::Violations& v) {
+  Id(r.command_id(), "command_id", v);
+  if (r.has_expected_version() && r.expected_version() < 0) v.Add("expected_version", "must not be negative");
+}
+
 }  // namespace
 
 bool IsUuid(const std::string& text) {
@@ -204,12 +238,13 @@ void Validate(const v1::ReprioritizeCaseRequest& r, const ValidationContext&, gr
   Text(r.reason(), "reason", kMaxReason, v);
 }
 
-void Validate(const v1::AssignCaseRequest& r, const ValidationContext&, grpcx::Violations& v) {
+void Validate(const v1::AssignCaseRequest& r, const ValidationContext& c, grpcx::Violations& v) {
   Envelope(r, v);
   Id(r.case_manager_id(), "case_manager_id", v);
   Id(r.team_id(), "team_id", v, false);
   Text(r.reason(), "reason", kMaxReason, v, false);
   if (r.has_capacity_override()) Override(r.capacity_override(), v);
+  if (r.has_occurred_at()) EffectiveAt(r.occurred_at(), c, v);
 }
 
 void Validate(const v1::AcceptAssignmentRequest& r, const ValidationContext&, grpcx::Violations& v) {
@@ -231,6 +266,7 @@ void Validate(const v1::TransferCaseRequest& r, const ValidationContext& c, grpc
   Id(r.case_manager_id(), "case_manager_id", v, false);
   Text(r.reason(), "reason", kMaxReason, v);
   if (r.has_capacity_override()) Override(r.capacity_override(), v);
+  if (r.has_occurred_at()) EffectiveAt(r.occurred_at(), c, v);
 }
 
 void Validate(const v1::BulkReassignCasesRequest& r, const ValidationContext&, grpcx::Violations& v) {
@@ -283,6 +319,7 @@ void Validate(const v1::AddNoteRequest& r, const ValidationContext& c, grpcx::Vi
   }
   Text(r.text(), "text", kMaxText, v);
   Range(r.duration_minutes(), 0, 24 * 60, "duration_minutes", v);
+  if (!v1::InformationCategory_IsValid(r.category())) v.Add("category", "is not a known value");
 }
 
 void Validate(const v1::AmendNoteRequest& r, const ValidationContext&, grpcx::Violations& v) {
@@ -527,6 +564,7 @@ void Validate(const v1::AddCareTeamMemberRequest& r, const ValidationContext&, g
   Text(r.organization(), "organization", kMaxId * 2, v, /*required=*/false);
   Text(r.specialty(), "specialty", kMaxId, v, /*required=*/false);
   Text(r.relationship(), "relationship", kMaxId, v, /*required=*/false);
+  Id(r.staff_user_id(), "staff_user_id", v, /*required=*/false);
   if (r.contact_preferences_size() > 10) v.Add("contact_preferences", "must have at most 10 entries");
   for (int i = 0; i < r.contact_preferences_size(); ++i) {
     const auto& p = r.contact_preferences(i);
@@ -555,10 +593,11 @@ void Validate(const v1::AddCareTeamMemberRequest& r, const ValidationContext&, g
   }
 }
 
-void Validate(const v1::RemoveCareTeamMemberRequest& r, const ValidationContext&, grpcx::Violations& v) {
+void Validate(const v1::RemoveCareTeamMemberRequest& r, const ValidationContext& c, grpcx::Violations& v) {
   Envelope(r, v);
   MemberId(r.member_id(), "member_id", v);
   Text(r.reason(), "reason", kMaxReason, v);
+  if (r.has_occurred_at()) EffectiveAt(r.occurred_at(), c, v);
 }
 
 void Validate(const v1::RecordConsentRequest& r, const ValidationContext& c, grpcx::Violations& v) {
@@ -634,6 +673,83 @@ void Validate(const v1::ChangeServiceReferralStatusRequest& r, const ValidationC
     v.Add("status", "must be COMPLETED, DENIED or CANCELLED");
   }
   Text(r.reason(), "reason", kMaxReason, v, /*required=*/false);
+}
+
+// ---- The organisation and emergency access ----
+
+namespace {
+constexpr int kMaxPrivacyOfficers = 50;
+constexpr int kMaxSupervisors = 50;
+constexpr int kMaxMembers = 500;
+}  // namespace
+
+void Validate(const v1::ConfigureOrganisationRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  OrganisationEnvelope(r, v);
+  if (r.privacy_officer_ids().empty()) v.Add("privacy_officer_ids", "at least one is required");
+  if (r.privacy_officer_ids_size() > kMaxPrivacyOfficers) {
+    v.Add("privacy_officer_ids", absl::StrCat("must have at most ", kMaxPrivacyOfficers, " entries"));
+  }
+  UserIds(r.privacy_officer_ids(), "privacy_officer_ids", v);
+  const int32_t minutes = r.emergency_access_max_minutes();
+  if (minutes != 0 && (minutes < 15 || minutes > 24 * 60)) {
+    v.Add("emergency_access_max_minutes", "must be 0 (the platform default) or between 15 and 1440");
+  }
+}
+
+void Validate(const v1::SetTeamRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  OrganisationEnvelope(r, v);
+  if (!r.has_team()) {
+    v.Add("team", "is required");
+    return;
+  }
+  const v1::Team& team = r.team();
+  Id(team.team_id(), "team.team_id", v);
+  Text(team.name(), "team.name", kMaxId * 2, v);
+  if (team.supervisor_ids().empty()) v.Add("team.supervisor_ids", "at least one is required");
+  if (team.supervisor_ids_size() > kMaxSupervisors) {
+    v.Add("team.supervisor_ids", absl::StrCat("must have at most ", kMaxSupervisors, " entries"));
+  }
+  if (team.member_ids_size() > kMaxMembers) {
+    v.Add("team.member_ids", absl::StrCat("must have at most ", kMaxMembers, " entries"));
+  }
+  UserIds(team.supervisor_ids(), "team.supervisor_ids", v);
+  UserIds(team.member_ids(), "team.member_ids", v);
+  // One person, one place in a team: a supervisor listed as a member too is a mistake.
+  const std::set<std::string> supervisors(team.supervisor_ids().begin(), team.supervisor_ids().end());
+  for (int i = 0; i < team.member_ids_size(); ++i) {
+    if (supervisors.count(team.member_ids(i)) > 0) {
+      v.Add(absl::StrCat("team.member_ids[", i, "]"), "is a supervisor of the team already");
+    }
+  }
+}
+
+void Validate(const v1::GetOrganisationRequest&, const ValidationContext&, grpcx::Violations&) {}
+
+void Validate(const v1::RequestEmergencyAccessRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  Envelope(r, v);
+  Text(r.reason(), "reason", kMaxEmergencyReason, v);
+  if (auto problem = CheckEmergencyDuration(r.duration_minutes(), c.emergency_access_max_minutes)) {
+    v.Add("duration_minutes", *problem);
+  }
+}
+
+void Validate(const v1::ReviewEmergencyAccessRequest& r, const ValidationContext&, grpcx::Violations& v) {
+  Envelope(r, v);
+  Id(r.grant_id(), "grant_id", v);
+  // A use found unjustified says why: that note is what follow-up acts on.
+  Text(r.note(), "note", kMaxReason, v, /*required=*/!r.justified());
+}
+
+void Validate(const v1::ListEmergencyAccessRequest& r, const ValidationContext& c, grpcx::Violations& v) {
+  if (r.has_since()) {
+    if (!ValidTimestamp(r.since())) {
+      v.Add("since", "is not a valid timestamp");
+    } else if (ToTime(r.since()) > c.now) {
+      v.Add("since", "must not be in the future");
+    }
+  }
+  Range(r.page_size(), 0, 1000, "page_size", v);
+  Range(r.repeated_use_threshold(), 0, 1000, "repeated_use_threshold", v);
 }
 
 }  // namespace clinical::case_service

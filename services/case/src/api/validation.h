@@ -1,5 +1,7 @@
 #pragma once
 
+#include <optional>
+
 #include "absl/time/time.h"
 #include "case_domain.h"
 #include "clinical/grpcx/status.h"
@@ -14,6 +16,12 @@ struct ValidationContext {
   absl::Time now;
   std::string tenant_id;
   const ProgramCatalog* programs = nullptr;
+  // Facts a few fields are checked against, looked up for the requests that need them:
+  // the named case's latest event in time (LatestEventTime) for a relationship change
+  // entered late (the decider checks it again against the state it decides on), and the
+  // tenant's configured emergency-access limit (0: the platform default).
+  std::optional<absl::Time> case_latest_event;
+  int32_t emergency_access_max_minutes = 0;
 };
 
 void Validate(const v1::OpenCaseRequest& r, const ValidationContext& c, grpcx::Violations& v);
@@ -60,6 +68,17 @@ void Validate(const v1::ReferToServiceRequest& r, const ValidationContext& c, gr
 void Validate(const v1::AuthorizeServiceReferralRequest& r, const ValidationContext& c, grpcx::Violations& v);
 void Validate(const v1::RecordServiceDeliveryRequest& r, const ValidationContext& c, grpcx::Violations& v);
 void Validate(const v1::ChangeServiceReferralStatusRequest& r, const ValidationContext& c, grpcx::Violations& v);
+
+// The organisation and emergency access (Trust II).
+void Validate(const v1::ConfigureOrganisationRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::SetTeamRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::GetOrganisationRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::RequestEmergencyAccessRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ReviewEmergencyAccessRequest& r, const ValidationContext& c, grpcx::Violations& v);
+void Validate(const v1::ListEmergencyAccessRequest& r, const ValidationContext& c, grpcx::Violations& v);
+
+// The longest reason a person may give for breaking the glass.
+inline constexpr size_t kMaxEmergencyReason = 1000;
 
 bool IsUuid(const std::string& text);
 

@@ -100,9 +100,6 @@ absl::StatusOr<v1::InformationDisclosed> Disclose(const CaseState& s, const std:
     return disclosed;
   }
   if (consent_override == nullptr || consent_override->reason().empty()) return consent.status();
-  if (x.actor.role() == common::v1::ROLE_AUDITOR || x.actor.role() == common::v1::ROLE_SERVICE) {
-    return absl::PermissionDeniedError("this role may not override a missing consent");
-  }
   *disclosed.mutable_consent_override() = *consent_override;
   return disclosed;
 }
@@ -151,13 +148,8 @@ CareEvents DecideCare(const CaseState& s, const v1::RecordAssessmentRequest& c,
   return events;
 }
 
-CareEvents DecideCare(const CaseState& s, const v1::ReviewRiskLevelRequest& c, const DecisionContext& x) {
+CareEvents DecideCare(const CaseState& s, const v1::ReviewRiskLevelRequest& c, const DecisionContext&) {
   if (auto st = Required(c.reason(), "reason"); !st.ok()) return st;
-  const auto role = x.actor.role();
-  if (role != common::v1::ROLE_CASE_MANAGER && role != common::v1::ROLE_SUPERVISOR &&
-      role != common::v1::ROLE_ADMINISTRATOR) {
-    return absl::PermissionDeniedError("only a case manager or supervisor may review the risk level");
-  }
   if (c.risk_level() == s.risk_level()) {
     return absl::FailedPreconditionError(
         absl::StrCat("risk level is already ", v1::RiskLevel_Name(c.risk_level())));
@@ -374,6 +366,8 @@ CareEvents DecideCare(const CaseState& s, const v1::AddCareTeamMemberRequest& c,
     m->set_relationship(c.relationship());
     *m->mutable_contact_preferences() = c.contact_preferences();
     if (c.has_coverage()) *m->mutable_coverage() = c.coverage();
+    // Staff who use the platform stand in RELATIONSHIP_CARE_TEAM to the case while active.
+    m->set_staff_user_id(c.staff_user_id());
     m->set_active(true);
   });
 }

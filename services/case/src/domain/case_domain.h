@@ -58,7 +58,9 @@ using Command =
                  v1::RemoveCareTeamMemberRequest, v1::RecordConsentRequest,
                  v1::RevokeConsentRequest, v1::DiscloseInformationRequest,
                  v1::ReferToServiceRequest, v1::AuthorizeServiceReferralRequest,
-                 v1::RecordServiceDeliveryRequest, v1::ChangeServiceReferralStatusRequest>;
+                 v1::RecordServiceDeliveryRequest, v1::ChangeServiceReferralStatusRequest,
+                 // Break the glass (access_rules.h).
+                 v1::RequestEmergencyAccessRequest, v1::ReviewEmergencyAccessRequest>;
 
 // An event as the domain sees it: the payload plus who and when (from the envelope).
 struct Event {
@@ -88,6 +90,16 @@ struct DecisionContext {
   // Acuity-weighted load of the case manager the command assigns to, not counting this
   // case (AssignCase, TransferCase with a case manager, BulkReassignOne).
   int32_t assignee_load = 0;
+  // How the access policy allowed the call (grpcx::Caller::relationship: "assigned",
+  // "care_team", "team_supervisor", "emergency", "tenant", ...). Who may correct a note
+  // depends on it.
+  std::string relationship;
+  // RequestEmergencyAccess only, from the relations directory: whether the caller already
+  // stands to the case as its case manager, a care-team member or a supervisor of its team
+  // (then there is no glass to break), and the tenant's configured longest grant (0: the
+  // platform default).
+  bool related_to_case = false;
+  int32_t emergency_access_max_minutes = 0;
 };
 
 absl::StatusOr<std::vector<Event>> Decide(const CaseState& state, const Command& command,
@@ -158,7 +170,7 @@ absl::Status CheckStageTransition(v1::CaseStage from, v1::CaseStage to);
 bool IsOpen(v1::CaseStatus status);
 
 // The capacity rule. OK when load + weight <= limit. Over the limit: OK only with an
-// override given by a supervisor or administrator with a non-empty reason
+// override given by a supervisor with a non-empty reason
 // (PERMISSION_DENIED for other roles, INVALID_ARGUMENT without a reason), else
 // FAILED_PRECONDITION stating the figures. `*overridden` says whether the override was used.
 absl::Status CheckCapacity(int32_t load, int32_t weight, int32_t limit,

@@ -1,5 +1,6 @@
 // Decide: the Case aggregate's command rules.
 #include "absl/strings/str_cat.h"
+#include "access_rules.h"
 #include "care_rules.h"
 #include "case_domain.h"
 #include "google/protobuf/util/time_util.h"
@@ -12,11 +13,6 @@ using google::protobuf::util::TimeUtil;
 
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
-
-bool IsSupervisor(const common::v1::Actor& actor) {
-  return actor.role() == common::v1::ROLE_SUPERVISOR ||
-         actor.role() == common::v1::ROLE_ADMINISTRATOR;
 }
 
 absl::Status Required(const std::string& value, const char* field) {
@@ -37,7 +33,12 @@ class Decider {
     // A command that says when its fact happened (an assessment recorded late) stamps its
     // events with that time: occurred_at earlier than recorded_at.
     absl::Time occurred = context_.now;
-    if constexpr (requires { c.has_occurred_at(); }) {
+    if constexpr (std::is_same_v<C, v1::RemoveCareTeamMemberRequest>) {
+      // A relationship change: its own rule for how late it may be entered.
+      auto effective = EffectiveTime(c);
+      if (!effective.ok()) return effective.status();
+      occurred = *effective;
+    } else if constexpr (requires { c.has_occurred_at(); }) {
       if (c.has_occurred_at()) occurred = ToTime(c.occurred_at());
       if (occurred > context_.now) {
         return absl::InvalidArgumentError("occurred_at must not be in the future");
@@ -137,11 +138,15 @@ class Decider {
 
   absl::StatusOr<std::vector<Event>> operator()(const v1::AssignCaseRequest& c) {
     if (auto s = OpenCase(); !s.ok()) return s;
+    auto effective = EffectiveTime(c);
+    if (!effective.ok()) return effective.status();
     auto assigned = Assign(c.case_manager_id(), c.team_id().empty() ? state_.team_id() : c.team_id(),
                            c.reason(), c.has_capacity_override() ? &c.capacity_override() : nullptr,
                            "");
     if (!assigned.ok()) return assigned.status();
-    return One([&](v1::CaseEvent& e) { *e.mutable_case_assigned() = std::move(*assigned); });
+    auto events = One([&](v1::CaseEvent& e) { *e.mutable_case_assigned() = std::move(*assigned); });
+    events[0].occurred_at = *effective;  // a reassignment entered late
+    return events;
   }
 
   absl::StatusOr<std::vector<Event>> operator()(const BulkReassignOne& c) {
@@ -172,6 +177,8 @@ class Decider {
     if (auto s = Required(c.reason(), "reason"); !s.ok()) return s;
     if (auto s = OpenCase(); !s.ok()) return s;
     if (auto s = NoPendingClosure(); !s.ok()) return s;
+    auto effective = EffectiveTime(c);
+    if (!effective.ok()) return effective.status();
     const std::string to_program = c.to_program().empty() ? state_.program() : c.to_program();
     const std::string to_team = c.to_team_id().empty() ? state_.team_id() : c.to_team_id();
     if (to_program == state_.program() && to_team == state_.team_id()) {
@@ -198,6 +205,7 @@ class Decider {
       events.push_back(
           Make([&](v1::CaseEvent& e) { *e.mutable_case_assigned() = std::move(*assigned); }));
     }
+    for (Event& event : events) event.occurred_at = *effective;  // a transfer entered late
     return events;
   }
 
@@ -235,6 +243,7 @@ class Decider {
     *event.mutable_occurred_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(occurred));
     event.set_text(c.text());
     event.set_duration_minutes(c.duration_minutes());
+    event.set_category(c.category());
     auto events = One([&](v1::CaseEvent& e) { *e.mutable_note_added() = std::move(event); });
     events[0].occurred_at = occurred;  // a contact documented late
     return events;
@@ -244,6 +253,7 @@ class Decider {
     if (auto s = Required(c.reason(), "reason"); !s.ok()) return s;
     auto note = CorrectableNote(c.note_id());
     if (!note.ok()) return note.status();
+    if (auto s = CheckNoteCorrection(**note, context_.actor.user_id(), context_.relationship); !s.ok()) return s;
     if ((*note)->revisions_size() > 0 &&
         (*note)->revisions((*note)->revisions_size() - 1).text() == c.text()) {
       return absl::FailedPreconditionError("amendment does not change the note");
@@ -259,6 +269,7 @@ class Decider {
     if (auto s = Required(c.reason(), "reason"); !s.ok()) return s;
     auto note = CorrectableNote(c.note_id());
     if (!note.ok()) return note.status();
+    if (auto s = CheckNoteCorrection(**note, context_.actor.user_id(), context_.relationship); !s.ok()) return s;
     v1::NoteEnteredInError event;
     event.set_note_id(c.note_id());
     event.set_reason(c.reason());
@@ -336,6 +347,8 @@ class Decider {
 
   absl::StatusOr<std::vector<Event>> operator()(const v1::ApproveClosureRequest& c) {
     if (auto s = PendingClosureDecision(); !s.ok()) return s;
+    // Separation of duties on verified identities: the actor's user id comes from the
+    // caller's token, as did the requester's when the request was recorded.
     if (state_.closure().requested_by() == context_.actor.user_id()) {
       return absl::PermissionDeniedError("a closure must be approved by someone other than its requester");
     }
@@ -398,7 +411,69 @@ class Decider {
     return One([&](v1::CaseEvent& e) { *e.mutable_case_entered_in_error() = std::move(event); });
   }
 
+  // Break the glass: time-limited access for a caller without a relationship to the case.
+  absl::StatusOr<std::vector<Event>> operator()(const v1::RequestEmergencyAccessRequest& c) {
+    if (auto s = Exists(); !s.ok()) return s;
+    if (context_.related_to_case) {
+      return absl::FailedPreconditionError(
+          "the caller already has access to this case through a relationship: there is no glass to break");
+    }
+    if (const v1::EmergencyAccessGrant* grant = ActiveGrantOf(state_, context_.actor.user_id(), context_.now)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the caller already holds an active emergency grant on this case (", grant->grant_id(), ")"));
+    }
+    if (auto problem = CheckEmergencyDuration(c.duration_minutes(), context_.emergency_access_max_minutes)) {
+      return absl::InvalidArgumentError(absl::StrCat("duration_minutes ", *problem));
+    }
+    v1::EmergencyAccessGranted granted;
+    v1::EmergencyAccessGrant* grant = granted.mutable_grant();
+    grant->set_grant_id(absl::StrCat("emergency-", state_.emergency_access_size() + 1));
+    grant->set_user_id(context_.actor.user_id());
+    grant->set_role(context_.actor.role());
+    grant->set_reason(c.reason());
+    *grant->mutable_granted_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(context_.now));
+    *grant->mutable_expires_at() =
+        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(context_.now + absl::Minutes(c.duration_minutes())));
+    // Whose supervisors are told: the case's team at the time of the grant.
+    grant->set_team_id(state_.team_id());
+    return One([&](v1::CaseEvent& e) { *e.mutable_emergency_access_granted() = std::move(granted); });
+  }
+
+  absl::StatusOr<std::vector<Event>> operator()(const v1::ReviewEmergencyAccessRequest& c) {
+    if (auto s = Exists(); !s.ok()) return s;
+    const v1::EmergencyAccessGrant* found = nullptr;
+    for (const auto& grant : state_.emergency_access()) {
+      if (grant.grant_id() == c.grant_id()) found = &grant;
+    }
+    if (found == nullptr) {
+      return absl::NotFoundError(absl::StrCat("no emergency grant ", c.grant_id(), " on this case"));
+    }
+    if (found->has_review()) {
+      return absl::FailedPreconditionError(absl::StrCat("emergency grant ", c.grant_id(), " is already reviewed"));
+    }
+    v1::EmergencyAccessReviewed reviewed;
+    reviewed.set_grant_id(c.grant_id());
+    v1::EmergencyAccessReview* review = reviewed.mutable_review();
+    review->set_justified(c.justified());
+    review->set_note(c.note());
+    review->set_reviewed_by(context_.actor.user_id());
+    *review->mutable_reviewed_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(context_.now));
+    return One([&](v1::CaseEvent& e) { *e.mutable_emergency_access_reviewed() = std::move(reviewed); });
+  }
+
  private:
+  // When a relationship change took effect: its occurred_at when it was entered late (see
+  // CheckEffectiveTime), else now.
+  template <typename C>
+  absl::StatusOr<absl::Time> EffectiveTime(const C& c) const {
+    if (!c.has_occurred_at()) return context_.now;
+    const absl::Time occurred = ToTime(c.occurred_at());
+    if (auto problem = CheckEffectiveTime(occurred, LatestEventTime(state_), context_.now)) {
+      return absl::InvalidArgumentError(absl::StrCat("occurred_at ", *problem));
+    }
+    return occurred;
+  }
+
   template <typename Fill>
   Event Make(Fill fill) const {
     Event event;
@@ -455,9 +530,6 @@ class Decider {
     if (auto s = Exists(); !s.ok()) return s;
     if (state_.closure().state() != v1::CLOSURE_STATE_PENDING_APPROVAL) {
       return absl::FailedPreconditionError("no closure request is pending approval");
-    }
-    if (!IsSupervisor(context_.actor)) {
-      return absl::PermissionDeniedError("only a supervisor may decide a closure request");
     }
     return absl::OkStatus();
   }

@@ -139,6 +139,7 @@ CaseState Evolve(CaseState state, const Event& event) {
       *note->mutable_occurred_at() = n.occurred_at();
       note->set_author_id(by);
       note->set_duration_minutes(n.duration_minutes());
+      note->set_category(n.category());
       v1::NoteRevision* revision = note->add_revisions();
       revision->set_text(n.text());
       *revision->mutable_at() = at;
@@ -269,6 +270,16 @@ CaseState Evolve(CaseState state, const Event& event) {
     case v1::CaseEvent::kServiceDelivered:
     case v1::CaseEvent::kServiceReferralStatusChanged:
       EvolveCare(state, event);
+      break;
+    case v1::CaseEvent::kEmergencyAccessGranted:
+      *state.add_emergency_access() = e.emergency_access_granted().grant();
+      break;
+    case v1::CaseEvent::kEmergencyAccessReviewed:
+      for (auto& grant : *state.mutable_emergency_access()) {
+        if (grant.grant_id() == e.emergency_access_reviewed().grant_id()) {
+          *grant.mutable_review() = e.emergency_access_reviewed().review();
+        }
+      }
       break;
     case v1::CaseEvent::EVENT_NOT_SET:
       break;

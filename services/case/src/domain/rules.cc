@@ -114,7 +114,9 @@ absl::Status CheckCapacity(int32_t load, int32_t weight, int32_t limit,
         weight, " is over the program limit ", limit,
         "; a supervisor may override with a reason"));
   }
-  if (role != common::v1::ROLE_SUPERVISOR && role != common::v1::ROLE_ADMINISTRATOR) {
+  // A rule about the data, not about who may call: intake coordinators may assign too
+  // (AssignCase's policy), but only a supervisor's judgement may exceed a caseload.
+  if (role != common::v1::ROLE_SUPERVISOR) {
     return absl::PermissionDeniedError("only a supervisor may override the caseload limit");
   }
   if (capacity_override->reason().empty()) {

@@ -18,9 +18,8 @@
 #include "clinical/http/client.h"
 #include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
-#include "clinical/kafka/client_config.h"
-#include "clinical/kafka/log_bridge.h"
-#include "librdkafka/rdkafkacpp.h"
+#include "clinical/relations/followed_directory.h"
+#include "clinical/relations/kafka_follower.h"
 #include "notification_engine.h"
 #include "nlohmann/json.hpp"
 #include "notification_grpc_service.h"
@@ -28,141 +27,6 @@
 
 namespace clinical::notification {
 namespace {
-
-// Follows a source topic (read_committed, every partition from the start) on its own thread
-// and hands each event to the engine, in offset order per partition. Nothing is committed
-// to Kafka: a restart re-reads from the start, and the engine's identity rule turns every
-// re-read into "already exists". An event the engine could not finish (UNAVAILABLE) is
-// retried with backoff, so no event is skipped while the broker is down. A source topic
-// that does not exist yet is waited for: only its owner creates it (the ACLs allow nothing
-// else), so the services may start in any order.
-class TopicFollower {
- public:
-  // `caught_up` runs once, on the follower thread, when every partition has been read to
-  // the end it had when first reached (librdkafka's partition EOF).
-  static absl::StatusOr<std::unique_ptr<TopicFollower>> Start(const kafka::Cluster& cluster,
-                                                              const std::string& topic,
-                                                              NotificationEngine& engine,
-                                                              logging::Logger& logger,
-                                                              std::function<void()> caught_up) {
-    std::unique_ptr<TopicFollower> follower(new TopicFollower(cluster, topic, engine, logger));
-    follower->caught_up_ = std::move(caught_up);
-    kafka::Properties props = kafka::ConsumerDefaults(cluster, "source-reader." + topic);
-    props["fetch.wait.max.ms"] = "20";
-    auto conf = kafka::MakeConf(props, &follower->bridge_);
-    if (!conf.ok()) return conf.status();
-    std::string error;
-    follower->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
-    if (follower->consumer_ == nullptr) {
-      return absl::InternalError(absl::StrCat("kafka consumer: ", error));
-    }
-    follower->thread_ = std::thread([raw = follower.get()] { raw->Run(); });
-    return follower;
-  }
-
-  ~TopicFollower() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    if (consumer_) consumer_->close();
-  }
-
- private:
-  TopicFollower(kafka::Cluster cluster, std::string topic, NotificationEngine& engine,
-                logging::Logger& logger)
-      : cluster_(std::move(cluster)),
-        topic_(std::move(topic)),
-        engine_(engine),
-        logger_(logger),
-        bridge_(logger) {}
-
-  bool Stopping() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stop_;
-  }
-
-  // Waits (checking every second) until the topic exists, then assigns all of its
-  // partitions from the start; false when stopped first.
-  bool AwaitTopic() {
-    bool logged = false;
-    while (true) {
-      auto count = kafka::PartitionCount(cluster_, topic_, absl::Seconds(5));
-      if (count.ok() && *count > 0) {
-        std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
-        std::vector<RdKafka::TopicPartition*> assignment;
-        for (int32_t p = 0; p < *count; ++p) {
-          owned.emplace_back(
-              RdKafka::TopicPartition::create(topic_, p, RdKafka::Topic::OFFSET_BEGINNING));
-          assignment.push_back(owned.back().get());
-        }
-        if (RdKafka::ErrorCode err = consumer_->assign(assignment); err == RdKafka::ERR_NO_ERROR) {
-          partitions_ = *count;
-          logger_.Info("following a source topic", {{"topic", topic_}, {"partitions", *count}});
-          return true;
-        }
-      } else if (!logged) {
-        logger_.Warn("waiting for a source topic",
-                     {{"topic", topic_}, {"code", absl::StatusCodeToString(count.status().code())}});
-        logged = true;
-      }
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
-      if (stop_) return false;
-    }
-  }
-
-  void Run() {
-    if (!AwaitTopic()) return;
-    while (!Stopping()) {
-      std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
-      if (message->err() == RdKafka::ERR__PARTITION_EOF && caught_up_) {
-        at_end_.insert(message->partition());
-        if (static_cast<int32_t>(at_end_.size()) == partitions_) {
-          caught_up_();
-          caught_up_ = nullptr;
-        }
-      }
-      if (message->err() != RdKafka::ERR_NO_ERROR) continue;  // EOF, timeout, transport
-      common::v1::EventEnvelope envelope;
-      if (!envelope.ParseFromArray(message->payload(), static_cast<int>(message->len()))) {
-        logger_.Warn("undecodable record on a source topic",
-                     {{"topic", topic_}, {"partition", message->partition()},
-                      {"offset", message->offset()}});
-        continue;
-      }
-      absl::Duration backoff = absl::Milliseconds(100);
-      while (true) {
-        absl::Status status = engine_.OnSourceEvent(envelope);
-        if (status.ok()) break;
-        logger_.Warn("source event not handled; retrying",
-                     {{"topic", topic_}, {"partition", message->partition()},
-                      {"offset", message->offset()},
-                      {"code", absl::StatusCodeToString(status.code())}});
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [this] { return stop_; });
-        if (stop_) return;
-        backoff = std::min(backoff * 2, absl::Seconds(5));
-      }
-    }
-  }
-
-  const kafka::Cluster cluster_;
-  const std::string topic_;
-  NotificationEngine& engine_;
-  logging::Logger& logger_;
-  kafka::LogBridge bridge_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;  // follower thread only after Start
-  int32_t partitions_ = 0;                            // follower thread only
-  std::function<void()> caught_up_;  // follower thread only after Start
-  std::set<int32_t> at_end_;         // follower thread only
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 // Runs `step` on its own thread until destroyed; `step` returns how long to wait before the
 // next run (zero: at once). Destruction interrupts the wait and joins.
@@ -353,10 +217,13 @@ absl::StatusOr<std::map<std::string, RecipientSettings>> LoadRecipients(const st
 }
 
 struct Runtime {
+  // Declared first, destroyed last: the engine asks it for privacy officers and supervisors.
+  std::unique_ptr<relations::FollowedDirectory> organisation;
   std::unique_ptr<eventstore::EventStore> store;
   std::unique_ptr<NotificationEngine> engine;
   std::unique_ptr<NotificationGrpcService> service;
-  std::vector<std::unique_ptr<TopicFollower>> followers;
+  // The case and scheduling topics, whose events the rules react to.
+  std::vector<std::unique_ptr<relations::KafkaFollower>> followers;
   std::unique_ptr<BackgroundLoop> webhooks;
   std::unique_ptr<BackgroundLoop> timers;
 };
@@ -448,6 +315,18 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
         "config keys 'webhook-initial-backoff', 'webhook-max-backoff', 'webhook-max-attempts' "
         "must be positive with max >= initial");
   }
+  // The organisation (privacy officers, teams) for the emergency-access rule.
+  relations::FollowedDirectory::Options follow;
+  follow.cluster = *cluster;
+  follow.organisation_topic = config.GetString("organisation-topic");
+  follow.sync_timeout = config.GetDuration("organisation-sync-timeout");
+  follow.name = "organisation";
+  auto organisation = relations::FollowedDirectory::Start(std::move(follow), logger);
+  if (!organisation.ok()) return organisation.status();
+  runtime->organisation = std::move(*organisation);
+  engine_options.organisation = [followed = runtime->organisation.get()](const std::string& tenant_id) {
+    return followed->Organisation(tenant_id);
+  };
   engine_options.rules = *std::move(rules);
   engine_options.max_event_age = max_age;
   engine_options.topic = topic;
@@ -481,6 +360,10 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
   host.metrics().AddCollector(
       [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
         collect(sink);
+        // Consume lag of the followed topics (the followers are all added during setup,
+        // before the first scrape).
+        for (const auto& follower : runtime->followers) follower->CollectLag(sink, "source-reader");
+        runtime->organisation->follower().CollectLag(sink, "organisation");
         const NotificationEngine::TimerStats timers = runtime->engine->timer_stats();
         sink.Gauge("clinical_notification_timers_pending",
                    "Due-time timers (task overdue, escalation, no contact) not yet fired.", {},
@@ -512,8 +395,20 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
                      {"pending_timers", static_cast<int64_t>(engine->pending_timer_count())}});
       };
     }
-    auto follower =
-        TopicFollower::Start(*cluster, name, *runtime->engine, logger, std::move(caught_up));
+    // One follower per topic: the case topic's catch-up arms the timers whether or not the
+    // scheduling topic exists yet. Each event is handed to the engine until it succeeds
+    // (UNAVAILABLE: retried with backoff); re-reads after a restart append nothing.
+    relations::KafkaFollower::Options source;
+    source.cluster = *cluster;
+    source.topics = {name};
+    source.name = "source-reader";
+    source.caught_up = std::move(caught_up);
+    auto follower = relations::KafkaFollower::Start(
+        std::move(source),
+        [engine = runtime->engine.get()](const std::string& /*topic*/, const common::v1::EventEnvelope& envelope) {
+          return engine->OnSourceEvent(envelope);
+        },
+        logger);
     if (!follower.ok()) return follower.status();
     runtime->followers.push_back(std::move(*follower));
   }
@@ -524,6 +419,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config,
     runtime->webhooks.reset();
     runtime->engine->Stop();
     runtime->followers.clear();
+    runtime->organisation.reset();
     const eventstore::StoreStats stats = runtime->store->Stats();
     runtime->store->Release();
     logger.Info("event store released", {{"appends_committed", stats.appends_committed},
@@ -550,6 +446,11 @@ grpcx::ServiceSpec NotificationServiceSpec() {
        "the case event topic (read only)"},
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
        "the scheduling event topic (read only)"},
+      {"organisation-topic", OptionType::kString, "clinical.case.organisation.v1",
+       "the case service's organisation topic: privacy officers and team supervisors for "
+       "emergency-access notifications (read only)"},
+      {"organisation-sync-timeout", OptionType::kDuration, "5s",
+       "how long an emergency-access notification waits for the organisation topic's reader"},
       {"writer-id", OptionType::kString, "notification-service",
        "stable writer name; partition N is written with transactional.id <writer-id>.p<N>"},
       {"group-commit-wait", OptionType::kDuration, "2ms",

@@ -17,6 +17,7 @@
 #include "clinical/logging/logger.h"
 #include "clinical/notification/v1/events.pb.h"
 #include "clinical/notification/v1/notification_service.pb.h"
+#include "clinical/relations/facts.h"
 #include "notification_domain.h"
 
 namespace clinical::notification {
@@ -60,7 +61,15 @@ struct EngineOptions {
   // not page people about last year's history when the case topic is re-read.
   absl::Duration max_event_age = absl::Hours(24);
   std::string topic;  // for log positions in answers
+  // The tenant's organisation as of now (read-your-writes: the follower of the case
+  // service's organisation topic), for the emergency-access rule's privacy officers and team
+  // supervisors. UNAVAILABLE retries the event. Empty: nobody is known to tell.
+  std::function<absl::StatusOr<relations::OrganisationFacts>(const std::string& tenant_id)> organisation;
 };
+
+// Fills an emergency-access fact's privacy officers and team supervisors from the tenant's
+// organisation (the supervisors of the grant's team). Other facts are left as they are. Pure.
+void EnrichFromOrganisation(Fact& fact, const relations::OrganisationFacts& organisation);
 
 // The notification service's application layer, in memory: the inbox of every recipient
 // (rebuilt at start from the notification topic with Replay), the routing facts of cases
@@ -71,8 +80,12 @@ struct EngineOptions {
 // (a restart re-reads the source topics from the start) finds it in memory and appends
 // nothing; were memory behind the log, the store answers ABORTED/duplicate, again nothing.
 //
+// Who may read or change an inbox is decided before the engine is called (the policies in
+// notification_service.proto: the recipient themself; Resend also an administrator of the
+// tenant), so the engine takes the caller's tenant and the request's recipient as given.
+//
 // Thread-safe. Status codes: INVALID_ARGUMENT (with field violations), NOT_FOUND,
-// PERMISSION_DENIED (someone else's inbox), ABORTED, UNAVAILABLE (broker).
+// ABORTED, UNAVAILABLE (broker).
 class NotificationEngine {
  public:
   NotificationEngine(Appender append, EngineOptions options,
@@ -122,7 +135,7 @@ class NotificationEngine {
   absl::StatusOr<v1::MarkReadResponse> MarkRead(const grpcx::Caller& caller,
                                                 const v1::MarkReadRequest& request);
 
-  // For subscriptions: checks the caller may read `recipient_id`'s inbox.
+  // For subscriptions: checks the request (the recipient is required).
   absl::Status CheckSubscribe(const grpcx::Caller& caller,
                               const v1::SubscribeInboxRequest& request) const;
   // The recipient's notifications created after position `*cursor` (an index into their
@@ -154,7 +167,6 @@ class NotificationEngine {
   static std::string InboxKey(const std::string& tenant_id, const std::string& recipient_id);
   void ApplyLocked(const common::v1::EventEnvelope& envelope, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::Status CheckOwnInbox(const grpcx::Caller& caller, const std::string& recipient_id) const;
   // When the first webhook attempt of `n` is due (quiet hours), or none (no webhook, opted out).
   std::optional<absl::Time> FirstWebhookAttemptLocked(const v1::Notification& n) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -5,16 +5,19 @@
 namespace clinical::notification {
 
 template <typename Fn>
-grpc::Status NotificationGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
+grpc::Status NotificationGrpcService::Handle(grpc::ServerContext* context, const google::protobuf::Message& request,
+                                             Fn fn) {
   // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
-  auto caller = callers_.CallerOf(*context);
+  // Authorization first: an inbox and its preferences are their recipient's (SELF on
+  // recipient_id); an administrator may also resend the tenant's notifications.
+  auto caller = callers_.Authorize(*context, request);
   return grpcx::ToGrpcStatus(caller.ok() ? fn(*caller) : caller.status(), *context);
 }
 
 template <typename Response, typename Fn>
-grpc::Status NotificationGrpcService::Reply(grpc::ServerContext* context, Response* response,
-                                            Fn fn) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+grpc::Status NotificationGrpcService::Reply(grpc::ServerContext* context, const google::protobuf::Message& request,
+                                            Response* response, Fn fn) {
+  return Handle(context, request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto result = fn(caller);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -25,14 +28,14 @@ grpc::Status NotificationGrpcService::Reply(grpc::ServerContext* context, Respon
 grpc::Status NotificationGrpcService::ListInbox(grpc::ServerContext* context,
                                                 const v1::ListInboxRequest* request,
                                                 v1::ListInboxResponse* response) {
-  return Reply(context, response,
+  return Reply(context, *request, response,
                [&](const grpcx::Caller& caller) { return engine_.ListInbox(caller, *request); });
 }
 
 grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* context,
                                                      const v1::GetUnreadCountRequest* request,
                                                      v1::GetUnreadCountResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     auto result = engine_.UnreadCount(caller, *request);
     if (!result.ok()) return result.status();
     response->set_unread_count(*result);
@@ -43,21 +46,21 @@ grpc::Status NotificationGrpcService::GetUnreadCount(grpc::ServerContext* contex
 grpc::Status NotificationGrpcService::MarkRead(grpc::ServerContext* context,
                                                const v1::MarkReadRequest* request,
                                                v1::MarkReadResponse* response) {
-  return Reply(context, response,
+  return Reply(context, *request, response,
                [&](const grpcx::Caller& caller) { return engine_.MarkRead(caller, *request); });
 }
 
 grpc::Status NotificationGrpcService::Resend(grpc::ServerContext* context,
                                              const v1::ResendRequest* request,
                                              v1::ResendResponse* response) {
-  return Reply(context, response,
+  return Reply(context, *request, response,
                [&](const grpcx::Caller& caller) { return engine_.Resend(caller, *request); });
 }
 
 grpc::Status NotificationGrpcService::SubscribeInbox(
     grpc::ServerContext* context, const v1::SubscribeInboxRequest* request,
     grpc::ServerWriter<v1::SubscribeInboxResponse>* writer) {
-  return Handle(context, [&](const grpcx::Caller& caller) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller) -> absl::Status {
     if (absl::Status s = engine_.CheckSubscribe(caller, *request); !s.ok()) return s;
     size_t cursor =
         request->include_unread() ? 0 : engine_.InboxEnd(caller.tenant_id, request->recipient_id());
@@ -81,7 +84,7 @@ grpc::Status NotificationGrpcService::SubscribeInbox(
 grpc::Status NotificationGrpcService::GetPreferences(grpc::ServerContext* context,
                                                      const v1::GetPreferencesRequest* request,
                                                      v1::GetPreferencesResponse* response) {
-  return Reply(context, response, [&](const grpcx::Caller& caller) {
+  return Reply(context, *request, response, [&](const grpcx::Caller& caller) {
     return engine_.GetPreferences(caller, *request);
   });
 }
@@ -89,7 +92,7 @@ grpc::Status NotificationGrpcService::GetPreferences(grpc::ServerContext* contex
 grpc::Status NotificationGrpcService::SetPreferences(grpc::ServerContext* context,
                                                      const v1::SetPreferencesRequest* request,
                                                      v1::SetPreferencesResponse* response) {
-  return Reply(context, response, [&](const grpcx::Caller& caller) {
+  return Reply(context, *request, response, [&](const grpcx::Caller& caller) {
     return engine_.SetPreferences(caller, *request);
   });
 }

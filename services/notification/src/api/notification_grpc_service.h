@@ -33,10 +33,11 @@ class NotificationGrpcService final : public v1::NotificationService::Service {
 
  private:
   template <typename Fn>
-  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Fn fn);
   // Handle for an engine call returning StatusOr<Response>.
   template <typename Response, typename Fn>
-  grpc::Status Reply(grpc::ServerContext* context, Response* response, Fn fn);
+  grpc::Status Reply(grpc::ServerContext* context, const google::protobuf::Message& request, Response* response,
+                     Fn fn);
 
   NotificationEngine& engine_;
   const grpcx::CallerSource& callers_;

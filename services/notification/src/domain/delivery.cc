@@ -88,6 +88,7 @@ std::string WebhookBody(const PlannedNotification& n, int attempt) {
       {"title", n.title},
       {"link", n.link},
       {"case_id", n.case_id},
+      {"detail", n.detail},
       {"occurred_at", absl::FormatTime(absl::RFC3339_sec, n.occurred_at, absl::UTCTimeZone())},
       {"attempt", attempt},
   };

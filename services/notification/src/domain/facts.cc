@@ -95,6 +95,22 @@ absl::StatusOr<std::vector<Fact>> FactsFromEnvelope(const common::v1::EventEnvel
     f.case_manager_id = e.case_manager_id();
     f.urgent = true;
     facts.push_back(std::move(f));
+  } else if (any.Is<cv1::EmergencyAccessGranted>()) {
+    cv1::EmergencyAccessGranted e;
+    if (!Unpack(envelope, e)) return bad();
+    const cv1::EmergencyAccessGrant& grant = e.grant();
+    Fact f = Base(envelope, Trigger::kEmergencyAccessGranted);
+    f.case_id = envelope.aggregate_id();
+    f.subject_id = grant.grant_id();
+    f.team_id = grant.team_id();
+    f.urgent = true;
+    // Who and until when, by id and time: never the reason (free text).
+    f.detail = absl::StrCat(
+        "grant ", grant.grant_id(), " to ", grant.user_id(), " (", common::v1::Role_Name(grant.role()),
+        ") until ",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(grant.expires_at().seconds()),
+                         absl::UTCTimeZone()));
+    facts.push_back(std::move(f));
   } else if (any.Is<cv1::CaseEscalated>()) {
     cv1::CaseEscalated e;
     if (!Unpack(envelope, e)) return bad();

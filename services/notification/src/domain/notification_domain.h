@@ -35,6 +35,7 @@ enum class Trigger {
   kTaskOverdue,             // a timer: a care task passed its due time
   kTaskOverdueEscalation,   // a timer: still overdue N days later
   kNoContact,               // a timer: no contact with the case for N days
+  kEmergencyAccessGranted,  // someone broke the glass on a case (EmergencyAccessGranted)
 };
 
 // Who a rule addresses, resolved against the fact (and the tenant's team directory).
@@ -45,6 +46,10 @@ enum class Audience {
   kSupervisor,
   kParticipants,
   kTaskOwner,
+  // From the case service's organisation topic, filled in by the engine
+  // (Fact::privacy_officer_ids, Fact::team_supervisor_ids).
+  kPrivacyOfficers,  // the tenant's privacy officers
+  kTeamSupervisors,  // the supervisors of the case's team
 };
 
 enum class Priority { kNormal, kUrgent };
@@ -71,6 +76,11 @@ struct Fact {
   std::string declining_manager_id;
   std::string task_owner_id;
   std::vector<std::string> participant_ids;
+  std::vector<std::string> privacy_officer_ids;
+  std::vector<std::string> team_supervisor_ids;
+  // Ids and times only, for what a fixed title cannot say (emergency access: which grant,
+  // who, until when).
+  std::string detail;
   bool urgent = false;     // e.g. escalation severity critical
   absl::Time occurred_at = absl::InfinitePast();
   absl::Time due_at = absl::InfinitePast();  // tasks: their due time
@@ -123,6 +133,7 @@ struct PlannedNotification {
   std::string subject_id;
   std::string title;
   std::string link;             // a path into the product, ids only
+  std::string detail;           // Fact::detail: ids and times only
   std::string source_id;
   absl::Time occurred_at = absl::InfinitePast();
 };

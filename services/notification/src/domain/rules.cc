@@ -12,7 +12,7 @@
 namespace clinical::notification {
 namespace {
 
-constexpr std::array<std::pair<Trigger, const char*>, 13> kTriggers = {{
+constexpr std::array<std::pair<Trigger, const char*>, 14> kTriggers = {{
     {Trigger::kCaseAssigned, "case_assigned"},
     {Trigger::kAssignmentDeclined, "assignment_declined"},
     {Trigger::kHighRisk, "high_risk"},
@@ -26,15 +26,18 @@ constexpr std::array<std::pair<Trigger, const char*>, 13> kTriggers = {{
     {Trigger::kTaskOverdue, "task_overdue"},
     {Trigger::kTaskOverdueEscalation, "task_overdue_escalation"},
     {Trigger::kNoContact, "no_contact"},
+    {Trigger::kEmergencyAccessGranted, "emergency_access_granted"},
 }};
 
-constexpr std::array<std::pair<Audience, const char*>, 6> kAudiences = {{
+constexpr std::array<std::pair<Audience, const char*>, 8> kAudiences = {{
     {Audience::kCaseManager, "case_manager"},
     {Audience::kPreviousCaseManager, "previous_case_manager"},
     {Audience::kDecliningManager, "declining_manager"},
     {Audience::kSupervisor, "supervisor"},
     {Audience::kParticipants, "participants"},
     {Audience::kTaskOwner, "task_owner"},
+    {Audience::kPrivacyOfficers, "privacy_officers"},
+    {Audience::kTeamSupervisors, "team_supervisors"},
 }};
 
 Rule MakeRule(std::string id, Trigger trigger, std::vector<Audience> audiences,
@@ -84,6 +87,10 @@ std::vector<std::string> Resolve(Audience audience, const Fact& fact,
       return fact.participant_ids;
     case Audience::kTaskOwner:
       return {fact.task_owner_id};
+    case Audience::kPrivacyOfficers:
+      return fact.privacy_officer_ids;
+    case Audience::kTeamSupervisors:
+      return fact.team_supervisor_ids;
   }
   return {};
 }
@@ -158,6 +165,10 @@ RuleBook DefaultRuleBook() {
                        "task_overdue", P::kNormal, "A task is still overdue"));
   r.push_back(MakeRule("contact.none", T::kNoContact, {A::kCaseManager}, "no_contact",
                        P::kNormal, "No contact with a case recently"));
+  // Break-glass is rare and reviewed: the tenant's privacy officers and the case's team
+  // supervisors learn at once, even in quiet hours (urgent), and cannot opt out.
+  r.push_back(MakeRule("emergency.access", T::kEmergencyAccessGranted, {A::kPrivacyOfficers, A::kTeamSupervisors},
+                       "emergency_access", P::kUrgent, "Emergency access to a case was granted"));
   return book;
 }
 
@@ -286,6 +297,7 @@ std::vector<PlannedNotification> Evaluate(const Fact& fact, const RuleBook& book
         n.subject_id = fact.subject_id;
         n.title = rule.title;
         n.link = Link(fact);
+        n.detail = fact.detail;
         n.source_id = fact.source_id;
         n.occurred_at = fact.occurred_at;
         out.push_back(std::move(n));

@@ -8,12 +8,12 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "case_directory.h"
 #include "clinical/eventstore/event_store.h"
 #include "clinical/eventstore/metrics.h"
 #include "clinical/kafka/admin.h"
 #include "scheduling_engine.h"
 #include "scheduling_grpc_service.h"
+#include "scheduling_relations.h"
 
 namespace clinical::scheduling {
 namespace {
@@ -87,8 +87,10 @@ struct Runtime {
   UuidGenerator uuids;
   std::unique_ptr<eventstore::EventStore> store;
   std::unique_ptr<EventStoreLog> log;
-  std::unique_ptr<KafkaCaseDirectory> cases;
+  std::unique_ptr<relations::FollowedDirectory> followed;
+  std::unique_ptr<FollowedCaseDirectory> cases;
   std::unique_ptr<SchedulingEngine> engine;
+  std::unique_ptr<SchedulingRelations> relations;
   std::unique_ptr<SchedulingGrpcService> service;
   std::unique_ptr<ReminderScheduler> reminders;
 };
@@ -141,10 +143,18 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (absl::Status acquired = runtime->store->Acquire(); !acquired.ok()) return acquired;
   runtime->log = std::make_unique<EventStoreLog>(*runtime->store);
 
-  auto cases = KafkaCaseDirectory::Start(*cluster, case_topic,
-                                         config.GetDuration("case-sync-timeout"), logger);
-  if (!cases.ok()) return cases.status();
-  runtime->cases = std::move(*cases);
+  // The case service's topics: cases (status, team, assignment, care team, grants) for
+  // booking and for the access decisions, the organisation for team supervision.
+  relations::FollowedDirectory::Options follow;
+  follow.cluster = *cluster;
+  follow.case_topic = case_topic;
+  follow.organisation_topic = config.GetString("organisation-topic");
+  follow.sync_timeout = config.GetDuration("case-sync-timeout");
+  follow.name = "case-directory";
+  auto followed = relations::FollowedDirectory::Start(std::move(follow), logger);
+  if (!followed.ok()) return followed.status();
+  runtime->followed = std::move(*followed);
+  runtime->cases = std::make_unique<FollowedCaseDirectory>(*runtime->followed);
 
   Runtime* raw = runtime.get();
   runtime->engine = std::make_unique<SchedulingEngine>(
@@ -168,30 +178,25 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
                            {"appointments", runtime->engine->appointment_count()},
                            {"ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
 
+  runtime->relations = std::make_unique<SchedulingRelations>(runtime->followed->directory(), *runtime->engine);
+  host.SetRelations(runtime->relations.get());
   runtime->service = std::make_unique<SchedulingGrpcService>(*runtime->engine, host.callers());
   host.AddService(runtime->service.get());
   // The collector holds `runtime`, so the store outlives every scrape.
   host.metrics().AddCollector(
       [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
         collect(sink);
-        const std::string& followed = runtime->cases->topic();
-        for (const auto& [partition, lag] : runtime->cases->Lag()) {
-          sink.Gauge("clinical_reader_lag_records",
-                     "Consume lag of a reader of another service's topic: records between what "
-                     "it has read and the partition's end at its last fetch (-1 unknown).",
-                     {{"reader", "case-directory"}, {"topic", followed},
-                      {"partition", std::to_string(partition)}},
-                     static_cast<double>(lag));
-        }
+        runtime->followed->follower().CollectLag(sink, "case-directory");
         sink.Gauge("clinical_reader_entities", "Entities a reader keeps in memory.",
-                   {{"reader", "case-directory"}, {"topic", followed}},
-                   static_cast<double>(runtime->cases->case_count()));
+                   {{"reader", "case-directory"}, {"topic", runtime->followed->options().case_topic}},
+                   static_cast<double>(runtime->followed->directory().case_count()));
       });
   runtime->reminders = std::make_unique<ReminderScheduler>(
       *runtime->engine, *offsets, config.GetDuration("reminder-interval"), logger);
   return std::function<void()>([runtime, &logger] {
     runtime->reminders.reset();
-    runtime->cases.reset();
+    // The gRPC server has stopped: nothing asks the follower any more.
+    runtime->followed.reset();
     const eventstore::StoreStats stats = runtime->store->Stats();
     runtime->store->Release();
     logger.Info("event store released", {{"appends_committed", stats.appends_committed},
@@ -215,6 +220,8 @@ grpcx::ServiceSpec SchedulingServiceSpec() {
        "partitions of the scheduling topic when it is created (fixed afterwards)"},
       {"case-topic", OptionType::kString, "clinical.case.events.v1",
        "the case event topic (read only)"},
+      {"organisation-topic", OptionType::kString, "clinical.case.organisation.v1",
+       "the case service's organisation topic: teams and supervisors (read only)"},
       {"writer-id", OptionType::kString, "scheduling-service",
        "stable writer name; partition N is written with transactional.id <writer-id>.p<N>"},
       {"group-commit-wait", OptionType::kDuration, "2ms",
@@ -222,7 +229,7 @@ grpcx::ServiceSpec SchedulingServiceSpec() {
       {"kafka-timeout", OptionType::kDuration, "30s", "bound on each broker operation"},
       {"replay-timeout", OptionType::kDuration, "120s", "bound on the startup replay"},
       {"case-sync-timeout", OptionType::kDuration, "5s",
-       "how long a booking waits for the case topic reader to be up to date"},
+       "how long a booking or an access decision waits for the case and organisation topics' reader to be up to date"},
       {"reminder-offsets", OptionType::kString, "24h,1h",
        "when reminders are due before an appointment (comma-separated durations)"},
       {"reminder-interval", OptionType::kDuration, "5s", "how often due reminders are looked for"},

@@ -266,15 +266,27 @@ absl::StatusOr<SchedulingEngine::Aggregate> SchedulingEngine::Find(const std::st
   return it->second;
 }
 
+std::optional<SchedulingEngine::Belonging> SchedulingEngine::AppointmentCase(
+    const std::string& appointment_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = aggregates_.find(appointment_id);
+  if (it == aggregates_.end() || it->second.is_calendar) return std::nullopt;
+  return Belonging{it->second.tenant_id, it->second.appointment.case_id()};
+}
+
+std::optional<SchedulingEngine::Belonging> SchedulingEngine::CalendarOwner(const std::string& calendar_id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = aggregates_.find(calendar_id);
+  if (it == aggregates_.end() || !it->second.is_calendar) return std::nullopt;
+  const v1::Calendar& calendar = it->second.calendar;
+  const bool personal = calendar.owner_kind() == v1::CALENDAR_OWNER_KIND_CASE_MANAGER;
+  return Belonging{it->second.tenant_id, personal ? calendar.owner_id() : ""};
+}
+
 bool SchedulingEngine::InAnotherTenant(const std::string& tenant_id, const std::string& id) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = aggregates_.find(id);
   return it != aggregates_.end() && it->second.tenant_id != tenant_id;
-}
-
-bool SchedulingEngine::CaseInAnotherTenant(const std::string& tenant_id, const std::string& case_id) {
-  auto info = cases_.Lookup(case_id);
-  return info.ok() && info->tenant_id != tenant_id;
 }
 
 absl::StatusOr<Outcome> SchedulingEngine::Commit(const grpcx::Caller& caller, const std::string& id,

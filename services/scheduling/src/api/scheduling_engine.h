@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clinical/eventstore/event_log.h"
 #include "clinical/eventstore/event_store.h"
 #include "clinical/grpcx/caller.h"
 #include "clinical/scheduling/v1/scheduling_service.pb.h"
@@ -21,30 +22,8 @@
 
 namespace clinical::scheduling {
 
-// Where the engine's events go: the event store in production, an in-memory log in unit
-// tests. Same contract as eventstore::EventStore's Append and Load.
-class EventLog {
- public:
-  virtual ~EventLog() = default;
-  virtual absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) = 0;
-  virtual absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& aggregate_id,
-                                                                    int64_t from_version) const = 0;
-};
-
-class EventStoreLog : public EventLog {
- public:
-  explicit EventStoreLog(eventstore::EventStore& store) : store_(store) {}
-  absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) override {
-    return store_.Append(std::move(request));
-  }
-  absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& aggregate_id,
-                                                            int64_t from_version) const override {
-    return store_.Load(aggregate_id, from_version);
-  }
-
- private:
-  eventstore::EventStore& store_;
-};
+using eventstore::EventLog;
+using eventstore::EventStoreLog;
 
 // What the scheduling service knows about cases, from the case topic.
 class CaseDirectory {
@@ -92,11 +71,10 @@ class SchedulingEngine {
                                               const v1::UpdateCalendarRulesRequest& request);
   absl::StatusOr<Outcome> AddCalendarException(const grpcx::Caller& caller,
                                                const v1::AddCalendarExceptionRequest& request);
-  // Whether an appointment or calendar id, or a case id (as the case directory knows it, read
-  // your writes), belongs to a tenant other than `tenant_id`: such requests are answered
-  // NOT_FOUND (a refusal) before anything else is looked at.
+  // Whether an appointment or calendar id belongs to a tenant other than `tenant_id`: such
+  // requests are answered NOT_FOUND (a refusal) before anything else is looked at. (A case
+  // of another tenant is refused by the authorization itself.)
   bool InAnotherTenant(const std::string& tenant_id, const std::string& id) const;
-  bool CaseInAnotherTenant(const std::string& tenant_id, const std::string& case_id);
 
   absl::StatusOr<v1::Calendar> GetCalendar(const std::string& tenant_id,
                                            const v1::GetCalendarRequest& request) const;
@@ -124,6 +102,17 @@ class SchedulingEngine {
 
   size_t calendar_count() const;
   size_t appointment_count() const;
+
+  // What the access decisions need about scheduling's own resources
+  // (scheduling_relations.h): an appointment's case, and the person a calendar belongs to
+  // ("" for a room's or a provider's calendar: nobody's own). nullopt for an unknown id or
+  // an id of the other kind.
+  struct Belonging {
+    std::string tenant_id;
+    std::string id;
+  };
+  std::optional<Belonging> AppointmentCase(const std::string& appointment_id) const;
+  std::optional<Belonging> CalendarOwner(const std::string& calendar_id) const;
 
  private:
   struct CommandRecord {

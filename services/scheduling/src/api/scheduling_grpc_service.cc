@@ -7,13 +7,16 @@ namespace clinical::scheduling {
 template <typename Request, typename Fn>
 grpc::Status SchedulingGrpcService::Handle(grpc::ServerContext* context, const Request& request, Fn fn) {
   // Counting, timing and logging each RPC is the server's interceptor's job (grpcx).
-  auto caller = callers_.CallerOf(*context);
+  // Authorization comes first: the method's policy decided on the caller's relationship to
+  // the case (named, or the appointment's) or to the calendar's owner
+  // (scheduling_relations.h); another tenant's case is NOT_FOUND there.
+  auto caller = callers_.Authorize(*context, request);
   absl::Status status;
   if (!caller.ok()) {
     status = caller.status();
   } else if (NamesAnotherTenant(caller->tenant_id, request)) {
-    // Another tenant's case, appointment or calendar: NOT_FOUND before anything else is
-    // looked at, recorded as a refusal.
+    // Another tenant's appointment or calendar, asked by a role whose rule is tenant-wide:
+    // NOT_FOUND before anything else is looked at, recorded as a refusal.
     status = grpcx::NotFoundInTenant("resource");
   } else {
     status = fn(*caller);
@@ -23,9 +26,6 @@ grpc::Status SchedulingGrpcService::Handle(grpc::ServerContext* context, const R
 
 template <typename Request>
 bool SchedulingGrpcService::NamesAnotherTenant(const std::string& tenant_id, const Request& request) {
-  if constexpr (requires { request.case_id(); }) {
-    if (!request.case_id().empty() && engine_.CaseInAnotherTenant(tenant_id, request.case_id())) return true;
-  }
   if constexpr (requires { request.appointment_id(); }) {
     if (!request.appointment_id().empty() && engine_.InAnotherTenant(tenant_id, request.appointment_id())) return true;
   }

@@ -305,37 +305,4 @@ absl::StatusOr<v1::SchedulingEvent> FromEnvelope(const common::v1::EventEnvelope
   return absl::InvalidArgumentError(absl::StrCat("unknown event type ", envelope.event_type()));
 }
 
-void ApplyCaseEvent(CaseInfo& info, const common::v1::EventEnvelope& envelope) {
-  namespace c = ::clinical::case_::v1;
-  const std::string& type = envelope.event_type();
-  const auto& any = envelope.payload();
-  if (info.tenant_id.empty()) info.tenant_id = envelope.tenant_id();
-  if (type == c::CaseOpened::descriptor()->full_name()) {
-    c::CaseOpened e;
-    if (any.UnpackTo(&e)) info.status = e.status();
-  } else if (type == c::CaseStatusChanged::descriptor()->full_name()) {
-    c::CaseStatusChanged e;
-    if (any.UnpackTo(&e)) info.status = e.to();
-  } else if (type == c::CaseAssigned::descriptor()->full_name()) {
-    c::CaseAssigned e;
-    if (any.UnpackTo(&e)) info.case_manager_id = e.case_manager_id();
-  } else if (type == c::AssignmentDeclined::descriptor()->full_name()) {
-    c::AssignmentDeclined e;
-    if (any.UnpackTo(&e) && e.case_manager_id() == info.case_manager_id) info.case_manager_id.clear();
-  } else if (type == c::CaseTransferred::descriptor()->full_name()) {
-    info.case_manager_id.clear();
-  } else if (type == c::CaseClosed::descriptor()->full_name()) {
-    info.status = c::CASE_STATUS_FINISHED;
-  } else if (type == c::CaseReopened::descriptor()->full_name()) {
-    c::CaseReopened e;
-    if (any.UnpackTo(&e)) info.status = e.to();
-  } else if (type == c::CaseCancelled::descriptor()->full_name()) {
-    info.status = c::CASE_STATUS_CANCELLED;
-  } else if (type == c::CaseEnteredInError::descriptor()->full_name()) {
-    info.status = c::CASE_STATUS_ENTERED_IN_ERROR;
-  } else if (type == c::CasePutOnHold::descriptor()->full_name()) {
-    info.status = c::CASE_STATUS_ONHOLD;
-  }
-}
-
 }  // namespace clinical::scheduling

@@ -158,14 +158,13 @@ absl::StatusOr<v1::SchedulingEvent> FromEnvelope(const common::v1::EventEnvelope
 
 // ---- Cases (read from the case topic) ------------------------------------------------------
 
+// What booking needs of a case; folded from the case topic by the shared follower
+// (libs/relations, CaseFacts).
 struct CaseInfo {
   std::string tenant_id;
   case_::v1::CaseStatus status = case_::v1::CASE_STATUS_UNSPECIFIED;
   std::string case_manager_id;
 };
-// Folds one case event (any envelope of the case topic) into what scheduling needs.
-// Unknown event types change nothing.
-void ApplyCaseEvent(CaseInfo& info, const common::v1::EventEnvelope& envelope);
 
 // Helpers for google.protobuf time types.
 absl::Time FromProto(const google::protobuf::Timestamp& timestamp);

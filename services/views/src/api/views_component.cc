@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "clinical/kafka/cluster.h"
+#include "clinical/relations/followed_directory.h"
 #include "clinical/projection/projection.h"
 #include "clinical/projection/metrics.h"
 #include "clinical/redis/options.h"
@@ -17,6 +18,8 @@ namespace clinical::views {
 namespace {
 
 struct Runtime {
+  // Team supervision for the access decisions (GetCaseload/GetWorklist: SUPERVISES).
+  std::unique_ptr<relations::FollowedDirectory> organisation;
   std::unique_ptr<CaseViewModel> model;
   std::unique_ptr<projection::Projection> projection;
   std::unique_ptr<ViewsGrpcService> service;
@@ -60,16 +63,6 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (due_soon_days < 0 || due_soon_days > 365) {
     return absl::InvalidArgumentError("config key 'goal-due-soon-days' must be 0..365");
   }
-  std::map<std::string, std::map<std::string, std::string>> organisation;
-  const std::string organisation_file = config.GetString("organisation-file");
-  if (!organisation_file.empty()) {
-    auto loaded = LoadOrganisation(organisation_file);
-    if (!loaded.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("config key 'organisation-file': ", loaded.status().message()));
-    }
-    organisation = std::move(*loaded);
-  }
   auto thresholds = ParseThresholds(config.GetString("contact-thresholds"));
   if (!thresholds.ok()) {
     return absl::InvalidArgumentError(
@@ -107,13 +100,26 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   if (!created.ok()) return created.status();
   runtime->projection = std::move(*created);
 
+  // Who supervises whom, from the case service's organisation topic (read-your-writes: a
+  // team changed just before a supervisor asks is seen): the access decisions
+  // (GetCaseload/GetWorklist of a supervised case manager) and the supervisor rollups.
+  relations::FollowedDirectory::Options follow;
+  follow.cluster = *cluster;
+  follow.organisation_topic = config.GetString("organisation-topic");
+  follow.sync_timeout = config.GetDuration("organisation-sync-timeout");
+  follow.name = "organisation";
+  auto followed = relations::FollowedDirectory::Start(std::move(follow), logger);
+  if (!followed.ok()) return followed.status();
+  runtime->organisation = std::move(*followed);
+  host.SetRelations(&runtime->organisation->directory());
   QueryOptions query;
   query.root = options.root;
   query.case_topic = topic;
   query.scheduling_topic = scheduling_topic;
   query.goal_due_soon = absl::Hours(24 * due_soon_days);
-  query.has_organisation = !organisation_file.empty();
-  query.team_supervisors = std::move(organisation);
+  query.organisation = [followed = runtime->organisation.get()](const std::string& tenant_id) {
+    return followed->Organisation(tenant_id);
+  };
   query.redis = options.redis;
   query.max_position_wait = config.GetDuration("max-position-wait");
   query.default_contact_threshold_days = default_threshold;
@@ -126,7 +132,10 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   // projection outlives every scrape.
   host.metrics().AddCollector(
       [runtime, collect = projection::ProjectionMetrics(*runtime->projection, options.root)](
-          metrics::Sink& sink) { collect(sink); });
+          metrics::Sink& sink) {
+        collect(sink);
+        runtime->organisation->follower().CollectLag(sink, "organisation");
+      });
   // Not ready until the view has caught up with both topics as they were at start: a
   // replica that just started (or rebuilds) must not take reads it would answer from far
   // behind. Queries read the ACTIVE version, so they are right either way; readiness only
@@ -153,6 +162,7 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   return std::function<void()>([runtime, &logger] {
     runtime->StopReadiness();
     runtime->projection->Stop();
+    runtime->organisation.reset();
     const projection::ProjectionStats stats = runtime->projection->Stats();
     logger.Info("projection stopped", {{"events_applied", stats.events_applied},
                                        {"dead_lettered", stats.dead_lettered},
@@ -172,13 +182,16 @@ grpcx::ServiceSpec ViewsServiceSpec() {
   spec.extra_options.insert(spec.extra_options.end(), {
       {"case-topic", OptionType::kString, "clinical.case.events.v1",
        "the case event topic (read only)"},
+      {"organisation-topic", OptionType::kString, "clinical.case.organisation.v1",
+       "the case service's organisation topic: who supervises whom, for the access decisions and "
+       "the supervisor rollups (read only)"},
+      {"organisation-sync-timeout", OptionType::kDuration, "5s",
+       "how long an access decision or a supervisor rollup waits for the organisation topic's "
+       "reader to be up to date"},
       {"scheduling-topic", OptionType::kString, "clinical.scheduling.events.v1",
        "the scheduling event topic (read only)"},
       {"goal-due-soon-days", OptionType::kInt, "14",
        "an open goal is due soon when its target date ends within this many days"},
-      {"organisation-file", OptionType::kString, "",
-       "JSON {\"tenants\": {tenant: {team: supervisor}}} for supervisor rollups (none: no "
-       "supervisor rollups)"},
       {"view-root", OptionType::kString, "views",
        "Redis key root of the views: 'views' or 'views.<name>' (the views' Redis user may touch "
        "only these keys, their Kafka principal only the dead-letter topic <root>.deadletter.v1)"},

@@ -154,31 +154,6 @@ absl::StatusOr<nlohmann::json> ReadJson(const std::string& path, const std::stri
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
-    const std::string& path) {
-  auto document = ReadJson(path, "organisation file");
-  if (!document.ok()) return document.status();
-  nlohmann::json& json = *document;
-  if (!json.is_object() || !json.contains("tenants") || !json["tenants"].is_object()) {
-    return absl::InvalidArgumentError("organisation file: no 'tenants' object");
-  }
-  std::map<std::string, std::map<std::string, std::string>> out;
-  for (const auto& [tenant, teams] : json["tenants"].items()) {
-    if (!IsKeySafeId(tenant) || !teams.is_object()) {
-      return absl::InvalidArgumentError("organisation file: a tenant id is invalid or not an object");
-    }
-    for (const auto& [team, supervisor] : teams.items()) {
-      if (!IsKeySafeId(team) || !supervisor.is_string() ||
-          !IsKeySafeId(supervisor.get<std::string>())) {
-        return absl::InvalidArgumentError(
-            "organisation file: team and supervisor ids must be 1..128 characters of [A-Za-z0-9._@-]");
-      }
-      out[tenant][team] = supervisor.get<std::string>();
-    }
-  }
-  return out;
-}
-
 absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadLimits(
     const std::string& path) {
   auto document = ReadJson(path, "programs file");
@@ -280,9 +255,13 @@ absl::Status ViewsGrpcService::WaitFor(
 }
 
 template <typename Fn>
-grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
+grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Fn fn) {
   absl::Status status;
-  auto caller = callers_.CallerOf(*context);
+  // Authorization first (the policies in views_service.proto): a caseload or worklist is
+  // the caller's own (SELF) or a supervised case manager's (SUPERVISES, from the
+  // organisation topic); rollups, suggestions and outcomes are tenant-wide for the roles
+  // named, and refused to the others before any handler runs.
+  auto caller = callers_.Authorize(*context, request);
   if (!caller.ok()) {
     status = caller.status();
   } else if (!IsKeySafeId(caller->tenant_id)) {
@@ -303,32 +282,10 @@ grpc::Status ViewsGrpcService::Handle(grpc::ServerContext* context, Fn fn) {
   return grpcx::ToGrpcStatus(status, *context);
 }
 
-namespace {
-
-bool IsCaseManager(const grpcx::Caller& caller) {
-  return caller.actor.role() == common::v1::ROLE_CASE_MANAGER;
-}
-
-absl::Status OwnCaseloadOnly(const grpcx::Caller& caller, const std::string& case_manager_id) {
-  if (IsCaseManager(caller) && caller.actor.user_id() != case_manager_id) {
-    return absl::PermissionDeniedError("a case manager may read only their own caseload");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status NotForCaseManagers(const grpcx::Caller& caller) {
-  if (IsCaseManager(caller)) {
-    return absl::PermissionDeniedError("rollups, balancing and outcomes are for supervisors");
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
                                            const vv1::GetCaseloadRequest* request,
                                            vv1::GetCaseloadResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->case_manager_id(), "case_manager_id", true, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
@@ -343,7 +300,6 @@ grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
     auto offset = OffsetToken(request->page_token());
     if (!v.empty()) return v.ToStatus();
     if (!offset.ok()) return offset.status();
-    if (auto s = OwnCaseloadOnly(caller, request->case_manager_id()); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     const absl::Time now = options_.now();
@@ -389,14 +345,13 @@ grpc::Status ViewsGrpcService::GetCaseload(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::GetWorklist(grpc::ServerContext* context,
                                            const vv1::GetWorklistRequest* request,
                                            vv1::GetWorklistResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->case_manager_id(), "case_manager_id", true, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
     auto offset = OffsetToken(request->page_token());
     if (!v.empty()) return v.ToStatus();
     if (!offset.ok()) return offset.status();
-    if (auto s = OwnCaseloadOnly(caller, request->case_manager_id()); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     const absl::Time now = options_.now();
@@ -425,13 +380,19 @@ absl::Status ViewsGrpcService::SupervisorRollups(const std::string& tenant,
                                                  const vv1::ListRollupsRequest& request,
                                                  ViewReader& reader,
                                                  vv1::ListRollupsResponse* response) const {
-  if (!options_.has_organisation) {
-    return absl::FailedPreconditionError(
-        "supervisor rollups need the organisation file (--organisation-file: team -> supervisor)");
+  if (!options_.organisation) {
+    return absl::FailedPreconditionError("supervisor rollups need the organisation topic");
   }
-  std::map<std::string, std::vector<std::string>> teams_of;  // supervisor -> teams, sorted
-  if (auto found = options_.team_supervisors.find(tenant); found != options_.team_supervisors.end()) {
-    for (const auto& [team, supervisor] : found->second) teams_of[supervisor].push_back(team);
+  auto organisation = options_.organisation(tenant);
+  if (!organisation.ok()) return organisation.status();
+  // supervisor -> teams, sorted; a team with several supervisors counts for each. Ids that
+  // could not be part of a key are left out (the case service does not write them).
+  std::map<std::string, std::vector<std::string>> teams_of;
+  for (const auto& [team, facts] : organisation->teams) {
+    if (!IsKeySafeId(team)) continue;
+    for (const std::string& supervisor : facts.supervisor_ids()) {
+      if (IsKeySafeId(supervisor)) teams_of[supervisor].push_back(team);
+    }
   }
   std::vector<std::string> ids;
   for (const auto& [supervisor, teams] : teams_of) {
@@ -465,14 +426,13 @@ absl::Status ViewsGrpcService::SupervisorRollups(const std::string& tenant,
 grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
                                            const vv1::ListRollupsRequest* request,
                                            vv1::ListRollupsResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");
     CheckId(request->group_id(), "group_id", false, v);
     CheckPageSize(request->page_size(), 500, "page_size", v);
     if (!v.empty()) return v.ToStatus();
-    if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     if (request->dimension() == vv1::DIMENSION_SUPERVISOR) {
@@ -513,7 +473,7 @@ grpc::Status ViewsGrpcService::ListRollups(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
                                                    const vv1::SuggestCaseManagersRequest* request,
                                                    vv1::SuggestCaseManagersResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     CheckId(request->program(), "program", true, v);
     if (request->acuity() < 1 || request->acuity() > 5) v.Add("acuity", "must be between 1 and 5");
@@ -534,7 +494,6 @@ grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
       }
     }
     if (!v.empty()) return v.ToStatus();
-    if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     ViewReader reader(redis, options_.root);
     auto managers = reader.Groups(caller.tenant_id, kDimCaseManager);
@@ -587,7 +546,7 @@ grpc::Status ViewsGrpcService::SuggestCaseManagers(grpc::ServerContext* context,
 grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
                                            const vv1::GetOutcomesRequest* request,
                                            vv1::GetOutcomesResponse* response) {
-  return Handle(context, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
+  return Handle(context, *request, [&](const grpcx::Caller& caller, redis::Connection& redis) -> absl::Status {
     grpcx::Violations v;
     const char* dim = DimName(request->dimension());
     if (dim == nullptr) v.Add("dimension", "is required");
@@ -606,7 +565,6 @@ grpc::Status ViewsGrpcService::GetOutcomes(grpc::ServerContext* context,
     }
     if (!request->has_period_at()) v.Add("period_at", "is required");
     if (!v.empty()) return v.ToStatus();
-    if (auto s = NotForCaseManagers(caller); !s.ok()) return s;
     if (auto s = WaitFor(request->min_positions(), *context, redis); !s.ok()) return s;
     const std::string label = PeriodLabel(period, absl::FromUnixSeconds(request->period_at().seconds()));
     const std::string id = request->dimension() == vv1::DIMENSION_TENANT ? kTenantGroup : request->group_id();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "absl/time/time.h"
 #include "clinical/grpcx/caller.h"
 #include "clinical/projection/projection.h"
+#include "clinical/relations/facts.h"
 #include "clinical/redis/connection.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
 #include "figures.h"
@@ -31,9 +33,10 @@ struct QueryOptions {
   int default_contact_threshold_days = 14;
   std::map<std::string, int> contact_threshold_days;  // per program
   absl::Duration goal_due_soon = absl::Hours(14 * 24);
-  // The organisation file: tenant -> team -> supervisor (empty: no supervisor rollups).
-  std::map<std::string, std::map<std::string, std::string>> team_supervisors;
-  bool has_organisation = false;
+  // The tenant's organisation as of now (teams and their supervisors), from the case
+  // service's organisation topic: the supervisor rollups sum each supervisor's teams.
+  // UNAVAILABLE when the topic cannot be read up to date. Empty: no supervisor rollups.
+  std::function<absl::StatusOr<relations::OrganisationFacts>(const std::string& tenant_id)> organisation;
   // Acuity-weighted caseload limit per (tenant or "" for default, program).
   std::map<std::pair<std::string, std::string>, int> caseload_limits;
   std::function<absl::Time()> now = [] { return absl::Now(); };
@@ -41,10 +44,6 @@ struct QueryOptions {
 
 // Reads "program=days,program=days" (empty: none). INVALID_ARGUMENT on a bad entry.
 absl::StatusOr<std::map<std::string, int>> ParseThresholds(const std::string& text);
-// The organisation file: {"tenants": {"<tenant>": {"<team id>": "<supervisor id>", ...}}}.
-// INVALID_ARGUMENT when unreadable or when an id is not key-safe.
-absl::StatusOr<std::map<std::string, std::map<std::string, std::string>>> LoadOrganisation(
-    const std::string& path);
 // The caseload limits of the case service's programs file (services/case/config/programs.json).
 absl::StatusOr<std::map<std::pair<std::string, std::string>, int>> LoadCaseloadLimits(
     const std::string& path);
@@ -86,7 +85,7 @@ class ViewsGrpcService final : public vv1::ViewsService::Service {
   absl::Status SupervisorRollups(const std::string& tenant, const vv1::ListRollupsRequest& request,
                                 ViewReader& reader, vv1::ListRollupsResponse* response) const;
   template <typename Fn>
-  grpc::Status Handle(grpc::ServerContext* context, Fn fn);
+  grpc::Status Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Fn fn);
 
   const QueryOptions options_;
   const projection::Projection* projection_;

@@ -36,11 +36,24 @@ std::optional<MethodPolicy> PolicyFor(
 // RPC carries one, docs/architecture.md). Every read must carry the access option.
 bool IsRead(const google::protobuf::MethodDescriptor& method);
 
-// OK when every path of `policy` resolves on the method's request/response types to a
-// string field, and the policy is either recording (resource_type) or exempt (with a
-// reason), not both nor neither. INVALID_ARGUMENT naming the method and path otherwise.
+// OK when the policy can be enforced as written: at least one allow rule, each with a role
+// and a relationship; a read either recording (resource_type) or exempt (with a reason),
+// a write neither; every id path resolving to a string field of the request or response;
+// visible paths resolving on the response; SELF/SUPERVISES rules with a subject_path; case
+// relationships on a request that names a case. INVALID_ARGUMENT naming the method and the
+// problem otherwise.
 absl::Status ValidatePolicy(const google::protobuf::MethodDescriptor& method,
                             const common::v1::AccessPolicy& policy);
+
+// The cases a request names for the case relationships: the request paths of
+// case_id_paths and the request's own `case_id` / `case_ids` fields (not case_of_path,
+// whose value the service maps to a case).
+void NamedCases(const google::protobuf::Message& request, const common::v1::AccessPolicy& policy,
+                std::vector<std::string>& out);
+
+// The first value at a "request.x.y" path of `request` ("" when none): the subject_path
+// and case_of_path values.
+std::string NamedValue(const google::protobuf::Message& request, const std::string& path);
 
 // Which message a path reads from.
 enum class PathRoot { kRequest, kResponse };

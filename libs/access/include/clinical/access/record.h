@@ -24,6 +24,12 @@ struct CallFacts {
   std::string peer_identity;   // SPIFFE ID of the client certificate
   std::string denial_reason;   // why authentication refused the call, or ""
   std::string claimed_subject; // an unverifiable token's claimed user, or ""
+  // Authorization: the policy version enforced, how the call was allowed (the rule's
+  // relationship or "emergency"), the emergency grant, whether the response was masked.
+  std::string policy_version;
+  std::string relationship;
+  std::string emergency_grant_id;
+  bool masked = false;
 };
 
 // The record for `facts`, with the id and time passed in (pure).

@@ -20,6 +20,10 @@ class Recorder {
  public:
   virtual ~Recorder() = default;
   virtual absl::Status Record(const audit::v1::AccessRecord& record) = 0;
+  // Makes the access policy of `service` ("clinical.case.v1.CaseService") durable as an
+  // AccessPolicySnapshot, once, in the background: the records name its version. Does not
+  // wait; recorders that keep no policies ignore it.
+  virtual void PublishPolicy(const std::string& /*service*/) {}
 };
 
 struct KafkaRecorderOptions {
@@ -27,6 +31,8 @@ struct KafkaRecorderOptions {
   // access topic; only the audit service may read it (ACLs, docs/security.md).
   kafka::Cluster cluster;
   std::string topic = "clinical.access.v1";
+  // Where the services' policy snapshots go (compacted; the audit service reads it).
+  std::string policy_topic = "clinical.access.policies.v1";
   // Longest a read waits for its record's acknowledgement (librdkafka's
   // message.timeout.ms; the wait itself is bounded a little above it).
   absl::Duration ack_timeout = absl::Seconds(5);
@@ -49,6 +55,7 @@ class KafkaRecorder : public Recorder {
   ~KafkaRecorder() override;
 
   absl::Status Record(const audit::v1::AccessRecord& record) override;
+  void PublishPolicy(const std::string& service) override;
 
   // True once the topic is known to exist (for tests and readiness logs).
   bool topic_ready() const;

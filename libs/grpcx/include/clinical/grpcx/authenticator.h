@@ -69,7 +69,12 @@ struct Identity {
 //     one of `ServicePeers`; it becomes the role "service" (which a token can never claim).
 //   * health checks and reflection need no token (orchestrators probe them; they show no
 //     data). The TLS handshake already required a valid client certificate for them.
-class Authenticator : public grpc::AuthMetadataProcessor, public CallerSource {
+//
+// It also refuses, before any handler runs, what no authorization could allow: a method
+// without an access policy ("no_policy") and an identity whose role no rule of the method
+// names ("role_not_permitted"; services, whose role no rule names today, included). Both
+// end PERMISSION_DENIED with an access record naming the verified caller.
+class Authenticator : public grpc::AuthMetadataProcessor {
  public:
   using Clock = std::function<absl::Time()>;
 
@@ -84,7 +89,8 @@ class Authenticator : public grpc::AuthMetadataProcessor, public CallerSource {
   grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
                        OutputMetadata* consumed, OutputMetadata* response) override;
 
-  absl::StatusOr<Caller> CallerOf(const grpc::ServerContextBase& context) const override;
+  // The call's verified person (see CallerSource::CallerOf; AccessControl serves it).
+  absl::StatusOr<Caller> CallerOf(const grpc::ServerContextBase& context) const;
   // The call's verified identity, people and services alike (for access records); nullopt
   // when it has none.
   std::optional<Identity> IdentityOf(const grpc::ServerContextBase& context) const;
@@ -116,8 +122,10 @@ class Authenticator : public grpc::AuthMetadataProcessor, public CallerSource {
   std::variant<Identity, Refusal> Identify(const Presented& presented) const;
   identity::Verification Verify(const std::string& token) const;
   static Presented PresentedBy(const grpc::ServerContextBase& context);
+  // Records and returns a refusal; `identity` is the verified caller when authentication
+  // succeeded and authorization refused.
   grpc::Status Refuse(const InputMetadata& metadata, const std::string& method, const std::string& peer_identity,
-                      const Refusal& refusal);
+                      const Refusal& refusal, const Identity* identity = nullptr);
 
   const std::unique_ptr<identity::KeySet> keys_;
   const identity::TokenVerifier verifier_;

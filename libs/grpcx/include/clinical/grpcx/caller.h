@@ -4,6 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "clinical/common/v1/types.pb.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/server_context.h"
 
 namespace clinical::grpcx {
@@ -26,20 +27,36 @@ struct Caller {
   common::v1::TraceContext trace;
   std::string peer;           // the client's network address, for access records
   std::string peer_identity;  // the verified workload identity (SPIFFE ID) of the connection
+  // How the call was allowed (set by Authorize): the relationship of the allowing rule
+  // ("assigned", "team_supervisor", ..., "emergency"), and the emergency grant if any.
+  std::string relationship;
+  std::string emergency_grant_id;
 };
 
-// Where handlers learn who calls. The platform's implementation is the Authenticator, which
-// derives the caller from this call's own verified token (and connection certificate):
-// nothing is carried over from another call on the same connection. Thread-safe.
+// Where handlers learn who calls and whether they may. The platform's implementation is
+// AccessControl: the identity comes from this call's own verified token (and connection
+// certificate), never from another call on the same connection; the decision from the
+// method's AccessPolicy and the service's facts. Thread-safe.
 class CallerSource {
  public:
   virtual ~CallerSource() = default;
   // The verified person calling: user, role and tenant from the bearer token.
   // UNAUTHENTICATED when the call carries no verifiable identity (the Authenticator refused
-  // such calls before any handler ran, so a handler sees this only for methods that need no
-  // token); PERMISSION_DENIED for a service identity (a verified certificate and no token):
-  // services act in no tenant, and no method grants them anything yet.
+  // such calls before any handler ran); PERMISSION_DENIED for a service identity (services
+  // act in no tenant).
   virtual absl::StatusOr<Caller> CallerOf(const grpc::ServerContextBase& context) const = 0;
+
+  // The caller, if the method's policy allows them this `request` (the call's request
+  // message): every handler's first step, before it reads or writes anything.
+  // PERMISSION_DENIED when no rule allows; NOT_FOUND (recorded as a refusal) for a case of
+  // another tenant; NOT_FOUND for a named case that does not exist; UNAVAILABLE when the
+  // facts cannot be had. The decision is recorded with the call.
+  virtual absl::StatusOr<Caller> Authorize(const grpc::ServerContextBase& context,
+                                           const google::protobuf::Message& request) const = 0;
+
+  // The handler withheld part of the response itself (42 CFR Part 2 records the caller's
+  // consent does not cover): the access record says the response was masked.
+  virtual void MarkMasked(const grpc::ServerContextBase& context) const = 0;
 };
 
 // "case_manager" -> ROLE_CASE_MANAGER; ROLE_UNSPECIFIED if unknown.

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "clinical/config/config.h"
+#include "clinical/grpcx/access_control.h"
 #include "clinical/grpcx/authenticator.h"
 #include "clinical/grpcx/tls.h"
 #include "clinical/logging/logger.h"
@@ -19,6 +20,7 @@
 
 namespace clinical::access {
 class Recorder;
+class RelationsSource;
 }
 
 namespace clinical::grpcx {
@@ -64,10 +66,15 @@ class ServiceHost {
   // Who may call: every call passes `authenticator` before any handler or interceptor
   // (RunService builds the platform's Authenticator: bearer tokens for people, certificates
   // for services). Required: Start refuses to serve without one. Call before Start.
-  void SetAuthenticator(std::shared_ptr<Authenticator> authenticator) { authenticator_ = std::move(authenticator); }
-  // Where handlers learn who calls (the authenticator); valid once SetAuthenticator ran,
-  // for as long as the host lives.
-  const CallerSource& callers() const { return *authenticator_; }
+  void SetAuthenticator(std::shared_ptr<Authenticator> authenticator);
+  // Where handlers learn who calls and whether they may (AccessControl: the authenticator's
+  // identity, the methods' policies and the service's relations); valid once
+  // SetAuthenticator ran, for as long as the host lives.
+  const CallerSource& callers() const { return *access_control_; }
+  // The facts the service's policies need (teams, assignments, care teams, grants); see
+  // access::RelationsSource. Call after SetAuthenticator, before Start; `source` must
+  // outlive the host. A service whose rules are all tenant-wide sets none.
+  void SetRelations(const access::RelationsSource* source) { access_control_->SetRelations(source); }
 
   // Binds and starts serving. FAILED_PRECONDITION without an authenticator or with unusable
   // TLS files; UNAVAILABLE if the address cannot be bound.
@@ -104,6 +111,7 @@ class ServiceHost {
   metrics::Registry metrics_;
   access::Recorder* access_recorder_ = nullptr;
   std::shared_ptr<Authenticator> authenticator_;
+  std::unique_ptr<AccessControl> access_control_;
   grpc::ServerBuilder builder_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

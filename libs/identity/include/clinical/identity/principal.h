@@ -22,8 +22,8 @@ bool IsValidTenantId(std::string_view tenant_id);
 
 // The roles a human caller can hold on the platform, in their canonical spelling (the
 // lowercase names of clinical.common.v1.Role without the ROLE_ prefix).
-inline constexpr std::array<std::string_view, 5> kPlatformRoles = {
-    "case_manager", "supervisor", "auditor", "privacy_officer", "administrator"};
+inline constexpr std::array<std::string_view, 7> kPlatformRoles = {
+    "case_manager", "supervisor", "intake_coordinator", "scheduler", "auditor", "privacy_officer", "administrator"};
 
 // The role of platform services. It is granted only for a verified service certificate
 // (ParseSpiffeId), never from a bearer token.
