@@ -18,6 +18,7 @@
 //    notified to the privacy officer and the team's supervisor, reviewed afterwards;
 //  * policy at the time: a reassignment entered late makes a read that was allowed then
 //    show up in the audit service's re-check.
+#include <iostream>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -405,6 +406,8 @@ TEST_F(AuthorizationTest, EveryMethodLetsThroughExactlyWhomItsPolicyAllows) {
         break;
     }
   }
+  std::cout << "matrix: " << methods << " methods, " << calls.size() << " calls: " << through << " let through, "
+            << refused << " refused\n";
   // Both sides of the matrix are substantial: it is not "everyone refused".
   EXPECT_GT(through, 150);
   EXPECT_GT(refused, 600);
