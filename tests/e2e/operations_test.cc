@@ -21,6 +21,7 @@
 #include "clinical/notification/v1/notification_service.grpc.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.grpc.pb.h"
 #include "clinical/testing/identity.h"
+#include "clinical/testing/organisation.h"
 #include "clinical/kafka/admin.h"
 #include "clinical/testing/platform.h"
 #include "clinical/testing/service_process.h"
@@ -358,12 +359,21 @@ double SampleValue(const std::string& exposition, const std::string& series) {
 }
 
 TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues) {
+  const std::string organisation_topic = testing::UniqueName("clinical.case.organisation.metrics");
   auto service = ServiceProcess::Start(ServiceLaunch{
       "case",
       {"--case-topic-partitions=3", "--case-topic=" + testing::UniqueName("clinical.case.metrics"),
-       "--writer-id=" + testing::UniqueName("case-service.metrics")}});
+       "--organisation-topic=" + organisation_topic, "--writer-id=" + testing::UniqueName("case-service.metrics")}});
   ASSERT_TRUE(service.ok()) << service.status();
   auto stub = v1::CaseService::NewStub((*service)->NewChannel());
+  // Two organisation appends (the configuration and one team) on the organisation's store.
+  const absl::Status configured = testing::ConfigureOrganisationThroughApi(
+      *stub, {.tenant = kTenant,
+              .administrator = "admin-ops",
+              .privacy_officer_ids = {"privacy-ops"},
+              .emergency_access_max_minutes = 0,
+              .teams = {{.team_id = "team-ops", .name = "Ops", .supervisor_ids = {"sup-ops"}, .member_ids = {}}}});
+  ASSERT_TRUE(configured.ok()) << configured;
   constexpr int kOpened = 5;
   for (int i = 0; i < kOpened; ++i) {
     grpc::ClientContext context;
@@ -403,6 +413,10 @@ TEST(OperationsTest, MetricsEndpointExposesTheDocumentedSeriesWithMatchingValues
   EXPECT_LT(sum, 10 * kOpened);
   // The event store's counters, via the case service's collector.
   EXPECT_NE(body.find("clinical_eventstore_appends_total{topic=\""), std::string::npos) << body;
+  EXPECT_EQ(SampleValue(body, "clinical_eventstore_appends_total{topic=\"" + organisation_topic +
+                                  "\",outcome=\"committed\"}"),
+            2)
+      << "the organisation's event store is exported too";
   EXPECT_NE(body.find(",outcome=\"committed\"} " + std::to_string(kOpened) + "\n"), std::string::npos) << body;
   EXPECT_NE(body.find("clinical_eventstore_owned_partitions{topic=\""), std::string::npos);
   EXPECT_NE(body.find("# TYPE clinical_grpc_server_handling_seconds histogram"), std::string::npos);

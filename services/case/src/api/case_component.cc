@@ -148,8 +148,11 @@ absl::StatusOr<std::function<void()>> Setup(const config::Config& config, grpcx:
   host.AddService(runtime->service.get());
   // The collector holds `runtime`, so the store outlives every scrape.
   host.metrics().AddCollector(
-      [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic)](metrics::Sink& sink) {
+      [runtime, collect = eventstore::StoreMetrics(*runtime->store, topic),
+       organisation = eventstore::StoreMetrics(*runtime->organisation_store, organisation_topic)](
+          metrics::Sink& sink) {
         collect(sink);
+        organisation(sink);
       });
   return std::function<void()>([runtime, &logger] {
     const eventstore::StoreStats stats = runtime->store->Stats();
