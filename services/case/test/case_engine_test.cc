@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "clinical/eventstore/testing/memory_log.h"
 #include "case_engine.h"
 #include "organisation_engine.h"
 #include "gtest/gtest.h"
@@ -11,67 +12,7 @@
 namespace clinical::case_service {
 namespace {
 
-class MemoryLog : public EventLog {
- public:
-  absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) override {
-    ++appends;
-    if (fail_next) {
-      fail_next = false;
-      if (commit_before_failing) Commit(request);
-      return absl::UnavailableError("broker did not answer");
-    }
-    auto& done = commands_[{request.aggregate_id, request.command_id}];
-    if (done.last_version > 0) {
-      eventstore::AppendResult again = done;
-      again.duplicate = true;
-      return again;
-    }
-    auto& events = log_[request.aggregate_id];
-    if (!request.expected_version.Matches(static_cast<int64_t>(events.size()))) {
-      return absl::AbortedError("version conflict");
-    }
-    done = Commit(request);
-    return done;
-  }
-  absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& id,
-                                                            int64_t from) const override {
-    std::vector<eventstore::LoggedEvent> out;
-    auto it = log_.find(id);
-    if (it == log_.end()) return out;
-    for (const auto& e : it->second) {
-      if (e.envelope.aggregate_version() >= from) out.push_back(e);
-    }
-    return out;
-  }
-  int64_t Events(const std::string& id) const {
-    auto it = log_.find(id);
-    return it == log_.end() ? 0 : static_cast<int64_t>(it->second.size());
-  }
-
-  int appends = 0;
-  bool fail_next = false;
-  bool commit_before_failing = false;
-
- private:
-  eventstore::AppendResult Commit(const eventstore::AppendRequest& request) {
-    auto& events = log_[request.aggregate_id];
-    eventstore::AppendResult result;
-    result.first_version = static_cast<int64_t>(events.size()) + 1;
-    for (auto envelope : request.events) {
-      envelope.set_aggregate_id(request.aggregate_id);
-      envelope.set_aggregate_version(static_cast<int64_t>(events.size()) + 1);
-      envelope.set_command_id(request.command_id);
-      events.push_back({envelope, 0, next_offset_++});
-    }
-    result.last_version = static_cast<int64_t>(events.size());
-    result.position.set_offset(next_offset_ - 1);
-    commands_[{request.aggregate_id, request.command_id}] = result;
-    return result;
-  }
-  std::map<std::string, std::vector<eventstore::LoggedEvent>> log_;
-  std::map<std::pair<std::string, std::string>, eventstore::AppendResult> commands_;
-  int64_t next_offset_ = 0;
-};
+using eventstore::testing::MemoryLog;
 
 grpcx::Caller CallerOf(const std::string& user, common::v1::Role role = common::v1::ROLE_CASE_MANAGER,
                        const std::string& tenant = "tenant-a") {

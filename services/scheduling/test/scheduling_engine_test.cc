@@ -8,80 +8,14 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "clinical/eventstore/testing/memory_log.h"
 #include "gtest/gtest.h"
 #include "scheduling_engine.h"
 
 namespace clinical::scheduling {
 namespace {
 
-class MemoryLog : public EventLog {
- public:
-  absl::StatusOr<eventstore::AppendResult> Append(eventstore::AppendRequest request) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++appends;
-    if (fail_next) {
-      fail_next = false;
-      if (commit_before_failing) Commit(request);
-      return absl::UnavailableError("broker did not answer");
-    }
-    if (auto it = commands_.find({request.aggregate_id, request.command_id}); it != commands_.end()) {
-      eventstore::AppendResult again = it->second;
-      again.duplicate = true;
-      return again;
-    }
-    auto& events = log_[request.aggregate_id];
-    if (!request.expected_version.Matches(static_cast<int64_t>(events.size()))) {
-      return absl::AbortedError("version conflict");
-    }
-    return Commit(request);
-  }
-  absl::StatusOr<std::vector<eventstore::LoggedEvent>> Load(const std::string& id,
-                                                            int64_t from) const override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<eventstore::LoggedEvent> out;
-    auto it = log_.find(id);
-    if (it == log_.end()) return out;
-    for (const auto& e : it->second) {
-      if (e.envelope.aggregate_version() >= from) out.push_back(e);
-    }
-    return out;
-  }
-  std::vector<eventstore::LoggedEvent> All() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return all_;
-  }
-  int64_t size() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return static_cast<int64_t>(all_.size());
-  }
-
-  int appends = 0;
-  bool fail_next = false;
-  bool commit_before_failing = false;
-
- private:
-  eventstore::AppendResult Commit(const eventstore::AppendRequest& request) {
-    auto& events = log_[request.aggregate_id];
-    eventstore::AppendResult result;
-    result.first_version = static_cast<int64_t>(events.size()) + 1;
-    for (auto envelope : request.events) {
-      envelope.set_aggregate_id(request.aggregate_id);
-      envelope.set_aggregate_version(static_cast<int64_t>(events.size()) + 1);
-      envelope.set_command_id(request.command_id);
-      events.push_back({envelope, 0, next_offset_});
-      all_.push_back({envelope, 0, next_offset_++});
-    }
-    result.last_version = static_cast<int64_t>(events.size());
-    result.position.set_offset(next_offset_ - 1);
-    commands_[{request.aggregate_id, request.command_id}] = result;
-    return result;
-  }
-  mutable std::mutex mutex_;
-  std::map<std::string, std::vector<eventstore::LoggedEvent>> log_;
-  std::vector<eventstore::LoggedEvent> all_;
-  std::map<std::pair<std::string, std::string>, eventstore::AppendResult> commands_;
-  int64_t next_offset_ = 0;
-};
+using eventstore::testing::MemoryLog;
 
 class MemoryCases : public CaseDirectory {
  public:
