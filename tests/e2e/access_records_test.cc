@@ -32,7 +32,6 @@
 #include "clinical/testing/workflows.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
-#include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -64,10 +63,6 @@ struct CallAs {
 std::unique_ptr<grpc::ClientContext> Context(const CallAs& as) {
   return testing::ContextFor(testing::CallAs{.person = {as.user, as.role, as.tenant}, .trace_id = as.trace_id,
                                              .purpose = kPurpose});
-}
-
-google::protobuf::Timestamp Ts(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
 // One call the test made, and what its record must say.
@@ -148,7 +143,7 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   booking.set_command_id(UniqueName("book"));
   booking.set_case_id(case_id);
   booking.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
-  *booking.mutable_start_time() = Ts(tomorrow);
+  *booking.mutable_start_time() = testing::ProtoTime(tomorrow);
   booking.mutable_duration()->set_seconds(3600);
   booking.set_time_zone("America/New_York");
   grpc::Status booked_status;
@@ -207,8 +202,8 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
     request.set_case_id(case_id);
     request.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
     request.mutable_duration()->set_seconds(1800);
-    *request.mutable_window_start_time() = Ts(tomorrow + absl::Hours(24));
-    *request.mutable_window_end_time() = Ts(tomorrow + absl::Hours(30));
+    *request.mutable_window_start_time() = testing::ProtoTime(tomorrow + absl::Hours(24));
+    *request.mutable_window_end_time() = testing::ProtoTime(tomorrow + absl::Hours(30));
     sv1::FindAvailableSlotsResponse response;
     return scheduling_stub_->FindAvailableSlots(Context(as).get(), request, &response);
   };
@@ -281,8 +276,8 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   };
   calls["clinical.audit.v1.AuditService.RecheckAccess"] = [&](const CallAs& as) {
     av1::RecheckAccessRequest request;
-    *request.mutable_from() = Ts(absl::Now() - absl::Hours(1));
-    *request.mutable_to() = Ts(absl::Now());
+    *request.mutable_from() = testing::ProtoTime(absl::Now() - absl::Hours(1));
+    *request.mutable_to() = testing::ProtoTime(absl::Now());
     request.set_case_id(case_id);
     av1::RecheckAccessResponse response;
     return audit_stub_->RecheckAccess(Context(as).get(), request, &response);
@@ -295,7 +290,7 @@ TEST_F(AccessRecordsTest, EveryReadIsAnnotatedAndEveryRecordedReadYieldsExactlyO
   calls["clinical.audit.v1.AuditReplayService.ReplayCase"] = [&](const CallAs& as) {
     av1::ReplayCaseRequest request;
     request.set_case_id(case_id);
-    *request.mutable_as_of() = Ts(absl::Now());
+    *request.mutable_as_of() = testing::ProtoTime(absl::Now());
     request.set_mode(av1::REPLAY_MODE_RECORDED_AT);
     av1::ReplayCaseResponse response;
     return replay_stub_->ReplayCase(Context(as).get(), request, &response);

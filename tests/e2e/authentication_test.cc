@@ -37,7 +37,6 @@
 #include "clinical/testing/workflows.h"
 #include "clinical/testing/wait.h"
 #include "clinical/views/v1/views_service.grpc.pb.h"
-#include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -77,10 +76,6 @@ grpc::Status Call(const std::shared_ptr<grpc::Channel>& channel, const std::stri
   stub.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &response_buffer,
                  [&](grpc::Status status) { done.set_value(std::move(status)); });
   return done.get_future().get();
-}
-
-google::protobuf::Timestamp Ts(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
 class AuthenticationTest : public ::testing::Test {
@@ -242,7 +237,7 @@ TEST_F(AuthenticationTest, ATenantReachesNoOtherTenantsCaseAppointmentOrCalendar
   booking.set_command_id(UniqueName("book"));
   booking.set_case_id(opened.case_id());
   booking.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
-  *booking.mutable_start_time() = Ts(absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 3600 + 26) * 3600));
+  *booking.mutable_start_time() = testing::ProtoTime(absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 3600 + 26) * 3600));
   booking.mutable_duration()->set_seconds(3600);
   booking.set_time_zone("America/New_York");
   sv1::BookAppointmentResponse booked;

@@ -35,7 +35,6 @@
 #include "clinical/testing/wait.h"
 #include "clinical/testing/workflows.h"
 #include "google/protobuf/dynamic_message.h"
-#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 
 namespace clinical {
@@ -56,10 +55,6 @@ using testing::UniqueName;
 
 constexpr char kTenant[] = "tenant-authz";
 constexpr char kOtherTenant[] = "tenant-authz-other";
-
-google::protobuf::Timestamp Ts(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
 
 // A person of the test and what this test made them to the cases and to the case manager
 // "cm-a" (the subject of calendars, caseloads and inboxes in the matrix).
@@ -120,7 +115,7 @@ class AuthorizationTest : public ::testing::Test {
       booking.set_command_id(UniqueName("book"));
       booking.set_case_id(ids_->assigned_case);
       booking.set_type(sv1::APPOINTMENT_TYPE_PHONE_FOLLOW_UP);
-      *booking.mutable_start_time() = Ts(absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 3600 + 26) * 3600));
+      *booking.mutable_start_time() = testing::ProtoTime(absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 3600 + 26) * 3600));
       booking.mutable_duration()->set_seconds(1800);
       booking.set_time_zone("America/New_York");
       sv1::BookAppointmentResponse booked;
@@ -185,7 +180,7 @@ class AuthorizationTest : public ::testing::Test {
       request.set_case_id(case_id);
       request.set_command_id(UniqueName("assign"));
       request.set_case_manager_id(manager);
-      if (occurred_at.has_value()) *request.mutable_occurred_at() = Ts(*occurred_at);
+      if (occurred_at.has_value()) *request.mutable_occurred_at() = testing::ProtoTime(*occurred_at);
       cv1::AssignCaseResponse response;
       return cases.AssignCase(context, request, &response);
     });
@@ -648,8 +643,8 @@ TEST_F(AuthorizationTest, ALateReassignmentShowsUpInTheRecheckOfReadsMadeAfterIt
   for (const CallAs& read : reads_by_former) former_records.insert(OneRecord(read.trace_id).record_id());
   auto audit = av1::AuditService::NewStub(suite_->Channel("audit"));
   av1::RecheckAccessRequest request;
-  *request.mutable_from() = Ts(from);
-  *request.mutable_to() = Ts(absl::Now() + absl::Seconds(1));
+  *request.mutable_from() = testing::ProtoTime(from);
+  *request.mutable_to() = testing::ProtoTime(absl::Now() + absl::Seconds(1));
   request.set_case_id(case_id);
   av1::RecheckAccessResponse response;
   // The audit log takes the reads in as they are chained; wait until all four are there.

@@ -3,8 +3,13 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace clinical::testing {
+
+google::protobuf::Timestamp ProtoTime(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
 namespace {
 
 std::string RandomHex(int bytes) {

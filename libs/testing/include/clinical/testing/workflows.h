@@ -2,12 +2,18 @@
 
 #include <string>
 
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+
 #include "clinical/case/v1/case_service.pb.h"
 #include "clinical/scheduling/v1/scheduling_service.pb.h"
 
 namespace clinical::testing {
 
 // Requests that many end-to-end tests start from, written once.
+
+// A protobuf Timestamp of `t`, to the nanosecond.
+google::protobuf::Timestamp ProtoTime(absl::Time t);
 
 // A W3C trace id (32 lowercase hex digits) and the `traceparent` header that carries it, so
 // a test can find the access record of exactly one of its calls.
